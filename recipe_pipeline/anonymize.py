@@ -1,0 +1,107 @@
+"""Raw day -> anonymized, enriched day (the analytics zone, Athena table ``recipe_conversations``).
+
+Messages are scrubbed of PII, user ids become keyed pseudonyms, and the recipe discussed and the
+tools used are derived here in the pipeline (so they can be re-derived over history). Nothing from
+the raw zone but these derived columns crosses over: no raw user id, no raw message, no metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recipe_pipeline.pii import scrub_messages
+from recipe_pipeline.pseudonyms import Pseudonymizer
+from recipe_pipeline.recipes import extract_recipes, recipe_category
+
+ANONYMIZED_SCHEMA = pa.schema(
+    [
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("timestamp", pa.string(), nullable=False),
+        pa.field("message_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),  # keyed pseudonym, never the raw id
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),  # PII replaced by [EMAIL], [PHONE], ...
+        pa.field("message_length", pa.int32(), nullable=False),
+        pa.field("pii_redactions", pa.int32(), nullable=False),
+        pa.field("has_recipe", pa.bool_(), nullable=False),
+        pa.field("recipe_name", pa.string()),
+        pa.field("recipe_category", pa.string()),
+        pa.field("tools_used", pa.list_(pa.string()), nullable=False),
+        pa.field("rating", pa.int8()),
+    ]
+)
+
+COLUMN_DESCRIPTIONS = {
+    "conversation_id": "Conversation id as written by the app",
+    "timestamp": "Message timestamp as written by the app (ISO 8601, UTC)",
+    "message_ts": "Message time, UTC",
+    "user_id": "Keyed HMAC-SHA256 pseudonym of the user id (stable across days)",
+    "role": "user, assistant or tool",
+    "message": "Message text with PII replaced by typed placeholders",
+    "message_length": "Characters in the scrubbed message",
+    "pii_redactions": "PII spans replaced in this message",
+    "has_recipe": "An assistant message naming a recipe",
+    "recipe_name": "Canonical recipe name derived from an assistant message",
+    "recipe_category": "Category of recipe_name from the shipped taxonomy",
+    "tools_used": "Tools the assistant used for this message (web_search, cookware_check, ...)",
+    "rating": "Explicit 1-5 rating in the message metadata, if any",
+}
+
+
+@dataclass(frozen=True)
+class AnonymizedDay:
+    table: pa.Table
+    redactions_by_kind: dict[str, int]
+
+
+def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]:
+    if not metadata_json:
+        return [], None
+    try:
+        metadata = json.loads(metadata_json)
+    except ValueError:
+        return [], None
+    if not isinstance(metadata, dict):
+        return [], None
+    tools = metadata.get("tools_used") or []
+    if isinstance(tools, str):
+        tools = [tools]
+    names = sorted({t for t in tools if isinstance(t, str) and t} | ({metadata["tool"]} if isinstance(metadata.get("tool"), str) else set()))
+    rating = metadata.get("rating")
+    valid_rating = int(rating) if isinstance(rating, (int, float)) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
+    return names, valid_rating
+
+
+def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
+    """Anonymize one raw day (a table with ``RAW_SCHEMA``); row order is kept."""
+    messages = raw.column("message").to_pylist()
+    roles = raw.column("role").to_pylist()
+    scrubbed = scrub_messages(messages)
+    # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
+    assistant_texts = [text if role == "assistant" else None for text, role in zip(scrubbed.texts, roles)]
+    recipe_names = extract_recipes(assistant_texts)
+    tools, ratings = zip(*(_tools_and_rating(m) for m in raw.column("metadata").to_pylist())) if raw.num_rows else ((), ())
+    texts = pa.array(scrubbed.texts, pa.string())
+    table = pa.table(
+        {
+            "conversation_id": raw.column("conversation_id"),
+            "timestamp": raw.column("timestamp"),
+            "message_ts": raw.column("message_ts"),
+            "user_id": pa.array(pseudonymizer.pseudonyms(raw.column("user_id").to_pylist()), pa.string()),
+            "role": raw.column("role"),
+            "message": texts,
+            "message_length": pc.cast(pc.utf8_length(texts), pa.int32()),
+            "pii_redactions": pa.array(scrubbed.redactions, pa.int32()),
+            "has_recipe": pa.array([name is not None for name in recipe_names], pa.bool_()),
+            "recipe_name": pa.array(recipe_names, pa.string()),
+            "recipe_category": pa.array([recipe_category(name) for name in recipe_names], pa.string()),
+            "tools_used": pa.array(list(tools), pa.list_(pa.string())),
+            "rating": pa.array(list(ratings), pa.int8()),
+        },
+        schema=ANONYMIZED_SCHEMA,
+    )
+    return AnonymizedDay(table, dict(scrubbed.counts))

@@ -1,0 +1,82 @@
+"""Ingestion layer: DynamoDB exports -> ``raw_conversations`` (restricted zone)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.assets.common import OWNERS, column_schema, markdown_table
+from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day
+from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
+
+dynamodb_exports = dg.AssetSpec(
+    "dynamodb_exports",
+    description=(
+        "DynamoDB native exports of the `recipe-conversations` table (one full export, then one "
+        "incremental export per UTC day), in AWS's S3 layout. Written by DynamoDB, not by Dagster; "
+        "`dynamodb_export_sensor` watches it."
+    ),
+    group_name="ingestion",
+    kinds={"dynamodb", "s3"},
+    owners=OWNERS,
+)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[dynamodb_exports],
+    group_name="ingestion",
+    kinds={"python", "parquet"},
+    owners=OWNERS,
+    tags={"zone": "restricted"},
+)
+def raw_conversations(
+    context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource
+) -> dg.MaterializeResult:
+    """Every message of one UTC day (by its own `timestamp`) from all completed exports that hold
+    it: deduplicated on (conversation_id, timestamp) with the newest image winning, deletions
+    applied, typed columns. Restricted zone: raw user ids and raw messages, never shown in
+    metadata or logs. Unreadable items go to `quarantine/` with a reason."""
+    day = context.partition_key
+    location = lake.location()
+    result = build_raw_day(exports.store(), location, day)
+
+    provenance = {"partition": day, "exports": result.exports_read, "counts": result.counts,
+                  "covered_until": result.covered_until.isoformat() if result.covered_until else None,
+                  "exports_cover_day": result.exports_cover_day}
+    path = layout.raw_conversations_path(day)
+    location.write_parquet(layout.with_provenance(result.table, provenance), path)
+
+    quarantine_path = layout.day_quarantine_path(day)
+    if result.quarantine:
+        location.write_bytes(b"".join(json.dumps(q, sort_keys=True).encode() + b"\n" for q in result.quarantine), quarantine_path)
+        context.log.warning(f"{len(result.quarantine)} item(s) of {day} quarantined in {location.uri(quarantine_path)}")
+    else:
+        location.delete(quarantine_path)  # a re-run that reads cleanly leaves no stale quarantine
+    if not result.exports_cover_day:
+        context.log.warning(f"the exports do not yet cover all of {day} (covered until {result.covered_until}); "
+                            "the partition will be rebuilt when later exports land")
+
+    # Aggregates only: the restricted zone's messages and user ids never reach the UI.
+    by_role = Counter(result.table.column("role").to_pylist())
+    reasons = Counter(q["reason"] for q in result.quarantine)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": result.table.num_rows,
+            "dagster/uri": location.uri(path),
+            "dagster/column_schema": column_schema(RAW_SCHEMA),
+            "exports_read": dg.MetadataValue.json(result.exports_read),
+            "export_records": result.counts["export_records"],
+            "unique_items": result.counts["unique_items"],
+            "superseded_versions": result.counts["superseded_versions"],
+            "deleted": result.counts["deleted"],
+            "quarantined": result.counts["quarantined"],
+            "exports_cover_day": result.exports_cover_day,
+            "messages_by_role": dg.MetadataValue.md(markdown_table([{"role": r, "messages": n} for r, n in sorted(by_role.items())])),
+            "quarantine_reasons": dg.MetadataValue.md(markdown_table([{"reason": r, "items": n} for r, n in reasons.most_common()])),
+        }
+    )

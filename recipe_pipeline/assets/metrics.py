@@ -1,0 +1,55 @@
+"""Metrics layer: ``anonymized_conversations`` -> ``daily_metrics`` (Athena table ``daily_metrics``)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.assets.common import OWNERS, markdown_table
+from recipe_pipeline.assets.privacy import anonymized_conversations, require
+from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
+
+NUMERIC_METRICS = (
+    "total_conversations", "unique_users", "total_messages", "avg_conversation_length",
+    "user_messages", "assistant_messages", "tool_messages", "conversations_with_recipe", "pii_redactions",
+)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[anonymized_conversations],
+    group_name="metrics",
+    kinds={"duckdb", "json"},
+    owners=OWNERS,
+)
+def daily_metrics(
+    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource
+) -> dg.MaterializeResult:
+    """One day's metrics from the anonymized conversations, by the shared SQL
+    (`sql/queries/daily_metrics.sql`): the seed's fields (`date`, `total_conversations`,
+    `unique_users`, `recipes_discussed`, `total_messages`, `avg_conversation_length`) plus
+    user/assistant/tool message counts, messages by hour and tool usage. Written as one JSON line
+    to `aggregated/daily/year=YYYY/month=MM/day=DD/daily-metrics-YYYY-MM-DD.json`."""
+    day = context.partition_key
+    location = lake.location()
+    source = layout.conversations_path(day)
+    require(location, source, "anonymized_conversations", day)
+    metrics = warehouse.daily_metrics(day, location.read_parquet(source))
+    path = layout.daily_metrics_path(day)
+    location.write_bytes(json.dumps(metrics, sort_keys=False).encode() + b"\n", path)
+
+    top = sorted(metrics["recipes_discussed"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": location.uri(path),
+            # Numeric metadata: the UI plots each of these across partitions.
+            **{name: metrics[name] for name in NUMERIC_METRICS},
+            "distinct_recipes": len(metrics["recipes_discussed"]),
+            "top_recipes": dg.MetadataValue.md(markdown_table([{"recipe": r, "mentions": n} for r, n in top])),
+            "messages_by_hour": dg.MetadataValue.json(metrics["messages_by_hour"]),
+            "tool_usage": dg.MetadataValue.json(metrics["tool_usage"]),
+        }
+    )

@@ -1,0 +1,35 @@
+"""Warehouse layer: ``athena_tables`` — the lake's zones as queryable tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recipe_pipeline.assets.common import OWNERS
+from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.privacy import anonymized_conversations
+from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.resources import DuckDBWarehouseResource
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[anonymized_conversations, daily_metrics],
+    group_name="warehouse",
+    kinds={"duckdb", "athena"},
+    owners=OWNERS,
+)
+def athena_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouseResource) -> dg.MaterializeResult:
+    """The tables `recipe_conversations` and `daily_metrics` over the lake, with the day's
+    partition queryable. Locally: views in a DuckDB database; in production: Athena external
+    tables with partition projection (DDL in `sql/athena/`). Concurrent runs queue on the
+    catalog's file lock: DuckDB allows one writer per database file."""
+    day = context.partition_key
+    result = warehouse.register_tables(day)
+    return dg.MaterializeResult(
+        metadata={
+            "database": result["database"],
+            "recipe_conversations_rows": result["rows"]["recipe_conversations"],
+            "daily_metrics_rows": result["rows"]["daily_metrics"],
+            "ddl": dg.MetadataValue.md("```sql\n" + ";\n\n".join(result["statements"]) + "\n```"),
+        }
+    )

@@ -1,0 +1,177 @@
+"""Asset checks that would catch data loss or a privacy leak, per daily partition.
+
+Each check reads back what was written (footers, key columns), independently of the code that
+wrote it. Blocking checks stop downstream assets from being built on a bad partition.
+Count chain: export items for the day = raw rows + deleted + quarantined; raw rows = anonymized
+rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehouse tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.assets.ingestion import raw_conversations
+from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.privacy import anonymized_conversations
+from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.export_index import ExportIndex
+from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
+
+QUARANTINE_RATE_THRESHOLD = 0.001  # 0.1%
+
+
+def _result(passed: bool, problems: list[str], **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={**metadata, "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+    )
+
+
+@dg.asset_check(asset=raw_conversations, blocking=True, partitions_def=daily_partitions)
+def raw_conversations_counts_conserved(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """Every export item for the day is accounted for: the export indexes' count for the day
+    equals the records read, and unique items = rows + deleted + quarantined = file rows."""
+    day = context.partition_key
+    location = lake.location()
+    path = layout.raw_conversations_path(day)
+    provenance = layout.read_provenance(location, path)
+    counts = provenance["counts"]
+    file_rows = location.parquet_file(path).metadata.num_rows
+    indexed = sum(
+        ExportIndex.from_json(location.read_bytes(layout.export_index_path(eid))).days.get(day, 0)
+        for eid in provenance["exports"]
+    )
+    problems = []
+    if indexed != counts["export_records"]:
+        problems.append(f"export indexes list {indexed} records for {day}, {counts['export_records']} were read")
+    if counts["unique_items"] != counts["rows"] + counts["deleted"] + counts["quarantined"]:
+        problems.append(f"{counts['unique_items']} unique items != {counts['rows']} rows + {counts['deleted']} deleted + {counts['quarantined']} quarantined")
+    if file_rows != counts["rows"]:
+        problems.append(f"the file holds {file_rows} rows, the run counted {counts['rows']}")
+    return _result(not problems, problems, export_records=indexed, rows=file_rows, deleted=counts["deleted"], quarantined=counts["quarantined"])
+
+
+@dg.asset_check(asset=raw_conversations, partitions_def=daily_partitions)
+def raw_conversations_quarantine_rate(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """Warns when more than 0.1% of the day's items had to be quarantined."""
+    counts = layout.read_provenance(lake.location(), layout.raw_conversations_path(context.partition_key))["counts"]
+    rate = counts["quarantined"] / counts["unique_items"] if counts["unique_items"] else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= QUARANTINE_RATE_THRESHOLD,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantined": counts["quarantined"], "quarantine_rate": rate, "threshold": QUARANTINE_RATE_THRESHOLD},
+    )
+
+
+@dg.asset_check(asset=raw_conversations, partitions_def=daily_partitions)
+def raw_conversations_exports_cover_day(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """Warns when the exports read do not yet reach the end of the day (a later export will
+    complete it, and the sensor will rebuild the partition then)."""
+    provenance = layout.read_provenance(lake.location(), layout.raw_conversations_path(context.partition_key))
+    return dg.AssetCheckResult(
+        passed=bool(provenance["exports_cover_day"]),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"covered_until": str(provenance["covered_until"])},
+    )
+
+
+def _keys(table: pa.Table) -> set[tuple[str, str]]:
+    return set(zip(table.column("conversation_id").to_pylist(), table.column("timestamp").to_pylist()))
+
+
+@dg.asset_check(asset=anonymized_conversations, blocking=True, partitions_def=daily_partitions)
+def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """The anonymized day has exactly the raw day's messages: same count, same keys."""
+    day = context.partition_key
+    location = lake.location()
+    columns = ["conversation_id", "timestamp"]
+    raw = location.read_parquet(layout.raw_conversations_path(day), columns=columns)
+    anonymized = location.read_parquet(layout.conversations_path(day), columns=columns)
+    raw_keys, anonymized_keys = _keys(raw), _keys(anonymized)
+    problems = []
+    if raw.num_rows != anonymized.num_rows:
+        problems.append(f"{raw.num_rows} raw rows but {anonymized.num_rows} anonymized rows")
+    if raw_keys != anonymized_keys:
+        problems.append(f"{len(raw_keys - anonymized_keys)} raw message(s) missing, {len(anonymized_keys - raw_keys)} unexpected")
+    return _result(not problems, problems, raw_rows=raw.num_rows, anonymized_rows=anonymized.num_rows)
+
+
+@dg.asset_check(asset=anonymized_conversations, blocking=True, partitions_def=daily_partitions)
+def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """No raw user id of the day appears in the analytics zone: not as a `user_id`, not inside
+    a message. Reports counts and row numbers only, never the ids."""
+    day = context.partition_key
+    location = lake.location()
+    raw_ids = set(location.read_parquet(layout.raw_conversations_path(day), columns=["user_id"]).column("user_id").to_pylist())
+    anonymized = location.read_parquet(layout.conversations_path(day), columns=["user_id", "message"])
+    leaked_as_id = sum(1 for value in anonymized.column("user_id").to_pylist() if value in raw_ids)
+    leaked_rows: list[int] = []
+    # Ids shorter than 6 characters would match ordinary words; the user_id column check covers them.
+    searchable = sorted((re.escape(i) for i in raw_ids if len(i) >= 6), key=len, reverse=True)
+    if searchable and anonymized.num_rows:
+        pattern = "(?:" + "|".join(searchable) + ")"
+        hits = pc.match_substring_regex(anonymized.column("message"), pattern)
+        leaked_rows = [i for i, hit in enumerate(hits.to_pylist()) if hit]
+    problems = []
+    if leaked_as_id:
+        problems.append(f"{leaked_as_id} row(s) carry a raw user id as user_id")
+    if leaked_rows:
+        problems.append(f"{len(leaked_rows)} message(s) contain a raw user id (rows {json.dumps(leaked_rows[:20])})")
+    return _result(not problems, problems, raw_user_ids=len(raw_ids), rows_checked=anonymized.num_rows)
+
+
+@dg.asset_check(asset=daily_metrics, blocking=True, partitions_def=daily_partitions)
+def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """The metrics agree with the anonymized day recounted with pyarrow (not with the SQL that
+    produced them): messages, conversations, users, role counts."""
+    day = context.partition_key
+    location = lake.location()
+    metrics = json.loads(location.read_bytes(layout.daily_metrics_path(day)))
+    table = location.read_parquet(layout.conversations_path(day), columns=["conversation_id", "user_id", "role"])
+    roles = pc.value_counts(table.column("role")).to_pylist() if table.num_rows else []
+    role_counts = {v["values"]: v["counts"] for v in roles}
+    expected = {
+        "date": day,
+        "total_messages": table.num_rows,
+        "total_conversations": pc.count_distinct(table.column("conversation_id")).as_py(),
+        "unique_users": pc.count_distinct(table.column("user_id")).as_py(),
+        "user_messages": role_counts.get("user", 0),
+        "assistant_messages": role_counts.get("assistant", 0),
+    }
+    problems = [f"{name} is {metrics.get(name)!r}, recount gives {value!r}" for name, value in expected.items() if metrics.get(name) != value]
+    return _result(not problems, problems, **{k: v for k, v in expected.items() if k != "date"})
+
+
+@dg.asset_check(asset=athena_tables, blocking=True, partitions_def=daily_partitions)
+def athena_tables_serve_partition(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource
+) -> dg.AssetCheckResult:
+    """The tables serve the day completely: `recipe_conversations` returns the file's rows and
+    `daily_metrics` exactly one row for the day."""
+    day = context.partition_key
+    served = warehouse.catalog().partition_counts(day)
+    file_rows = lake.location().parquet_file(layout.conversations_path(day)).metadata.num_rows
+    problems = []
+    if served["recipe_conversations"] != file_rows:
+        problems.append(f"recipe_conversations serves {served['recipe_conversations']} rows, the file holds {file_rows}")
+    if served["daily_metrics"] != 1:
+        problems.append(f"daily_metrics serves {served['daily_metrics']} rows for {day}, expected 1")
+    return _result(not problems, problems, **served)
+
+
+asset_checks = [
+    raw_conversations_counts_conserved,
+    raw_conversations_quarantine_rate,
+    raw_conversations_exports_cover_day,
+    anonymized_rows_match_raw,
+    anonymized_has_no_raw_user_ids,
+    daily_metrics_match_conversations,
+    athena_tables_serve_partition,
+]

@@ -1,0 +1,192 @@
+"""``recipe-pipeline``: simulate, catch-up, query, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, timedelta
+
+import click
+
+from recipe_pipeline.settings import ConfigurationError, load_settings
+
+
+def _settings():
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _instance():
+    """The Dagster instance in ``DAGSTER_HOME`` (``./.dagster_home`` when unset)."""
+    import dagster as dg
+
+    home = os.environ.setdefault("DAGSTER_HOME", os.path.abspath(".dagster_home"))
+    os.makedirs(home, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def format_table(columns: list[str], rows: list[tuple]) -> str:
+    def text(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    cells = [[text(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+@click.group()
+def main() -> None:
+    """Privacy-safe analytics for the recipe chatbot (Dagster project)."""
+
+
+@main.command()
+@click.option("--exports", "exports_url", help="Where to write the exports (default: RECIPE_PIPELINE_EXPORTS).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2025-01-01", show_default=True, help="First simulated UTC day.")
+@click.option("--days", type=click.IntRange(2, 400), default=14, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--conversations-per-day", type=click.IntRange(1), default=140, show_default=True)
+@click.option("--view", type=click.Choice(["NEW_AND_OLD_IMAGES", "NEW_IMAGE"]), default="NEW_AND_OLD_IMAGES", show_default=True)
+@click.option("--force", is_flag=True, help="Write even if the location holds other exports.")
+def simulate(exports_url, start, days, seed, users, conversations_per_day, view, force) -> None:
+    """Write realistic synthetic conversations as DynamoDB exports in AWS's layout:
+    one full export, then one incremental export per day."""
+    from recipe_pipeline.simulate import SimulationConfig, write_simulation
+    from recipe_pipeline.storage import Location
+
+    location = Location(exports_url or _settings().exports_url)
+    config = SimulationConfig(start=start.date(), days=days, seed=seed, users=users, conversations_per_day=conversations_per_day, view=view)
+    try:
+        result = write_simulation(location, config, force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stats = result.stats
+    click.echo(
+        f"wrote {len(result.export_ids)} exports ({result.export_ids[0]} full, then incremental) to {location.uri()}\n"
+        f"  {stats.messages} messages, {stats.conversations} conversations, {stats.users} users, "
+        f"{stats.edits} edits, {stats.deletions} deletions"
+    )
+
+
+@main.command("catch-up")
+def catch_up_command() -> None:
+    """Evaluate the export sensor once and run every partition it requests, in-process."""
+    report = _run_catch_up()
+    if not report.ok:
+        sys.exit(1)
+
+
+def _run_catch_up():
+    from recipe_pipeline.catchup import catch_up
+    from recipe_pipeline.definitions import defs
+
+    _settings()
+    report = catch_up(defs, _instance(), log=click.echo)
+    if not report.runs:
+        click.echo(f"nothing to do: {report.skip_reason or 'no new completed exports'}")
+    for run in report.runs:
+        click.echo(f"  {run.partition_key}  {run.status:<28} run {run.run_id}")
+    succeeded = sum(r.status == "succeeded" for r in report.runs)
+    failed = [r for r in report.runs if r.status == "failed"]
+    if report.runs:
+        click.echo(f"{succeeded} run(s) succeeded, {len(failed)} failed, {len(report.runs) - succeeded - len(failed)} skipped")
+    for export_id, problem in report.failed_exports.items():
+        click.echo(f"export not processed (retried on the next catch-up): {problem}", err=True)
+    if failed:
+        click.echo("failed runs can be inspected and re-executed in the Dagster UI (make dev)", err=True)
+    return report
+
+
+def _date_range(start: str | None, end: str | None, days: int = 7) -> dict:
+    from recipe_pipeline import lake as layout
+    from recipe_pipeline.storage import Location
+
+    if end is None:
+        present = layout.days_present(Location(_settings().lake_url), layout.DAILY_METRICS)
+        if not present:
+            raise click.ClickException("the lake has no data yet: run `recipe-pipeline catch-up` (or `make demo`) first")
+        end = present[-1]
+    end_date = date.fromisoformat(end)
+    start_date = date.fromisoformat(start) if start else end_date - timedelta(days=days - 1)
+    return {
+        "start_date": start_date.isoformat(),
+        "end_date": end_date.isoformat(),
+        "start_ymd": int(start_date.strftime("%Y%m%d")),
+        "end_ymd": int(end_date.strftime("%Y%m%d")),
+    }
+
+
+def _catalog():
+    from recipe_pipeline.storage import Location
+    from recipe_pipeline.warehouse import DuckDBCatalog
+
+    settings = _settings()
+    return DuckDBCatalog(settings.duckdb_path, Location(settings.lake_url))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--start", help="First day (YYYY-MM-DD); default: 6 days before --end.")
+@click.option("--end", help="Last day (YYYY-MM-DD); default: the newest day with metrics.")
+def query(name: str, start: str | None, end: str | None) -> None:
+    """Run a named analytics query (e.g. weekly_recipe_popularity, user_engagement,
+    recipe_diversity) on the local engine and print the rows."""
+    from recipe_pipeline.sql import query_names
+
+    if name not in query_names() or name == "daily_metrics":
+        raise click.ClickException(f"unknown query {name!r}; known: {', '.join(n for n in query_names() if n != 'daily_metrics')}")
+    values = _date_range(start, end)
+    try:
+        columns, rows = _catalog().run_query(name, values)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name}  {values['start_date']} .. {values['end_date']}")
+    click.echo(format_table(columns, rows))
+
+
+@main.command()
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--days", type=click.IntRange(2, 400), default=14, show_default=True)
+def demo(seed: int, days: int) -> None:
+    """Simulate two weeks of traffic, catch up, and print a summary."""
+    from recipe_pipeline.simulate import SimulationConfig, write_simulation
+    from recipe_pipeline.storage import Location
+
+    settings = _settings()
+    config = SimulationConfig(seed=seed, days=days)
+    try:
+        result = write_simulation(Location(settings.exports_url), config)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc}\n(`make clean` removes the local demo state)") from exc
+    click.echo(f"simulated {result.stats.messages} messages in {len(result.export_ids)} DynamoDB exports at {settings.exports_url}")
+    report = _run_catch_up()
+
+    first = config.start.isoformat()
+    last = (config.start + timedelta(days=days - 1)).isoformat()
+    values = _date_range(first, last)
+    catalog = _catalog()
+    _, [(n_days, messages, conversations, users)] = catalog.run_query("lake_summary", values)
+    top_columns, top_rows = catalog.run_query("weekly_recipe_popularity", values)
+    click.echo("")
+    click.echo(f"summary {first} .. {last}: {n_days} days processed, {messages} messages, "
+               f"{conversations} conversations, {users} users")
+    click.echo("top recipes:")
+    click.echo(format_table(top_columns, top_rows[:10]))
+    click.echo("")
+    click.echo("outputs:")
+    click.echo(f"  lake (Parquet/JSON):   {Location(settings.lake_url).uri()}")
+    click.echo(f"  DuckDB warehouse:      {settings.duckdb_path}")
+    click.echo(f"  Dagster instance:      {os.environ.get('DAGSTER_HOME')}")
+    click.echo("next: `make dev` opens the Dagster UI; `recipe-pipeline query weekly_recipe_popularity` queries the lake")
+    if not report.ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

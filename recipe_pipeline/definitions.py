@@ -1,0 +1,25 @@
+"""The one ``Definitions`` object that ``dagster dev`` loads (``recipe_pipeline.definitions:defs``)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recipe_pipeline.assets.ingestion import dynamodb_exports, raw_conversations
+from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.privacy import anonymized_conversations
+from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.checks import asset_checks
+from recipe_pipeline.jobs import daily_pipeline_job
+from recipe_pipeline.resources import build_resources
+from recipe_pipeline.schedules import daily_analytics_schedule
+from recipe_pipeline.sensors import dynamodb_export_sensor
+from recipe_pipeline.settings import load_settings
+
+defs = dg.Definitions(
+    assets=[dynamodb_exports, raw_conversations, anonymized_conversations, daily_metrics, athena_tables],
+    asset_checks=asset_checks,
+    jobs=[daily_pipeline_job],
+    schedules=[daily_analytics_schedule],
+    sensors=[dynamodb_export_sensor],
+    resources=build_resources(load_settings()),
+)

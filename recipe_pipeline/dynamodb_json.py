@@ -1,0 +1,117 @@
+"""DynamoDB JSON (the typed ``{"S": ...}`` encoding used by exports) to and from plain Python.
+
+Decoding goes through boto3's own ``TypeDeserializer``; the one gap it has for export files is
+that ``B``/``BS`` values arrive as base64 text, which it rejects, so they are decoded first.
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+
+_DESERIALIZER = TypeDeserializer()
+_SERIALIZER = TypeSerializer()
+
+
+class DynamoDBJSONError(ValueError):
+    """An attribute value that is not valid DynamoDB JSON."""
+
+
+def _b64_to_bytes(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise DynamoDBJSONError(f"binary value must be base64 text, got {type(value).__name__}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise DynamoDBJSONError(f"binary value is not valid base64: {exc}") from exc
+
+
+def _binary_to_bytes(attribute: Any) -> Any:
+    """Return ``attribute`` with every B/BS value (at any depth) turned from base64 into bytes."""
+    if not isinstance(attribute, dict) or len(attribute) != 1:
+        # Messages name types, never values: values may be personal data.
+        raise DynamoDBJSONError(f"an attribute value must be a one-key object, got {type(attribute).__name__}")
+    ((tag, value),) = attribute.items()
+    if tag == "B":
+        return {"B": _b64_to_bytes(value)}
+    if tag == "BS":
+        if not isinstance(value, list):
+            raise DynamoDBJSONError("BS value must be a list")
+        return {"BS": [_b64_to_bytes(v) for v in value]}
+    if tag == "M":
+        if not isinstance(value, dict):
+            raise DynamoDBJSONError("M value must be an object")
+        return {"M": {k: _binary_to_bytes(v) for k, v in value.items()}}
+    if tag == "L":
+        if not isinstance(value, list):
+            raise DynamoDBJSONError("L value must be a list")
+        return {"L": [_binary_to_bytes(v) for v in value]}
+    return attribute
+
+
+def deserialize_value(attribute: dict[str, Any]) -> Any:
+    """One DynamoDB JSON attribute value to Python (Decimal, set, Binary, ... as boto3 gives them)."""
+    try:
+        return _DESERIALIZER.deserialize(_binary_to_bytes(attribute))
+    except DynamoDBJSONError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        tag = next(iter(attribute), "?") if isinstance(attribute, dict) else type(attribute).__name__
+        raise DynamoDBJSONError(f"cannot decode a {tag!r} value ({type(exc).__name__})") from exc
+
+
+def deserialize_item(image: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB JSON item (attribute name -> typed value) to a dict of boto3 Python values."""
+    if not isinstance(image, dict):
+        raise DynamoDBJSONError(f"an item must be an object, got {type(image).__name__}")
+    return {name: deserialize_value(value) for name, value in image.items()}
+
+
+def to_plain(value: Any) -> Any:
+    """boto3 values to JSON-friendly Python: Decimal -> int/float, sets -> sorted lists,
+    binary -> base64 text. Sets are sorted so that the same item always serializes the same."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return base64.b64encode(value.value).decode("ascii")
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((to_plain(v) for v in value), key=lambda v: (str(type(v)), v))
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def _floats_to_decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _floats_to_decimal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_to_decimal(v) for v in value]
+    return value
+
+
+def _bytes_to_b64(attribute: dict[str, Any]) -> dict[str, Any]:
+    ((tag, value),) = attribute.items()
+    if tag == "B":
+        return {"B": base64.b64encode(bytes(value)).decode("ascii")}
+    if tag == "BS":
+        return {"BS": [base64.b64encode(bytes(v)).decode("ascii") for v in value]}
+    if tag == "M":
+        return {"M": {k: _bytes_to_b64(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_bytes_to_b64(v) for v in value]}
+    return attribute
+
+
+def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain Python item to DynamoDB JSON as an export file holds it (floats become Decimals,
+    binary becomes base64 text)."""
+    return {name: _bytes_to_b64(_SERIALIZER.serialize(_floats_to_decimal(v))) for name, v in item.items()}

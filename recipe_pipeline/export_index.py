@@ -1,0 +1,112 @@
+"""Which UTC days each export touches, by each item's own ``timestamp``.
+
+Built once per export (exports never change once complete) and kept in the restricted zone at
+``raw/export_index/<ExportId>.json``. The sensor uses it to request exactly the partitions an
+export touches, including older days that an incremental export updates or deletes; the
+``raw_conversations`` asset uses it to read only the exports that hold its day. Building it reads
+every data file once, verifying checksums, and quarantines lines that cannot belong to any day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, parse_record
+from recipe_pipeline.storage import Location
+
+INDEX_VERSION = 1
+
+
+class BadTimestamp(ValueError):
+    pass
+
+
+def parse_item_timestamp(value: str) -> datetime:
+    """An item's ``timestamp`` as a UTC datetime. The app writes the seed's naive
+    ``datetime.utcnow().isoformat()`` (UTC by convention) or RFC 3339 with ``Z``/an offset."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise BadTimestamp(f"timestamp {value!r:.60} is not ISO 8601") from exc
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def item_day(timestamp: str) -> str:
+    """The UTC day (partition key) of an item's ``timestamp``."""
+    return parse_item_timestamp(timestamp).date().isoformat()
+
+
+@dataclass
+class ExportIndex:
+    export_id: str
+    export_type: str
+    covered_until: str
+    days: dict[str, int] = field(default_factory=dict)
+    items: int = 0
+    quarantined: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps({"version": INDEX_VERSION, **self.__dict__}, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> ExportIndex | None:
+        doc = json.loads(body)
+        if doc.pop("version", None) != INDEX_VERSION:
+            return None
+        return cls(**doc)
+
+
+def build_export_index(store: ExportStore, lake: Location, summary: ExportSummary) -> ExportIndex:
+    """Read the whole export once; count items per day; quarantine unattributable lines."""
+    days: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    items = 0
+    for data_file in store.data_files(summary):
+        quarantined_lines = []
+        for number, line in enumerate(store.iter_lines(summary, data_file), start=1):
+            items += 1
+            try:
+                record = parse_record(line, summary)
+                days[item_day(record.timestamp)] += 1
+            except (MalformedLine, BadTimestamp) as exc:
+                reasons[str(exc).split(":")[0]] += 1
+                quarantined_lines.append(
+                    {
+                        "export_id": summary.export_id,
+                        "data_file": data_file.key,
+                        "line_number": number,
+                        "reason": str(exc),
+                        "line": line.decode("utf-8", errors="replace"),
+                    }
+                )
+        quarantine_path = layout.export_quarantine_path(summary.export_id, data_file.key)
+        if quarantined_lines:
+            lake.write_bytes(b"".join(json.dumps(q).encode() + b"\n" for q in quarantined_lines), quarantine_path)
+    return ExportIndex(
+        export_id=summary.export_id,
+        export_type=summary.export_type,
+        covered_until=summary.covered_until.isoformat(),
+        days=dict(sorted(days.items())),
+        items=items,
+        quarantined=sum(reasons.values()),
+        quarantine_reasons=dict(reasons),
+    )
+
+
+def load_or_build_export_index(store: ExportStore, lake: Location, summary: ExportSummary) -> ExportIndex:
+    """The cached index of ``summary``'s export, built (and cached) on first use."""
+    path = layout.export_index_path(summary.export_id)
+    if lake.exists(path):
+        index = ExportIndex.from_json(lake.read_bytes(path))
+        if index is not None:
+            return index
+    index = build_export_index(store, lake, summary)
+    lake.write_bytes(index.to_json(), path)
+    return index

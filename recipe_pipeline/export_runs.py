@@ -1,0 +1,97 @@
+"""Which daily partitions new exports touch: the logic behind ``dynamodb_export_sensor``.
+
+The cursor (JSON, small) holds the exports already handled, days waiting to become partitions,
+and exports that could not be read (retried every tick until fixed). Only the folder listing and
+the new exports' manifests are read on a tick, never the old ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from recipe_pipeline.export_index import load_or_build_export_index
+from recipe_pipeline.exports import ExportError, ExportStore
+from recipe_pipeline.partitions import last_complete_day
+from recipe_pipeline.storage import Location
+
+
+@dataclass
+class ExportCursor:
+    handled: list[str] = field(default_factory=list)
+    deferred: dict[str, list[str]] = field(default_factory=dict)  # day -> exports, day not yet a partition
+    failed: dict[str, str] = field(default_factory=dict)  # export -> problem
+
+    @classmethod
+    def parse(cls, text: str | None) -> ExportCursor:
+        if not text:
+            return cls()
+        doc = json.loads(text)
+        return cls(doc.get("handled", []), doc.get("deferred", {}), doc.get("failed", {}))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"handled": sorted(self.handled), "deferred": self.deferred, "failed": self.failed},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class PartitionRequest:
+    day: str
+    export_ids: tuple[str, ...]
+
+    @property
+    def run_key(self) -> str:
+        # Stable for the same inputs, so a tick evaluated twice launches nothing twice.
+        digest = hashlib.sha256(",".join(self.export_ids).encode()).hexdigest()[:12]
+        return f"{self.day}:{digest}"
+
+
+@dataclass
+class ExportPlan:
+    requests: list[PartitionRequest]
+    cursor: ExportCursor
+    new_exports: list[str]
+    ignored_days: dict[str, int]  # days before the first partition -> items
+    problems: dict[str, str]
+
+
+def plan_export_runs(
+    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime
+) -> ExportPlan:
+    handled = set(cursor.handled)
+    deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
+    failed: dict[str, str] = {}
+    requested: dict[str, set[str]] = {}
+    ignored: dict[str, int] = {}
+    last_day = last_complete_day(now)
+    new_exports = []
+
+    for export_id in store.export_ids():
+        if export_id in handled or not store.is_complete(export_id):
+            continue  # still running until manifest-summary.json appears
+        try:
+            index = load_or_build_export_index(store, lake, store.summary(export_id))
+        except ExportError as exc:
+            failed[export_id] = str(exc)  # not handled: retried on every tick until readable
+            continue
+        new_exports.append(export_id)
+        handled.add(export_id)
+        for day, items in index.days.items():
+            if day < first_day:
+                ignored[day] = ignored.get(day, 0) + items
+            elif day > last_day:
+                deferred.setdefault(day, set()).add(export_id)
+            else:
+                requested.setdefault(day, set()).add(export_id)
+
+    for day in [d for d in deferred if d <= last_day]:
+        requested.setdefault(day, set()).update(deferred.pop(day))
+
+    requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
+    new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed)

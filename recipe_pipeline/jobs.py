@@ -1,0 +1,18 @@
+"""The daily pipeline job: every layer of one UTC day, with the day's asset checks."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recipe_pipeline.assets.ingestion import raw_conversations
+from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.privacy import anonymized_conversations
+from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.partitions import daily_partitions
+
+daily_pipeline_job = dg.define_asset_job(
+    "daily_pipeline",
+    selection=dg.AssetSelection.assets(raw_conversations, anonymized_conversations, daily_metrics, athena_tables),
+    partitions_def=daily_partitions,
+    description="raw_conversations -> anonymized_conversations -> daily_metrics -> athena_tables for one UTC day.",
+)

@@ -1,0 +1,87 @@
+"""The lake's layout (ARCHITECTURE.md): where each zone keeps a day.
+
+```
+raw/conversations/year=YYYY/month=MM/day=DD/raw-conversations-YYYY-MM-DD.parquet   restricted
+raw/export_index/<ExportId>.json                                                   restricted
+conversations/year=YYYY/month=MM/day=DD/conversations-YYYY-MM-DD.parquet           anonymized
+aggregated/daily/year=YYYY/month=MM/day=DD/daily-metrics-YYYY-MM-DD.json
+quarantine/conversations/year=YYYY/month=MM/day=DD/quarantine-YYYY-MM-DD.jsonl     restricted
+quarantine/exports/<ExportId>/<data-file>.jsonl                                    restricted
+```
+One object per zone and day, replaced whole on every run, so a re-run never appends.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pyarrow as pa
+
+from recipe_pipeline.storage import Location
+
+RAW_CONVERSATIONS = "raw/conversations"
+CONVERSATIONS = "conversations"
+DAILY_METRICS = "aggregated/daily"
+QUARANTINE = "quarantine"
+EXPORT_INDEX = "raw/export_index"
+
+
+def hive_dir(day: str) -> str:
+    d = date.fromisoformat(day)
+    return f"year={d.year:04d}/month={d.month:02d}/day={d.day:02d}"
+
+
+def raw_conversations_path(day: str) -> str:
+    return f"{RAW_CONVERSATIONS}/{hive_dir(day)}/raw-conversations-{day}.parquet"
+
+
+def conversations_path(day: str) -> str:
+    return f"{CONVERSATIONS}/{hive_dir(day)}/conversations-{day}.parquet"
+
+
+def daily_metrics_path(day: str) -> str:
+    return f"{DAILY_METRICS}/{hive_dir(day)}/daily-metrics-{day}.json"
+
+
+def day_quarantine_path(day: str) -> str:
+    return f"{QUARANTINE}/conversations/{hive_dir(day)}/quarantine-{day}.jsonl"
+
+
+def export_quarantine_path(export_id: str, data_file_key: str) -> str:
+    stem = data_file_key.rsplit("/", 1)[-1].split(".", 1)[0]
+    return f"{QUARANTINE}/exports/{export_id}/{stem}.jsonl"
+
+
+def export_index_path(export_id: str) -> str:
+    return f"{EXPORT_INDEX}/{export_id}.json"
+
+
+def days_present(lake: Location, zone: str) -> list[str]:
+    """Days that have a directory in ``zone`` (``year=/month=/day=`` folders)."""
+    days = []
+    for year in lake.list_dirs(zone):
+        for month in lake.list_dirs(zone, year):
+            for day in lake.list_dirs(zone, year, month):
+                try:
+                    days.append(date(int(year[5:]), int(month[6:]), int(day[4:])).isoformat())
+                except ValueError:
+                    continue
+    return sorted(days)
+
+
+PROVENANCE_KEY = b"recipe_pipeline.provenance"
+
+
+def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
+    """Attach ``provenance`` (what the file was built from, and its counts) to a table's schema,
+    so it travels in the Parquet footer, atomically with the rows it describes."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def read_provenance(lake: Location, path: str) -> dict:
+    """The provenance stored in a Parquet file's footer (reads the footer only)."""
+    metadata = lake.parquet_file(path).schema_arrow.metadata or {}
+    return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))

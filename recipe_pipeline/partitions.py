@@ -1,0 +1,20 @@
+"""Daily partitions in UTC, keys ``YYYY-MM-DD``, from ``RECIPE_PIPELINE_START_DATE``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from recipe_pipeline.settings import load_settings
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=load_settings().start_date, timezone="UTC")
+
+
+def last_complete_day(now: datetime) -> str:
+    """The newest partition key at ``now``: a UTC day becomes a partition once it has ended."""
+    return (now.astimezone(UTC).date() - timedelta(days=1)).isoformat()
+
+
+def first_day() -> str:
+    return date.fromisoformat(load_settings().start_date).isoformat()

@@ -1,0 +1,117 @@
+"""Configuration from the environment, validated once, with errors that name the variable.
+
+| variable                        | meaning                                    | local default        |
+|---------------------------------|--------------------------------------------|----------------------|
+| RECIPE_PIPELINE_LAKE            | lake base: a directory or s3://bucket/pfx  | ./.lake              |
+| RECIPE_PIPELINE_EXPORTS         | where DynamoDB exports land (AWSDynamoDB/) | <lake>/exports       |
+| RECIPE_PIPELINE_ENGINE          | duckdb or athena                           | duckdb               |
+| RECIPE_PIPELINE_PSEUDONYM_KEY   | secret key for user pseudonyms             | a dev key + warning  |
+| RECIPE_PIPELINE_START_DATE      | first daily partition (YYYY-MM-DD)         | 2025-01-01           |
+| RECIPE_PIPELINE_DUCKDB          | local warehouse database file              | <lake>/warehouse.duckdb |
+
+Reading these has no side effects: nothing is created until a run writes.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+ENGINES = ("duckdb", "athena")
+DEV_PSEUDONYM_KEY = "recipe-pipeline-local-development-key-not-secret"
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot work; the message names the environment variable."""
+
+
+class DevPseudonymKeyWarning(UserWarning):
+    """Pseudonyms are being made with the public development key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake_url: str
+    exports_url: str
+    engine: str
+    start_date: str
+    duckdb_path: str
+    pseudonym_key_from_env: bool
+
+
+def _is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def _check_local_dir_creatable(variable: str, path: str) -> None:
+    """Fail now, naming ``variable``, if ``path`` could never be created as a directory."""
+    current = os.path.abspath(os.path.expanduser(path))
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if not os.path.isdir(current):
+        raise ConfigurationError(f"{variable}={path!r} cannot be created: {current!r} exists and is not a directory")
+    if not os.access(current, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"{variable}={path!r} cannot be created: {current!r} is not writable")
+
+
+def _check_url(variable: str, url: str) -> str:
+    if not url.strip():
+        raise ConfigurationError(f"{variable} is set but empty")
+    if "://" in url and not _is_s3(url):
+        raise ConfigurationError(f"{variable}={url!r}: only local paths and s3://bucket/prefix are supported")
+    if _is_s3(url) and not url[len("s3://") :].strip("/"):
+        raise ConfigurationError(f"{variable}={url!r} names no bucket")
+    if not _is_s3(url):
+        _check_local_dir_creatable(variable, url)
+    return url.rstrip("/") if _is_s3(url) else url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    lake = _check_url("RECIPE_PIPELINE_LAKE", env.get("RECIPE_PIPELINE_LAKE") or "./.lake")
+    default_exports = lake + "/exports" if _is_s3(lake) else os.path.join(lake, "exports")
+    exports = _check_url("RECIPE_PIPELINE_EXPORTS", env.get("RECIPE_PIPELINE_EXPORTS") or default_exports)
+
+    engine = (env.get("RECIPE_PIPELINE_ENGINE") or "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise ConfigurationError(f"RECIPE_PIPELINE_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "athena":
+        # The Athena engine (issue #4) is not built yet; refusing beats silently using DuckDB.
+        raise ConfigurationError("RECIPE_PIPELINE_ENGINE=athena is not available yet; use duckdb")
+
+    start = env.get("RECIPE_PIPELINE_START_DATE") or "2025-01-01"
+    try:
+        date.fromisoformat(start)
+    except ValueError as exc:
+        raise ConfigurationError(f"RECIPE_PIPELINE_START_DATE={start!r} is not a YYYY-MM-DD date") from exc
+
+    duckdb_path = env.get("RECIPE_PIPELINE_DUCKDB")
+    if not duckdb_path:
+        if _is_s3(lake):
+            raise ConfigurationError("RECIPE_PIPELINE_DUCKDB must name a local file when RECIPE_PIPELINE_LAKE is on S3")
+        duckdb_path = os.path.join(lake, "warehouse.duckdb")
+    _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
+
+    return Settings(
+        lake_url=lake,
+        exports_url=exports,
+        engine=engine,
+        start_date=start,
+        duckdb_path=os.path.abspath(os.path.expanduser(duckdb_path)),
+        pseudonym_key_from_env=bool(env.get("RECIPE_PIPELINE_PSEUDONYM_KEY")),
+    )
+
+
+def warn_dev_key() -> None:
+    warnings.warn(
+        "RECIPE_PIPELINE_PSEUDONYM_KEY is not set: user pseudonyms use the public development key. "
+        "Set RECIPE_PIPELINE_PSEUDONYM_KEY to a secret before processing real users.",
+        DevPseudonymKeyWarning,
+        stacklevel=2,
+    )

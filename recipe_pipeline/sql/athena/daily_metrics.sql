@@ -1,0 +1,31 @@
+-- Athena table over the daily metrics (one JSON object per file, Hive-style year/month/day).
+CREATE EXTERNAL TABLE IF NOT EXISTS {database}.daily_metrics (
+    `date` string,
+    total_conversations bigint,
+    unique_users bigint,
+    recipes_discussed map<string, bigint>,
+    total_messages bigint,
+    avg_conversation_length double,
+    user_messages bigint,
+    assistant_messages bigint,
+    tool_messages bigint,
+    conversations_with_recipe bigint,
+    pii_redactions bigint,
+    messages_by_hour map<string, bigint>,
+    tool_usage map<string, bigint>
+)
+PARTITIONED BY (year int, month int, day int)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+LOCATION '{location}/'
+TBLPROPERTIES (
+    'projection.enabled' = 'true',
+    'projection.year.type' = 'integer',
+    'projection.year.range' = '{first_year},2099',
+    'projection.month.type' = 'integer',
+    'projection.month.range' = '1,12',
+    'projection.month.digits' = '2',
+    'projection.day.type' = 'integer',
+    'projection.day.range' = '1,31',
+    'projection.day.digits' = '2',
+    'storage.location.template' = '{location}/year=${{year}}/month=${{month}}/day=${{day}}/'
+)

@@ -1,0 +1,34 @@
+-- Local stand-in for the Athena tables: DuckDB views over the lake's files.
+-- {conversations_glob} and {metrics_glob} are filled in with quoted paths.
+CREATE OR REPLACE VIEW recipe_conversations AS
+SELECT *
+FROM read_parquet(
+    {conversations_glob},
+    hive_partitioning = true,
+    hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}},
+    union_by_name = true
+);
+
+CREATE OR REPLACE VIEW daily_metrics AS
+SELECT *
+FROM read_json(
+    {metrics_glob},
+    format = 'newline_delimited',
+    hive_partitioning = true,
+    hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}},
+    columns = {{
+        'date': 'VARCHAR',
+        'total_conversations': 'BIGINT',
+        'unique_users': 'BIGINT',
+        'recipes_discussed': 'MAP(VARCHAR, BIGINT)',
+        'total_messages': 'BIGINT',
+        'avg_conversation_length': 'DOUBLE',
+        'user_messages': 'BIGINT',
+        'assistant_messages': 'BIGINT',
+        'tool_messages': 'BIGINT',
+        'conversations_with_recipe': 'BIGINT',
+        'pii_redactions': 'BIGINT',
+        'messages_by_hour': 'MAP(VARCHAR, BIGINT)',
+        'tool_usage': 'MAP(VARCHAR, BIGINT)'
+    }}
+);

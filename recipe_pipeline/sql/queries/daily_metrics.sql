@@ -1,0 +1,40 @@
+-- Daily metrics for one UTC day of recipe_conversations (Athena/Trino dialect; DuckDB runs it
+-- transpiled by sqlglot). The seed's fields plus role counts, messages by hour and tool usage.
+-- params: year, month, day, date
+WITH day_messages AS (
+    SELECT *
+    FROM recipe_conversations
+    WHERE year = ? AND month = ? AND day = ?
+),
+recipe_counts AS (
+    SELECT recipe_name, COUNT(*) AS mentions
+    FROM day_messages
+    WHERE recipe_name IS NOT NULL
+    GROUP BY recipe_name
+),
+hour_counts AS (
+    SELECT lpad(CAST(hour(message_ts) AS varchar), 2, '0') AS hour_of_day, COUNT(*) AS messages
+    FROM day_messages
+    GROUP BY 1
+),
+tool_counts AS (
+    SELECT t.tool, COUNT(*) AS uses
+    FROM day_messages
+    CROSS JOIN UNNEST(tools_used) AS t (tool)
+    GROUP BY t.tool
+)
+SELECT
+    CAST(? AS varchar) AS "date",
+    COUNT(DISTINCT conversation_id) AS total_conversations,
+    COUNT(DISTINCT user_id) AS unique_users,
+    (SELECT map_agg(recipe_name, mentions) FROM recipe_counts) AS recipes_discussed,
+    COUNT(*) AS total_messages,
+    COALESCE(CAST(COUNT(*) AS double) / NULLIF(COUNT(DISTINCT conversation_id), 0), 0.0) AS avg_conversation_length,
+    COUNT_IF(role = 'user') AS user_messages,
+    COUNT_IF(role = 'assistant') AS assistant_messages,
+    COUNT_IF(role = 'tool') AS tool_messages,
+    COUNT(DISTINCT CASE WHEN has_recipe THEN conversation_id END) AS conversations_with_recipe,
+    COALESCE(SUM(pii_redactions), 0) AS pii_redactions,
+    (SELECT map_agg(hour_of_day, messages) FROM hour_counts) AS messages_by_hour,
+    (SELECT map_agg(tool, uses) FROM tool_counts) AS tool_usage
+FROM day_messages

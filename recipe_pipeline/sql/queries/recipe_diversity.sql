@@ -1,0 +1,9 @@
+-- Distinct recipes and total recipe mentions by day (the seed's "recipe diversity").
+-- params: start_date, end_date
+SELECT
+    "date",
+    cardinality(map_keys(recipes_discussed)) AS unique_recipes,
+    reduce(map_values(recipes_discussed), 0, (s, x) -> s + coalesce(x, 0), s -> s) AS total_recipe_mentions
+FROM daily_metrics
+WHERE "date" BETWEEN ? AND ?
+ORDER BY "date" DESC

@@ -1,0 +1,207 @@
+"""One file-system layer for a local directory and ``s3://bucket/prefix``, on pyarrow's filesystems.
+
+Everything the pipeline reads or writes (exports, the lake, quarantine) goes through a
+``Location``, so local runs and AWS runs share one code path and differ only in the URL.
+Writes are atomic per object: the bytes go to a temporary name beside the target and are then
+moved into place, so a reader sees either the previous complete object or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def s3_filesystem() -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem, honouring boto3's ``AWS_ENDPOINT_URL`` (tests point it at a
+    local endpoint) and the standard region variables."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    kwargs: dict = {"region": region}
+    if endpoint:
+        parsed = urlparse(endpoint)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "https"
+    return pafs.S3FileSystem(**kwargs)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A directory-like place: a local path or an S3 prefix."""
+
+    url: str
+
+    @cached_property
+    def is_s3(self) -> bool:
+        return self.url.startswith("s3://")
+
+    @cached_property
+    def filesystem(self) -> pafs.FileSystem:
+        return s3_filesystem() if self.is_s3 else pafs.LocalFileSystem()
+
+    @cached_property
+    def root(self) -> str:
+        """The base path as the filesystem names it (``bucket/prefix`` on S3)."""
+        if self.is_s3:
+            return self.url[len("s3://") :].rstrip("/")
+        return os.path.abspath(os.path.expanduser(self.url))
+
+    def child(self, *parts: str) -> Location:
+        suffix = posixpath.join(*parts)
+        return Location(self.url.rstrip("/") + "/" + suffix if self.is_s3 else os.path.join(self.root, suffix))
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path of ``parts`` below this location."""
+        return posixpath.join(self.root, *parts) if parts else self.root
+
+    def uri(self, *parts: str) -> str:
+        """A URI for ``parts`` below this location (what DuckDB, Athena and users are shown)."""
+        return "s3://" + self.path(*parts) if self.is_s3 else self.path(*parts)
+
+    # -- reading -----------------------------------------------------------------------------
+    def exists(self, *parts: str) -> bool:
+        return self.filesystem.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
+
+    def read_bytes(self, *parts: str) -> bytes:
+        with self.filesystem.open_input_stream(self.path(*parts)) as stream:
+            return stream.read()
+
+    def open_input(self, *parts: str) -> pa.NativeFile:
+        return self.filesystem.open_input_stream(self.path(*parts))
+
+    def list_dirs(self, *parts: str) -> list[str]:
+        """Names of the sub-directories directly below ``parts`` (empty if it does not exist)."""
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=False)
+        return sorted(
+            posixpath.basename(info.path)
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.Directory
+        )
+
+    def list_files(self, *parts: str, recursive: bool = False) -> list[str]:
+        """Paths (relative to this location) of the files below ``parts``."""
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=recursive)
+        prefix = self.root.rstrip("/") + "/"
+        return sorted(
+            info.path[len(prefix) :] if info.path.startswith(prefix) else info.path
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        )
+
+    def read_parquet(self, *parts: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.path(*parts), filesystem=self.filesystem, columns=columns)
+
+    def parquet_file(self, *parts: str) -> pq.ParquetFile:
+        return pq.ParquetFile(self.path(*parts), filesystem=self.filesystem)
+
+    # -- writing -----------------------------------------------------------------------------
+    def ensure_dir(self, *parts: str) -> None:
+        if not self.is_s3:  # S3 has no directories to create
+            self.filesystem.create_dir(self.path(*parts), recursive=True)
+
+    def _prepare(self, parts: tuple[str, ...]) -> str:
+        """The final path for ``parts``, with its local parent directory created."""
+        final = self.path(*parts)
+        if not self.is_s3:
+            self.filesystem.create_dir(posixpath.dirname(final), recursive=True)
+        return final
+
+    def _commit(self, tmp: str, final: str) -> None:
+        # On a local disk this is an atomic rename; on S3 a server-side copy, after which the
+        # final key holds the complete new object (a single PUT is atomic too).
+        self.filesystem.move(tmp, final)
+
+    def _tmp_path(self, final: str) -> str:
+        head, tail = posixpath.split(final)
+        # A leading "." keeps half-written files invisible to Athena and Hive-style globbing.
+        return posixpath.join(head, f".{tail}.{uuid.uuid4().hex}.tmp")
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        final = self._prepare(parts)
+        tmp = self._tmp_path(final)
+        try:
+            with self.filesystem.open_output_stream(tmp) as stream:
+                stream.write(data)
+            self._commit(tmp, final)
+        except BaseException:
+            self._delete_quietly(tmp)
+            raise
+
+    def write_parquet(self, table: pa.Table, *parts: str, compression: str = "zstd") -> None:
+        final = self._prepare(parts)
+        tmp = self._tmp_path(final)
+        try:
+            pq.write_table(table, tmp, filesystem=self.filesystem, compression=compression)
+            self._commit(tmp, final)
+        except BaseException:
+            self._delete_quietly(tmp)
+            raise
+
+    def open_parquet_writer(self, schema: pa.Schema, *parts: str, compression: str = "zstd") -> AtomicParquetWriter:
+        return AtomicParquetWriter(self, self._prepare(parts), schema, compression)
+
+    def delete(self, *parts: str) -> None:
+        self._delete_quietly(self.path(*parts))
+
+    def _delete_quietly(self, path: str) -> None:
+        try:
+            self.filesystem.delete_file(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            if self.filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+                raise
+
+
+class AtomicParquetWriter:
+    """Writes record batches to a temporary Parquet file and moves it into place on success,
+    so a day can be streamed batch by batch without a reader ever seeing half of it."""
+
+    def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str) -> None:
+        self._location = location
+        self._final = final
+        self._tmp = location._tmp_path(final)
+        self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=location.filesystem, compression=compression)
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if isinstance(batch, pa.RecordBatch):
+            self._writer.write_batch(batch)
+        else:
+            self._writer.write_table(batch)
+        self.rows += batch.num_rows
+
+    def __enter__(self) -> AtomicParquetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._writer.close()
+        finally:
+            if exc_type is None:
+                self._location._commit(self._tmp, self._final)
+            else:
+                self._location._delete_quietly(self._tmp)
+
+
+def iter_lines(stream: pa.NativeFile, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Lines of a (possibly huge) stream without reading it whole."""
+    pending = b""
+    while True:
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+    if pending:
+        yield pending

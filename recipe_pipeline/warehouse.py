@@ -1,0 +1,113 @@
+"""The local warehouse: DuckDB playing Athena's part.
+
+Daily metrics run the shared Athena-dialect SQL (transpiled) on one day's anonymized Arrow table
+in an in-memory database. The catalog file (``warehouse.duckdb``) holds views named like the
+Athena tables over the lake's files, for the named queries and for anyone with a DuckDB client.
+DuckDB allows one writer per file across processes, so every connection to the catalog file is
+taken under a file lock: concurrent runs queue instead of failing or corrupting it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock
+
+from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS
+from recipe_pipeline.sql import load_query, read_sql, sql_literal
+from recipe_pipeline.storage import Location
+
+# Nothing may be downloaded at run time: parquet and json are built into the duckdb wheel.
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+TABLES = ("recipe_conversations", "daily_metrics")
+
+
+def _plain(value: Any) -> Any:
+    """DuckDB/Arrow map values (lists of key/value pairs) to dicts sorted by key."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return dict(sorted(value))
+    if isinstance(value, dict):
+        return dict(sorted(value.items()))
+    return value
+
+
+def compute_daily_metrics(day: str, conversations: pa.Table) -> dict[str, Any]:
+    """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row."""
+    query = load_query("daily_metrics")
+    d = date.fromisoformat(day)
+    n = conversations.num_rows
+    # The SQL filters on the Hive partition columns, as Athena would; the day's table lacks them.
+    table = (
+        conversations.append_column("year", pa.array([d.year] * n, pa.int32()))
+        .append_column("month", pa.array([d.month] * n, pa.int32()))
+        .append_column("day", pa.array([d.day] * n, pa.int32()))
+    )
+    with duckdb.connect(config=DUCKDB_CONFIG) as con:
+        con.register("recipe_conversations", table)
+        result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
+        row = result.fetch_arrow_table().to_pylist()[0]
+    metrics = {k: _plain(v) for k, v in row.items()}
+    for name in ("recipes_discussed", "messages_by_hour", "tool_usage"):
+        metrics[name] = metrics[name] or {}
+    metrics["avg_conversation_length"] = round(float(metrics["avg_conversation_length"]), 4)
+    return metrics
+
+
+class DuckDBCatalog:
+    """The catalog file with the ``recipe_conversations`` and ``daily_metrics`` views."""
+
+    def __init__(self, database: str, lake: Location) -> None:
+        self.database = database
+        self.lake = lake
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        os.makedirs(os.path.dirname(self.database) or ".", exist_ok=True)
+        with FileLock(self.database + ".lock", timeout=600):
+            if read_only and not os.path.exists(self.database):
+                raise FileNotFoundError(f"no local warehouse at {self.database}: run `recipe-pipeline catch-up` first")
+            con = duckdb.connect(self.database, read_only=read_only, config=DUCKDB_CONFIG)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def view_statements(self) -> list[str]:
+        if self.lake.is_s3:
+            raise ValueError("the DuckDB catalog reads a local lake only; on S3 use RECIPE_PIPELINE_ENGINE=athena")
+        text = read_sql("duckdb/views.sql").format(
+            conversations_glob=sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
+            metrics_glob=sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
+        )
+        return [statement.strip() for statement in text.split(";") if statement.strip()]
+
+    def refresh(self) -> list[str]:
+        """(Re)create the views; they read the files at query time, so new days appear at once."""
+        statements = self.view_statements()
+        with self.connect() as con:
+            for statement in statements:
+                con.execute(statement)
+        return statements
+
+    def partition_counts(self, day: str) -> dict[str, int]:
+        d = date.fromisoformat(day)
+        counts = {}
+        with self.connect(read_only=True) as con:
+            for table in TABLES:
+                counts[table] = con.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE year = ? AND month = ? AND day = ?", [d.year, d.month, d.day]
+                ).fetchone()[0]
+        return counts
+
+    def run_query(self, name: str, values: Mapping[str, Any]) -> tuple[list[str], list[tuple]]:
+        query = load_query(name)
+        with self.connect(read_only=True) as con:
+            result = con.execute(query.duckdb_text, query.bind(values))
+            columns = [c[0] for c in result.description]
+            return columns, result.fetchall()
