@@ -62,9 +62,11 @@ def write_cursor(instance: dg.DagsterInstance, cursor: str | None) -> None:
 
 
 def catch_up(defs: dg.Definitions, instance: dg.DagsterInstance, log=print) -> CatchUpReport:
-    sensor = defs.get_sensor_def(SENSOR_NAME)
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
     report = CatchUpReport()
-    with dg.build_sensor_context(instance=instance, cursor=read_cursor(instance), definitions=defs, sensor_name=SENSOR_NAME) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=read_cursor(instance), definitions=defs, resources=defs.resources, sensor_name=SENSOR_NAME
+    ) as context:
         tick = sensor.evaluate_tick(context)
     report.skip_reason = tick.skip_message
     if tick.cursor is not None:
@@ -81,6 +83,8 @@ def catch_up(defs: dg.Definitions, instance: dg.DagsterInstance, log=print) -> C
             partition_key=request.partition_key,
             tags={**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR_NAME},
             raise_on_error=False,
+            # Quiet console; every event still goes to the instance's event log (the UI).
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         report.runs.append(RunOutcome(request.partition_key, request.run_key, result.run_id, "succeeded" if result.success else "failed"))
     # Like the daemon: the cursor moves once the tick's runs have been launched.

@@ -6,10 +6,10 @@ Count chain: export items for the day = raw rows + deleted + quarantined; raw ro
 rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehouse tables.
 """
 
-from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import dagster as dg
 import pyarrow as pa
@@ -27,6 +27,18 @@ from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
 QUARANTINE_RATE_THRESHOLD = 0.001  # 0.1%
 
 
+def daily_check(**kwargs):
+    """``dg.asset_check`` evaluated per daily partition. Partitioned checks are a preview feature
+    in Dagster 1.13; the warning is acknowledged here once instead of on every load."""
+
+    def decorate(fn):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+            return dg.asset_check(partitions_def=daily_partitions, **kwargs)(fn)
+
+    return decorate
+
+
 def _result(passed: bool, problems: list[str], **metadata) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=passed,
@@ -34,7 +46,7 @@ def _result(passed: bool, problems: list[str], **metadata) -> dg.AssetCheckResul
     )
 
 
-@dg.asset_check(asset=raw_conversations, blocking=True, partitions_def=daily_partitions)
+@daily_check(asset=raw_conversations, blocking=True)
 def raw_conversations_counts_conserved(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """Every export item for the day is accounted for: the export indexes' count for the day
     equals the records read, and unique items = rows + deleted + quarantined = file rows."""
@@ -58,7 +70,7 @@ def raw_conversations_counts_conserved(context: dg.AssetCheckExecutionContext, l
     return _result(not problems, problems, export_records=indexed, rows=file_rows, deleted=counts["deleted"], quarantined=counts["quarantined"])
 
 
-@dg.asset_check(asset=raw_conversations, partitions_def=daily_partitions)
+@daily_check(asset=raw_conversations)
 def raw_conversations_quarantine_rate(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """Warns when more than 0.1% of the day's items had to be quarantined."""
     counts = layout.read_provenance(lake.location(), layout.raw_conversations_path(context.partition_key))["counts"]
@@ -70,7 +82,7 @@ def raw_conversations_quarantine_rate(context: dg.AssetCheckExecutionContext, la
     )
 
 
-@dg.asset_check(asset=raw_conversations, partitions_def=daily_partitions)
+@daily_check(asset=raw_conversations)
 def raw_conversations_exports_cover_day(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """Warns when the exports read do not yet reach the end of the day (a later export will
     complete it, and the sensor will rebuild the partition then)."""
@@ -86,7 +98,7 @@ def _keys(table: pa.Table) -> set[tuple[str, str]]:
     return set(zip(table.column("conversation_id").to_pylist(), table.column("timestamp").to_pylist()))
 
 
-@dg.asset_check(asset=anonymized_conversations, blocking=True, partitions_def=daily_partitions)
+@daily_check(asset=anonymized_conversations, blocking=True)
 def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """The anonymized day has exactly the raw day's messages: same count, same keys."""
     day = context.partition_key
@@ -103,7 +115,7 @@ def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: Lake
     return _result(not problems, problems, raw_rows=raw.num_rows, anonymized_rows=anonymized.num_rows)
 
 
-@dg.asset_check(asset=anonymized_conversations, blocking=True, partitions_def=daily_partitions)
+@daily_check(asset=anonymized_conversations, blocking=True)
 def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """No raw user id of the day appears in the analytics zone: not as a `user_id`, not inside
     a message. Reports counts and row numbers only, never the ids."""
@@ -127,7 +139,7 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     return _result(not problems, problems, raw_user_ids=len(raw_ids), rows_checked=anonymized.num_rows)
 
 
-@dg.asset_check(asset=daily_metrics, blocking=True, partitions_def=daily_partitions)
+@daily_check(asset=daily_metrics, blocking=True)
 def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """The metrics agree with the anonymized day recounted with pyarrow (not with the SQL that
     produced them): messages, conversations, users, role counts."""
@@ -149,7 +161,7 @@ def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, la
     return _result(not problems, problems, **{k: v for k, v in expected.items() if k != "date"})
 
 
-@dg.asset_check(asset=athena_tables, blocking=True, partitions_def=daily_partitions)
+@daily_check(asset=athena_tables, blocking=True)
 def athena_tables_serve_partition(
     context: dg.AssetCheckExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource
 ) -> dg.AssetCheckResult:

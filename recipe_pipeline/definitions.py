@@ -1,6 +1,5 @@
 """The one ``Definitions`` object that ``dagster dev`` loads (``recipe_pipeline.definitions:defs``)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """The daily pipeline job: every layer of one UTC day, with the day's asset checks."""
 
-from __future__ import annotations
 
 import dagster as dg
 

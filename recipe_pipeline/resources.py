@@ -7,7 +7,6 @@
   profile. Local and production differ only in these values, never in branches inside assets.
 """
 
-from __future__ import annotations
 
 import warnings
 from typing import Any

@@ -1,6 +1,5 @@
 """``daily_analytics_schedule``: materializes yesterday's partition every day."""
 
-from __future__ import annotations
 
 import dagster as dg
 

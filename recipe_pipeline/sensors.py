@@ -1,6 +1,5 @@
 """``dynamodb_export_sensor``: requests the daily partitions that newly completed exports touch."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

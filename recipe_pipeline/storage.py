@@ -72,11 +72,12 @@ class Location:
         return self.filesystem.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
 
     def read_bytes(self, *parts: str) -> bytes:
-        with self.filesystem.open_input_stream(self.path(*parts)) as stream:
+        # compression=None: bytes as stored (pyarrow would otherwise gunzip "*.gz" on the fly).
+        with self.filesystem.open_input_stream(self.path(*parts), compression=None) as stream:
             return stream.read()
 
     def open_input(self, *parts: str) -> pa.NativeFile:
-        return self.filesystem.open_input_stream(self.path(*parts))
+        return self.filesystem.open_input_stream(self.path(*parts), compression=None)
 
     def list_dirs(self, *parts: str) -> list[str]:
         """Names of the sub-directories directly below ``parts`` (empty if it does not exist)."""
@@ -129,7 +130,7 @@ class Location:
         final = self._prepare(parts)
         tmp = self._tmp_path(final)
         try:
-            with self.filesystem.open_output_stream(tmp) as stream:
+            with self.filesystem.open_output_stream(tmp, compression=None) as stream:
                 stream.write(data)
             self._commit(tmp, final)
         except BaseException:

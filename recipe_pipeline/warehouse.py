@@ -51,7 +51,7 @@ def compute_daily_metrics(day: str, conversations: pa.Table) -> dict[str, Any]:
     with duckdb.connect(config=DUCKDB_CONFIG) as con:
         con.register("recipe_conversations", table)
         result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
-        row = result.fetch_arrow_table().to_pylist()[0]
+        row = dict(zip((c[0] for c in result.description), result.fetchone()))
     metrics = {k: _plain(v) for k, v in row.items()}
     for name in ("recipes_discussed", "messages_by_hour", "tool_usage"):
         metrics[name] = metrics[name] or {}

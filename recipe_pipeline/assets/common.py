@@ -1,6 +1,5 @@
 """Shared asset conventions: owners, and metadata builders for the Dagster UI."""
 
-from __future__ import annotations
 
 import pyarrow as pa
 import dagster as dg

@@ -1,6 +1,5 @@
 """Ingestion layer: DynamoDB exports -> ``raw_conversations`` (restricted zone)."""
 
-from __future__ import annotations
 
 import json
 from collections import Counter

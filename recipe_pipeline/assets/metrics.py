@@ -1,6 +1,5 @@
 """Metrics layer: ``anonymized_conversations`` -> ``daily_metrics`` (Athena table ``daily_metrics``)."""
 
-from __future__ import annotations
 
 import json
 

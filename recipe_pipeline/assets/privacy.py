@@ -1,6 +1,5 @@
 """Privacy layer: ``raw_conversations`` -> ``anonymized_conversations`` (analytics zone)."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pyarrow.compute as pc

@@ -1,6 +1,5 @@
 """Warehouse layer: ``athena_tables`` — the lake's zones as queryable tables."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -27,14 +27,14 @@ SELECT
     CAST(? AS varchar) AS "date",
     COUNT(DISTINCT conversation_id) AS total_conversations,
     COUNT(DISTINCT user_id) AS unique_users,
-    (SELECT map_agg(recipe_name, mentions) FROM recipe_counts) AS recipes_discussed,
+    (SELECT map(array_agg(recipe_name), array_agg(mentions)) FROM recipe_counts) AS recipes_discussed,
     COUNT(*) AS total_messages,
     COALESCE(CAST(COUNT(*) AS double) / NULLIF(COUNT(DISTINCT conversation_id), 0), 0.0) AS avg_conversation_length,
-    COUNT_IF(role = 'user') AS user_messages,
-    COUNT_IF(role = 'assistant') AS assistant_messages,
-    COUNT_IF(role = 'tool') AS tool_messages,
+    COALESCE(COUNT_IF(role = 'user'), 0) AS user_messages,
+    COALESCE(COUNT_IF(role = 'assistant'), 0) AS assistant_messages,
+    COALESCE(COUNT_IF(role = 'tool'), 0) AS tool_messages,
     COUNT(DISTINCT CASE WHEN has_recipe THEN conversation_id END) AS conversations_with_recipe,
     COALESCE(SUM(pii_redactions), 0) AS pii_redactions,
-    (SELECT map_agg(hour_of_day, messages) FROM hour_counts) AS messages_by_hour,
-    (SELECT map_agg(tool, uses) FROM tool_counts) AS tool_usage
+    (SELECT map(array_agg(hour_of_day), array_agg(messages)) FROM hour_counts) AS messages_by_hour,
+    (SELECT map(array_agg(tool), array_agg(uses)) FROM tool_counts) AS tool_usage
 FROM day_messages

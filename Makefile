@@ -1,0 +1,34 @@
+# recipe-pipeline: `make demo` and `make test` are all a fresh machine needs (Python 3.11).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install demo dev test bench clean
+
+$(STAMP): pyproject.toml setup.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml ## simulate two weeks of exports, run every partition, print a summary
+	$(BIN)/recipe-pipeline demo
+
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml ## the Dagster UI (webserver + daemon) on the demo data
+	@test -d .lake/conversations || $(BIN)/recipe-pipeline demo
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: $(STAMP) ## the whole test suite
+	$(BIN)/python -m pytest -n 2 -q
+
+clean: ## remove local state (lake, warehouse, Dagster instance); keeps .venv
+	rm -rf .lake .dagster_home test-artifacts .pytest_cache

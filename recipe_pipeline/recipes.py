@@ -1,0 +1,320 @@
+"""Recipe names and categories, derived in the pipeline from message text.
+
+The seed guessed names with three patterns (``recipe for …``, ``how to make …``, ``cooking …``)
+and kept whatever words followed, so "Lasagne", "the lasagna" and "lasagnas" were three recipes.
+Here every mention is matched against a shipped catalogue of canonical names (with aliases,
+plurals, articles and common misspellings), and each canonical name has one category. When no
+catalogue name is found, the seed's patterns still yield a normalized name in category ``other``,
+so new dishes are counted rather than lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+# canonical name -> category. Categories: pasta, soup, dessert, baking, curry, salad, breakfast,
+# main, seafood, vegetarian, rice, snack, drink.
+RECIPE_CATALOGUE: dict[str, str] = {
+    # pasta
+    "spaghetti carbonara": "pasta",
+    "lasagna": "pasta",
+    "spaghetti bolognese": "pasta",
+    "fettuccine alfredo": "pasta",
+    "penne arrabbiata": "pasta",
+    "mac and cheese": "pasta",
+    "pesto pasta": "pasta",
+    "cacio e pepe": "pasta",
+    "pasta primavera": "pasta",
+    "shrimp scampi": "pasta",
+    # soup
+    "tomato soup": "soup",
+    "chicken noodle soup": "soup",
+    "french onion soup": "soup",
+    "minestrone": "soup",
+    "butternut squash soup": "soup",
+    "lentil soup": "soup",
+    "clam chowder": "soup",
+    "ramen": "soup",
+    "pho": "soup",
+    "gazpacho": "soup",
+    # dessert
+    "tiramisu": "dessert",
+    "chocolate mousse": "dessert",
+    "cheesecake": "dessert",
+    "apple pie": "dessert",
+    "creme brulee": "dessert",
+    "panna cotta": "dessert",
+    "brownies": "dessert",
+    "rice pudding": "dessert",
+    "pavlova": "dessert",
+    # baking
+    "banana bread": "baking",
+    "sourdough bread": "baking",
+    "chocolate chip cookies": "baking",
+    "focaccia": "baking",
+    "cinnamon rolls": "baking",
+    "blueberry muffins": "baking",
+    "carrot cake": "baking",
+    "scones": "baking",
+    "pizza dough": "baking",
+    # curry
+    "chicken tikka masala": "curry",
+    "butter chicken": "curry",
+    "thai green curry": "curry",
+    "chana masala": "curry",
+    "lamb rogan josh": "curry",
+    "massaman curry": "curry",
+    "dal": "curry",
+    # salad
+    "caesar salad": "salad",
+    "greek salad": "salad",
+    "caprese salad": "salad",
+    "cobb salad": "salad",
+    "quinoa salad": "salad",
+    "nicoise salad": "salad",
+    # breakfast
+    "pancakes": "breakfast",
+    "french toast": "breakfast",
+    "eggs benedict": "breakfast",
+    "shakshuka": "breakfast",
+    "overnight oats": "breakfast",
+    "waffles": "breakfast",
+    "omelette": "breakfast",
+    "avocado toast": "breakfast",
+    # main
+    "roast chicken": "main",
+    "beef stew": "main",
+    "chili con carne": "main",
+    "beef tacos": "main",
+    "shepherd's pie": "main",
+    "pulled pork": "main",
+    "beef wellington": "main",
+    "chicken parmesan": "main",
+    "meatloaf": "main",
+    "burgers": "main",
+    # seafood
+    "fish and chips": "seafood",
+    "salmon teriyaki": "seafood",
+    "fish tacos": "seafood",
+    "garlic butter salmon": "seafood",
+    "paella": "seafood",
+    "moules marinieres": "seafood",
+    # vegetarian
+    "falafel": "vegetarian",
+    "vegetable stir fry": "vegetarian",
+    "stuffed peppers": "vegetarian",
+    "ratatouille": "vegetarian",
+    "eggplant parmesan": "vegetarian",
+    "veggie burger": "vegetarian",
+    # rice
+    "risotto": "rice",
+    "fried rice": "rice",
+    "chicken biryani": "rice",
+    "jambalaya": "rice",
+    "sushi rolls": "rice",
+    # snack
+    "guacamole": "snack",
+    "hummus": "snack",
+    "nachos": "snack",
+    "bruschetta": "snack",
+    "spring rolls": "snack",
+    # drink
+    "mango lassi": "drink",
+    "hot chocolate": "drink",
+    "berry smoothie": "drink",
+    "chai latte": "drink",
+}
+
+CATEGORIES = tuple(sorted(set(RECIPE_CATALOGUE.values()) | {"other"}))
+
+# Other ways people and models write the same dish -> canonical name.
+RECIPE_ALIASES: dict[str, str] = {
+    "carbonara": "spaghetti carbonara",
+    "spagetti carbonara": "spaghetti carbonara",
+    "pasta carbonara": "spaghetti carbonara",
+    "lasagne": "lasagna",
+    "lasagna bolognese": "lasagna",
+    "spag bol": "spaghetti bolognese",
+    "bolognese": "spaghetti bolognese",
+    "spagetti bolognese": "spaghetti bolognese",
+    "fettucine alfredo": "fettuccine alfredo",
+    "fettuccini alfredo": "fettuccine alfredo",
+    "macaroni and cheese": "mac and cheese",
+    "mac n cheese": "mac and cheese",
+    "mac 'n' cheese": "mac and cheese",
+    "mac & cheese": "mac and cheese",
+    "penne all'arrabbiata": "penne arrabbiata",
+    "chicken soup": "chicken noodle soup",
+    "onion soup": "french onion soup",
+    "minestrone soup": "minestrone",
+    "pumpkin soup": "butternut squash soup",
+    "squash soup": "butternut squash soup",
+    "new england clam chowder": "clam chowder",
+    "tiramisù": "tiramisu",
+    "tiramisu cake": "tiramisu",
+    "chocolate mouse": "chocolate mousse",
+    "cheese cake": "cheesecake",
+    "crème brûlée": "creme brulee",
+    "creme brûlée": "creme brulee",
+    "brownie": "brownies",
+    "fudge brownies": "brownies",
+    "banana loaf": "banana bread",
+    "sourdough": "sourdough bread",
+    "sourdough loaf": "sourdough bread",
+    "choc chip cookies": "chocolate chip cookies",
+    "chocolate chip cookie": "chocolate chip cookies",
+    "cinnamon buns": "cinnamon rolls",
+    "cinnamon roll": "cinnamon rolls",
+    "blueberry muffin": "blueberry muffins",
+    "pizza base": "pizza dough",
+    "tikka masala": "chicken tikka masala",
+    "chicken tikka": "chicken tikka masala",
+    "murgh makhani": "butter chicken",
+    "green curry": "thai green curry",
+    "thai curry": "thai green curry",
+    "chickpea curry": "chana masala",
+    "rogan josh": "lamb rogan josh",
+    "dhal": "dal",
+    "daal": "dal",
+    "lentil dal": "dal",
+    "caeser salad": "caesar salad",
+    "cesar salad": "caesar salad",
+    "horiatiki": "greek salad",
+    "salade nicoise": "nicoise salad",
+    "salad nicoise": "nicoise salad",
+    "niçoise salad": "nicoise salad",
+    "pancake": "pancakes",
+    "fluffy pancakes": "pancakes",
+    "waffle": "waffles",
+    "omelet": "omelette",
+    "egg benedict": "eggs benedict",
+    "shakshouka": "shakshuka",
+    "overnight oatmeal": "overnight oats",
+    "roasted chicken": "roast chicken",
+    "roast chook": "roast chicken",
+    "chilli con carne": "chili con carne",
+    "taco": "beef tacos",
+    "tacos": "beef tacos",
+    "beef taco": "beef tacos",
+    "shepherds pie": "shepherd's pie",
+    "cottage pie": "shepherd's pie",
+    "chicken parm": "chicken parmesan",
+    "chicken parmigiana": "chicken parmesan",
+    "burger": "burgers",
+    "hamburger": "burgers",
+    "hamburgers": "burgers",
+    "fish & chips": "fish and chips",
+    "fish n chips": "fish and chips",
+    "teriyaki salmon": "salmon teriyaki",
+    "fish taco": "fish tacos",
+    "moules frites": "moules marinieres",
+    "mussels": "moules marinieres",
+    "stir fry": "vegetable stir fry",
+    "stir-fry": "vegetable stir fry",
+    "vegetable stir-fry": "vegetable stir fry",
+    "veggie stir fry": "vegetable stir fry",
+    "aubergine parmesan": "eggplant parmesan",
+    "eggplant parm": "eggplant parmesan",
+    "melanzane alla parmigiana": "eggplant parmesan",
+    "veggie burgers": "veggie burger",
+    "vegetarian burger": "veggie burger",
+    "mushroom risotto": "risotto",
+    "egg fried rice": "fried rice",
+    "biryani": "chicken biryani",
+    "biriyani": "chicken biryani",
+    "sushi": "sushi rolls",
+    "maki rolls": "sushi rolls",
+    "guac": "guacamole",
+    "houmous": "hummus",
+    "hummous": "hummus",
+    "humus": "hummus",
+    "spring roll": "spring rolls",
+    "lassi": "mango lassi",
+    "hot cocoa": "hot chocolate",
+    "smoothie": "berry smoothie",
+    "chai": "chai latte",
+}
+
+_ARTICLES = re.compile(r"^(?:a|an|the|some|my|your|our|classic|easy|simple|homemade|quick)\s+")
+_SPACES = re.compile(r"\s+")
+
+
+def _normalize(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("-", " ")
+    return _SPACES.sub(" ", text).strip(" .,!?;:\"'()")
+
+
+def _plural_forms(name: str) -> set[str]:
+    forms = {name}
+    if name.endswith("s"):
+        forms.add(name[:-1] if not name.endswith("ss") else name)
+    else:
+        forms.add(name + "s")
+        forms.add(name + "es")
+    return forms
+
+
+def _surface_forms() -> dict[str, str]:
+    forms: dict[str, str] = {}
+    for canonical in RECIPE_CATALOGUE:
+        for form in _plural_forms(_normalize(canonical)):
+            forms.setdefault(form, canonical)
+    for alias, canonical in RECIPE_ALIASES.items():
+        for form in _plural_forms(_normalize(alias)):
+            forms.setdefault(form, canonical)
+    return forms
+
+
+_FORMS = _surface_forms()
+# Longest first, so "chicken noodle soup" wins over "chicken soup" and "mac and cheese" over "mac".
+_MENTION = re.compile(
+    r"(?<![\w'])(" + "|".join(re.escape(form) for form in sorted(_FORMS, key=len, reverse=True)) + r")(?![\w'])"
+)
+_SEED_PATTERNS = [re.compile(p) for p in (r"recipe for (.+?)(?:[.,!?:;]|$)", r"how to make (.+?)(?:[.,!?:;]|$)")]
+_MAX_FALLBACK_WORDS = 4
+
+
+def canonical_recipe_name(name: str | None) -> str | None:
+    """The catalogue name for ``name`` (any case, plural, article or known variant), or the
+    normalized name itself when it is not in the catalogue."""
+    if not name:
+        return None
+    normalized = _ARTICLES.sub("", _normalize(name))
+    if not normalized:
+        return None
+    return _FORMS.get(normalized, normalized)
+
+
+def recipe_category(name: str | None) -> str | None:
+    """Category of a canonical name; ``other`` for names outside the catalogue."""
+    if name is None:
+        return None
+    return RECIPE_CATALOGUE.get(name, "other")
+
+
+@lru_cache(maxsize=65536)
+def extract_recipe(text: str | None) -> str | None:
+    """The canonical recipe a message names, or None.
+
+    The first catalogue mention wins; otherwise a short phrase after "recipe for" / "how to make"
+    (the seed's patterns), normalized, so dishes outside the catalogue still count."""
+    if not text:
+        return None
+    lowered = _normalize(text.replace("\n", " "))
+    found = _MENTION.search(lowered)
+    if found:
+        return _FORMS[found.group(1)]
+    for pattern in _SEED_PATTERNS:
+        match = pattern.search(lowered)
+        if match:
+            phrase = _ARTICLES.sub("", match.group(1).strip())
+            if phrase and len(phrase.split()) <= _MAX_FALLBACK_WORDS and not any(c in phrase for c in "[]"):
+                return canonical_recipe_name(phrase)
+    return None
+
+
+def extract_recipes(texts: Iterable[str | None]) -> list[str | None]:
+    """``extract_recipe`` over a column; repeated texts (templated replies) are computed once."""
+    return [extract_recipe(text) if text else None for text in texts]
