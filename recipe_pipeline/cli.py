@@ -84,10 +84,9 @@ def catch_up_command() -> None:
 
 def _run_catch_up():
     from recipe_pipeline.catchup import catch_up
-    from recipe_pipeline.definitions import defs
+    from recipe_pipeline.definitions import build_definitions
 
-    _settings()
-    report = catch_up(defs, _instance(), log=click.echo)
+    report = catch_up(build_definitions(_settings()), _instance(), log=click.echo)
     if not report.runs:
         click.echo(f"nothing to do: {report.skip_reason or 'no new completed exports'}")
     for run in report.runs:

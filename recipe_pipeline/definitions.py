@@ -1,6 +1,5 @@
 """The one ``Definitions`` object that ``dagster dev`` loads (``recipe_pipeline.definitions:defs``)."""
 
-
 import dagster as dg
 
 from recipe_pipeline.assets.ingestion import dynamodb_exports, raw_conversations
@@ -12,13 +11,20 @@ from recipe_pipeline.jobs import daily_pipeline_job
 from recipe_pipeline.resources import build_resources
 from recipe_pipeline.schedules import daily_analytics_schedule
 from recipe_pipeline.sensors import dynamodb_export_sensor
-from recipe_pipeline.settings import load_settings
+from recipe_pipeline.settings import Settings, load_settings
 
-defs = dg.Definitions(
-    assets=[dynamodb_exports, raw_conversations, anonymized_conversations, daily_metrics, athena_tables],
-    asset_checks=asset_checks,
-    jobs=[daily_pipeline_job],
-    schedules=[daily_analytics_schedule],
-    sensors=[dynamodb_export_sensor],
-    resources=build_resources(load_settings()),
-)
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Everything the project defines, bound to the resources ``settings`` describe (local and
+    production differ only here)."""
+    return dg.Definitions(
+        assets=[dynamodb_exports, raw_conversations, anonymized_conversations, daily_metrics, athena_tables],
+        asset_checks=asset_checks,
+        jobs=[daily_pipeline_job],
+        schedules=[daily_analytics_schedule],
+        sensors=[dynamodb_export_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(load_settings())

@@ -21,6 +21,7 @@ so the same config writes byte-identical exports.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections import Counter
@@ -275,7 +276,8 @@ def build_history(config: SimulationConfig) -> tuple[TableHistory, SimulationSta
                 stats.edits += 1
 
     # Erasure requests: every item of a user deleted, part-way through the period.
-    erased = rng.sample(sorted({i["user_id"] for i, _ in written}), k=min(config.erasure_users, len(users)))
+    seen_users = sorted({i["user_id"] for i, _ in written})
+    erased = rng.sample(seen_users, k=min(config.erasure_users, len(seen_users)))
     for user_id in erased:
         requested = datetime.combine(config.start + timedelta(days=rng.randrange(1, config.days)), time(), UTC) + timedelta(hours=rng.randint(8, 20))
         for item, write_at in written:
@@ -320,12 +322,14 @@ def write_simulation(exports: Location, config: SimulationConfig, *, force: bool
     real or other simulated data."""
     history, stats = build_history(config)
     writer = ExportWriter(exports, files_per_export=config.files_per_export)
+    # Export ids depend on the whole config, so another simulation is never mistaken for this one.
+    config_tag = hashlib.sha256(repr(config).encode()).hexdigest()
     export_ids = []
     for kind, moment, until in planned_exports(config):
         if kind == "FULL":
-            export_ids.append(writer.export_id_for(moment, "full"))
+            export_ids.append(writer.export_id_for(moment, "full", config_tag))
         else:
-            export_ids.append(writer.export_id_for(until + timedelta(minutes=10), "incremental", moment.isoformat()))
+            export_ids.append(writer.export_id_for(until + timedelta(minutes=10), "incremental", moment.isoformat(), config_tag))
 
     foreign = sorted(set(ExportStore(exports).export_ids()) - set(export_ids))
     if foreign and not force:

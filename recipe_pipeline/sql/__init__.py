@@ -70,3 +70,18 @@ def query_names() -> list[str]:
 
 def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+ATHENA_TABLES = {"recipe_conversations": "conversations", "daily_metrics": "aggregated/daily"}
+
+
+def athena_ddl(database: str, lake_url: str, first_year: int) -> dict[str, str]:
+    """``CREATE EXTERNAL TABLE`` statements for the Athena tables over ``lake_url`` (an
+    ``s3://`` base), with partition projection from ``first_year``. Table -> statement."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise ValueError(f"Athena database name {database!r} must be lower-case letters, digits and underscores")
+    base = lake_url.rstrip("/")
+    return {
+        table: read_sql(f"athena/{table}.sql").format(database=database, location=f"{base}/{zone}", first_year=int(first_year))
+        for table, zone in ATHENA_TABLES.items()
+    }

@@ -1,0 +1,43 @@
+"""``catch-up``: the real sensor evaluated once, its runs executed in-process on the instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.catchup import RUN_KEY_TAG, catch_up, read_cursor, write_cursor
+from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.export_runs import ExportCursor
+
+
+def test_catch_up_runs_every_requested_partition_then_does_nothing(project, simulated, instance):
+    defs = build_definitions(project.settings)
+    report = catch_up(defs, instance, log=lambda _: None)
+    assert report.ok
+    assert [(r.partition_key, r.status) for r in report.runs] == [
+        ("2025-01-01", "succeeded"), ("2025-01-02", "succeeded"), ("2025-01-03", "succeeded"),
+    ]
+    for run in report.runs:
+        stored = instance.get_run_by_id(run.run_id)
+        assert stored.status == dg.DagsterRunStatus.SUCCESS
+        assert stored.tags[RUN_KEY_TAG] == run.run_key
+        assert stored.tags["dagster/partition"] == run.partition_key
+        assert project.lake.exists(layout.daily_metrics_path(run.partition_key))
+    assert sorted(ExportCursor.parse(read_cursor(instance)).handled) == sorted(simulated.export_ids)
+
+    again = catch_up(defs, instance, log=lambda _: None)
+    assert again.runs == [] and again.ok
+    assert len(instance.get_runs()) == 3
+
+
+def test_a_run_key_already_launched_is_not_run_twice(project, simulated, instance):
+    defs = build_definitions(project.settings)
+    first = catch_up(defs, instance, log=lambda _: None)
+    # Forget the cursor (as if the daemon had launched the runs but the cursor was lost).
+    instance_cursor = read_cursor(instance)
+    assert instance_cursor
+    write_cursor(instance, None)
+    second = catch_up(defs, instance, log=lambda _: None)
+    assert [r.status for r in second.runs] == ["skipped (already launched)"] * len(first.runs)
+    assert [r.run_id for r in second.runs] == [r.run_id for r in first.runs]
+    assert len(instance.get_runs()) == len(first.runs)

@@ -1,0 +1,69 @@
+"""The ``recipe-pipeline`` command line, run through click on a temporary lake."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from recipe_pipeline.cli import format_table, main
+
+
+@pytest.fixture
+def cli(project):
+    runner = CliRunner()
+
+    def invoke(*args: str, expect: int = 0):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result.output
+
+    return invoke
+
+
+def test_simulate_catch_up_and_the_seed_queries(cli, project):
+    out = cli("simulate", "--days", "3", "--users", "30", "--conversations-per-day", "15", "--seed", "3")
+    assert "wrote 3 exports" in out
+    out = cli("catch-up")
+    assert "3 run(s) succeeded, 0 failed" in out
+    assert "nothing to do" in cli("catch-up")
+
+    out = cli("query", "weekly_recipe_popularity")
+    assert "2024-12-28 .. 2025-01-03" in out
+    header, rule, *rows = out.splitlines()[1:]
+    assert header.split() == ["recipe_name", "mentions", "unique_users"]
+    assert rows and all(int(r.split()[-1]) >= 1 for r in rows)
+
+    out = cli("query", "user_engagement", "--start", "2025-01-01", "--end", "2025-01-03")
+    assert [line.split()[0] for line in out.splitlines()[3:]] == ["2025-01-03", "2025-01-02", "2025-01-01"]
+    out = cli("query", "recipe_diversity", "--end", "2025-01-02")
+    assert "unique_recipes" in out and "2025-01-02" in out
+
+
+def test_simulate_refuses_a_location_with_other_exports(cli):
+    cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")
+    cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")  # same: allowed
+    out = cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "2", expect=1)
+    assert "did not write" in out and "--force" in out
+
+
+def test_query_errors_are_clear(cli):
+    out = cli("query", "no_such_query", expect=1)
+    assert "unknown query 'no_such_query'" in out and "weekly_recipe_popularity" in out
+    out = cli("query", "user_engagement", expect=1)
+    assert "no data yet" in out
+
+
+def test_configuration_errors_name_the_variable(cli, monkeypatch):
+    monkeypatch.setenv("RECIPE_PIPELINE_ENGINE", "spark")
+    out = cli("catch-up", expect=1)
+    assert "RECIPE_PIPELINE_ENGINE" in out and "spark" in out
+
+
+def test_demo_prints_a_summary(cli, project):
+    out = cli("demo", "--days", "2")
+    assert "summary 2025-01-01 .. 2025-01-02: 2 days processed" in out
+    assert "top recipes:" in out and str(project.settings.duckdb_path) in out
+
+
+def test_format_table_aligns_columns():
+    assert format_table(["a", "bb"], [(1, 2.5), ("xyz", None)]).splitlines() == ["a    bb  ", "---  ----", "1    2.50", "xyz      "]

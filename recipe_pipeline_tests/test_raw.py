@@ -1,0 +1,112 @@
+"""Resolving one day of raw conversations across overlapping exports (``build_raw_day``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recipe_pipeline.export_writer import Change, ExportWriter, micros
+from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day
+
+FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
+DAY2_END = FULL_AT + timedelta(days=1)
+
+
+def item(conversation_id: str, timestamp: str, message: str = "hello", **extra) -> dict:
+    return {"conversation_id": conversation_id, "timestamp": timestamp, "user_id": "u1", "role": "user", "message": message, **extra}
+
+
+@pytest.fixture
+def writer(project):
+    return ExportWriter(project.exports)
+
+
+def raw_day(project, day: str):
+    return build_raw_day(ExportStore(project.exports), project.lake, day)
+
+
+def messages(result) -> dict[tuple[str, str], str]:
+    rows = result.table.to_pylist()
+    return {(r["conversation_id"], r["timestamp"]): r["message"] for r in rows}
+
+
+def test_newest_version_wins_and_each_item_appears_once(project, writer):
+    a = item("c1", "2025-01-01T10:00:00.000001Z", "v1")
+    writer.write_full_export([a], FULL_AT)
+    edited = {**a, "message": "v2"}
+    writer.write_incremental_export([Change(("c1", a["timestamp"]), micros(FULL_AT + timedelta(hours=1)), edited, a)], FULL_AT, DAY2_END)
+    result = raw_day(project, "2025-01-01")
+    assert messages(result) == {("c1", a["timestamp"]): "v2"}
+    assert result.counts["superseded_versions"] == 1
+    assert result.counts["unique_items"] == result.counts["rows"] == 1
+    assert result.table.schema.equals(RAW_SCHEMA)
+    assert result.exports_cover_day
+
+
+def test_exports_processed_in_any_order_give_the_same_day(project, writer):
+    a = item("c1", "2025-01-01T23:59:59.5Z", "late")
+    # The incremental export (edit) is written first, the full export after it.
+    writer.write_incremental_export([Change(("c1", a["timestamp"]), micros(FULL_AT + timedelta(minutes=30)), {**a, "message": "edited"}, a)], FULL_AT, DAY2_END)
+    writer.write_full_export([a], FULL_AT)
+    assert messages(raw_day(project, "2025-01-01")) == {("c1", a["timestamp"]): "edited"}
+
+
+def test_a_deletion_in_a_later_export_removes_the_item(project, writer):
+    a, b = item("c1", "2025-01-01T10:00:00Z"), item("c1", "2025-01-01T10:01:00Z")
+    writer.write_full_export([a, b], FULL_AT)
+    writer.write_incremental_export([Change(("c1", b["timestamp"]), micros(FULL_AT + timedelta(hours=2)), None, b)], FULL_AT, DAY2_END, view="NEW_IMAGE")
+    result = raw_day(project, "2025-01-01")
+    assert list(messages(result)) == [("c1", a["timestamp"])]
+    assert result.counts["deleted"] == 1
+
+
+def test_a_ttl_expiry_is_not_an_erasure(project, writer):
+    expired_ttl = int((FULL_AT + timedelta(hours=1)).timestamp())
+    a = item("c1", "2025-01-01T10:00:00Z", ttl=expired_ttl)
+    writer.write_full_export([a], FULL_AT)
+    # DynamoDB's TTL process deletes the item after its ttl passed.
+    writer.write_incremental_export([Change(("c1", a["timestamp"]), micros(FULL_AT + timedelta(hours=3)), None, a)], FULL_AT, DAY2_END)
+    result = raw_day(project, "2025-01-01")
+    assert list(messages(result)) == [("c1", a["timestamp"])]
+    assert result.counts["ttl_expiries_ignored"] == 1
+
+
+def test_an_item_missing_from_a_newer_full_export_was_deleted(project, writer):
+    a, b = item("c1", "2025-01-01T10:00:00Z"), item("c1", "2025-01-01T10:01:00Z")
+    writer.write_full_export([a, b], FULL_AT)
+    writer.write_full_export([a], FULL_AT + timedelta(days=3))
+    result = raw_day(project, "2025-01-01")
+    assert list(messages(result)) == [("c1", a["timestamp"])]
+    assert result.counts["deleted_by_snapshot"] == 1
+
+
+def test_items_belong_to_the_day_of_their_own_timestamp(project, writer):
+    naive_late = item("c1", "2025-01-01T23:59:59.999999")  # seed-style naive isoformat
+    z_early = item("c1", "2025-01-02T00:00:00.000001Z")
+    offset = item("c2", "2025-01-02T01:30:00+02:00")  # 23:30 UTC on Jan 1
+    writer.write_full_export([], FULL_AT)
+    changes = [Change(("c1", i["timestamp"]), micros(FULL_AT + timedelta(seconds=2)), i, None) for i in (naive_late, z_early)]
+    changes.append(Change(("c2", offset["timestamp"]), micros(FULL_AT + timedelta(seconds=3)), offset, None))
+    writer.write_incremental_export(changes, FULL_AT, DAY2_END)
+    assert set(messages(raw_day(project, "2025-01-01"))) == {("c1", naive_late["timestamp"]), ("c2", offset["timestamp"])}
+    assert set(messages(raw_day(project, "2025-01-02"))) == {("c1", z_early["timestamp"])}
+
+
+def test_all_dynamodb_types_land_in_typed_columns(project, writer):
+    a = item("c1", "2025-01-01T10:00:00Z", metadata={"tools_used": ["web_search"], "rating": 5, "score": 0.5}, ttl=1900000000,
+             has_recipe=True, recipe_name="ramen", tags={"x", "y"}, blob=b"\x00\x01", nothing=None)
+    writer.write_full_export([a], FULL_AT)
+    [row] = raw_day(project, "2025-01-01").table.to_pylist()
+    assert row["ttl"] == 1900000000 and row["has_recipe"] is True and row["recipe_name"] == "ramen"
+    assert '"tools_used": ["web_search"]' in row["metadata"] and '"score": 0.5' in row["metadata"]
+    assert '"tags": ["x", "y"]' in row["extra_attributes"] and '"blob": "AAE="' in row["extra_attributes"]
+    assert row["message_ts"] == datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z")], datetime(2025, 1, 1, 12, tzinfo=UTC))
+    result = raw_day(project, "2025-01-01")
+    assert not result.exports_cover_day
+    assert result.covered_until == datetime(2025, 1, 1, 12, tzinfo=UTC)
