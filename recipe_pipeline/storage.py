@@ -117,17 +117,21 @@ class Location:
         return final
 
     def _commit(self, tmp: str, final: str) -> None:
-        # On a local disk this is an atomic rename; on S3 a server-side copy, after which the
-        # final key holds the complete new object (a single PUT is atomic too).
-        self.filesystem.move(tmp, final)
+        self.filesystem.move(tmp, final)  # an atomic rename on a local disk
 
     def _tmp_path(self, final: str) -> str:
         head, tail = posixpath.split(final)
         # A leading "." keeps half-written files invisible to Athena and Hive-style globbing.
         return posixpath.join(head, f".{tail}.{uuid.uuid4().hex}.tmp")
 
-    def write_bytes(self, data: bytes, *parts: str) -> None:
+    def write_bytes(self, data: bytes | pa.Buffer, *parts: str) -> None:
         final = self._prepare(parts)
+        if self.is_s3:
+            # One PUT replaces an S3 object atomically; a temporary key + copy + delete would
+            # cost more and leave pyarrow's empty "directory" marker objects behind.
+            with self.filesystem.open_output_stream(final, compression=None) as stream:
+                stream.write(data)
+            return
         tmp = self._tmp_path(final)
         try:
             with self.filesystem.open_output_stream(tmp, compression=None) as stream:
@@ -138,6 +142,11 @@ class Location:
             raise
 
     def write_parquet(self, table: pa.Table, *parts: str, compression: str = "zstd") -> None:
+        if self.is_s3:
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression=compression)
+            self.write_bytes(sink.getvalue(), *parts)
+            return
         final = self._prepare(parts)
         tmp = self._tmp_path(final)
         try:
@@ -170,8 +179,13 @@ class AtomicParquetWriter:
     def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str) -> None:
         self._location = location
         self._final = final
-        self._tmp = location._tmp_path(final)
-        self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=location.filesystem, compression=compression)
+        if location.is_s3:  # built in memory, then one PUT (see Location.write_bytes)
+            self._tmp = None
+            self._sink = pa.BufferOutputStream()
+            self._writer = pq.ParquetWriter(self._sink, schema, compression=compression)
+        else:
+            self._tmp = location._tmp_path(final)
+            self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=location.filesystem, compression=compression)
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -188,7 +202,10 @@ class AtomicParquetWriter:
         try:
             self._writer.close()
         finally:
-            if exc_type is None:
+            if self._tmp is None:
+                if exc_type is None:
+                    self._location.write_bytes(self._sink.getvalue(), self._final.removeprefix(self._location.root + "/"))
+            elif exc_type is None:
                 self._location._commit(self._tmp, self._final)
             else:
                 self._location._delete_quietly(self._tmp)

@@ -58,3 +58,64 @@ def simulated(project: Project) -> SimulationResult:
 def instance(project: Project):
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real local AWS endpoint (``moto_server``) on a loopback port, for the S3 code paths.
+
+    boto3 and pyarrow talk HTTP to it exactly as they would to AWS; nothing is patched."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    executable = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+    assert executable, "moto_server not found: install the dev extra (moto[server])"
+    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("moto_server exited at start-up") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto_server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint, monkeypatch) -> str:
+    """A fresh bucket on the local endpoint, with the standard AWS variables pointing at it."""
+    import uuid
+
+    import boto3
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"recipe-lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return bucket
