@@ -7,6 +7,7 @@ that ``B``/``BS`` values arrive as base64 text, which it rejects, so they are de
 from __future__ import annotations
 
 import base64
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -29,12 +30,30 @@ def _b64_to_bytes(value: Any) -> bytes:
         raise DynamoDBJSONError(f"binary value is not valid base64: {exc}") from exc
 
 
+_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _check_number(value: Any) -> None:
+    # Decimal() would quietly turn "abc" into NaN; DynamoDB numbers are always finite decimals.
+    if not isinstance(value, str) or not _NUMBER.fullmatch(value.strip()):
+        raise DynamoDBJSONError(f"an N value must be a decimal number in a string, got an invalid {type(value).__name__}")
+
+
 def _binary_to_bytes(attribute: Any) -> Any:
     """Return ``attribute`` with every B/BS value (at any depth) turned from base64 into bytes."""
     if not isinstance(attribute, dict) or len(attribute) != 1:
         # Messages name types, never values: values may be personal data.
         raise DynamoDBJSONError(f"an attribute value must be a one-key object, got {type(attribute).__name__}")
     ((tag, value),) = attribute.items()
+    if tag == "N":
+        _check_number(value)
+        return attribute
+    if tag == "NS":
+        if not isinstance(value, list):
+            raise DynamoDBJSONError("NS value must be a list")
+        for number in value:
+            _check_number(number)
+        return attribute
     if tag == "B":
         return {"B": _b64_to_bytes(value)}
     if tag == "BS":
@@ -100,6 +119,15 @@ def _floats_to_decimal(value: Any) -> Any:
 
 def _bytes_to_b64(attribute: dict[str, Any]) -> dict[str, Any]:
     ((tag, value),) = attribute.items()
+    if tag == "N":
+        _check_number(value)
+        return attribute
+    if tag == "NS":
+        if not isinstance(value, list):
+            raise DynamoDBJSONError("NS value must be a list")
+        for number in value:
+            _check_number(number)
+        return attribute
     if tag == "B":
         return {"B": base64.b64encode(bytes(value)).decode("ascii")}
     if tag == "BS":
