@@ -1,37 +1,97 @@
-"""PII detection and scrubbing for chat messages (first version; the privacy issue deepens it).
+"""PII detection and scrubbing for chat messages.
 
-Detected kinds and how:
-- ``EMAIL``: an address-shaped token (local part, ``@``, a dotted domain with a letter TLD);
-- ``CARD``: 13–19 digits, optionally grouped with single spaces or dashes, that pass the Luhn
-  checksum (so "serves 4-6" or a 16-digit order number that fails Luhn stays);
-- ``PHONE``: numbers that Google's libphonenumber (the ``phonenumbers`` port) finds in the text
-  for one of ``PHONE_REGIONS`` (or in international ``+`` format) and that are either valid or a
-  full-length number written in phone shape. Cards are found first, so a card's digits are never
-  half-taken as a phone number.
+Kinds, and how each is told apart from cooking text full of numbers:
 
-Each span becomes a typed placeholder (``[EMAIL]``, ``[CARD]``, ``[PHONE]``). Placeholders hold
-no digits and no ``@``, so scrubbing is idempotent. Messages with fewer than seven digits and no
-``@`` cannot hold any of these and skip the expensive matchers.
+| kind      | detected by                                                                          |
+|-----------|--------------------------------------------------------------------------------------|
+| EMAIL     | an address-shaped token: local part, ``@``, dotted domain with a letter TLD           |
+| IBAN      | country code + check digits + 11–30 letters/digits (grouped or not), ISO 13616 mod-97 |
+| CARD      | 13–19 digits, optionally grouped by single spaces or dashes, passing the Luhn checksum |
+| SSN       | US ``AAA-GG-SSSS`` (dashes or spaces) outside the never-issued ranges, or 9 digits    |
+|           | right after "SSN"/"social security"                                                   |
+| IP        | IPv4 and IPv6 addresses that Python's ``ipaddress`` accepts (not clock times)         |
+| PHONE     | Google's libphonenumber (``phonenumbers``) over ``PHONE_REGIONS``: valid numbers, or  |
+|           | full-length numbers written in phone shape ("(555) 123-4567" is nobody's, yet PII)   |
+| ADDRESS   | a house number + street name + street suffix, or the words after "I live at",         |
+|           | "my address is", "deliver to" … up to the end of the clause                          |
+| NAME      | the name after "my name is", "I'm called", "call me" (capitalized) …                  |
+
+Each span becomes a typed placeholder (``[EMAIL]``, ``[PHONE]``, …). Earlier kinds in
+``PII_KINDS`` win overlaps (a card's digits are never half-taken as a phone number).
+Placeholders hold no digits, ``@`` or ``:``, and triggers never match a placeholder, so
+scrubbing is idempotent. ``scrub_messages`` is batched: one vectorized RE2 pass over the column
+(pyarrow) picks the few messages that could hold PII; only those reach the matchers.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 
-PII_KINDS = ("EMAIL", "CARD", "PHONE")
-PHONE_REGIONS = ("US", "GB")
+PII_KINDS = ("EMAIL", "IBAN", "CARD", "SSN", "IP", "PHONE", "ADDRESS", "NAME")
+PHONE_REGIONS = ("US", "GB", "CA", "AU", "IN")  # IE would take "1999-2005" for a number
+
+# A message that matches none of these cannot hold any kind above. The same pattern runs in RE2
+# (pyarrow, over a whole column) and in Python's re, so batch and single calls agree.
+_TRIGGER_WORDS = (
+    r"name is|name's|called|call me|live at|address|deliver|ship to|ship it to|send it to|"
+    r"street|avenue|road|lane|drive|boulevard|court|terrace|crescent|close|place|square|parkway|"
+    r"\bst\b|\bave\b|\brd\b|\bln\b|\bdr\b|\bblvd\b|\bct\b|\bway\b|ssn|social security"
+)
+CANDIDATE_PATTERN = (
+    r"@|\d(?:[\s().\-/]*\d){6,}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:[0-9A-Fa-f]*"
+    r"|(?i:" + _TRIGGER_WORDS + r")"
+)
+_CANDIDATE = re.compile(CANDIDATE_PATTERN.replace("(?i:", "(?:"), re.IGNORECASE)
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{1,4}){3,9}(?![A-Za-z0-9])")
+_IBAN_LENGTH = range(15, 35)
 # 13-19 digits; groups separated by one space or dash; not glued to other digits.
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+_SSN_CONTEXT = re.compile(r"(?i:\bssn\b|social security(?: number)?)[^\d\n]{0,20}(?<!\d)(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})(?!\d)")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+_CLOCK = re.compile(r"\d{1,2}(?::\d{2}){1,2}")
 _DIGIT_RUN = re.compile(r"\d(?:[\s().\-/]*\d){6,}")
-_PHONE_SHAPE = re.compile(r"\+?\(?\d[\d ().\-]*\d")
-_MIN_PHONE_DIGITS = 7
+_PHONE_SHAPE = re.compile(r"\+?\(?\d[\d ().\-/]*\d")
+
+_STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Way|Place|Pl|"
+    r"Terrace|Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy)"
+)
+_STREET = re.compile(
+    r"(?<![\w/])\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'\-]*\.?\s+){1,3}" + _STREET_SUFFIX + r"\b\.?"
+    r"(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
+    r"(?:,\s*(?:Apt|Unit|Flat|Suite)\.?\s*\w+)?"
+    r"(?:,\s*[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)?"
+)
+_ADDRESS_TRIGGER = re.compile(
+    r"(?i:\b(?:i live at|i live on|my address is|my home address is|i'm at|i am at|deliver(?:y)? (?:it )?to|"
+    r"ship (?:it )?to|send (?:it|them) to)\s+)"
+    # an address starts with a house number (optionally after a flat/unit) and a word that is
+    # not a unit: "I live at 5000 feet" is not an address.
+    r"((?:(?:Flat|Apt|Apartment|Unit|Suite)\.?\s*\w+,?\s+)?\d{1,5}[A-Za-z]?,?\s+"
+    r"(?!(?:feet|ft|foot|m|meters|metres|miles|km|degrees|minutes|mins|hours|people|servings)\b)"
+    r"[A-Za-z][^.;!?\n\[\]]{1,60})"
+)
+_NAME_STOPWORDS = {
+    "a", "an", "the", "and", "or", "but", "not", "when", "if", "back", "later", "asap", "tomorrow",
+    "tonight", "now", "please", "at", "on", "in", "to", "for", "with", "chef", "hungry", "new",
+    "here", "there", "just", "really", "so", "very", "still", "also", "too", "going", "trying",
+}
+_NAME = re.compile(
+    r"(?i:\b(?:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)\s+)"
+    r"([A-Za-z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?)"
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -46,11 +106,37 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iban_valid(candidate: str) -> bool:
+    """ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1."""
+    compact = candidate.replace(" ", "").upper()
+    if len(compact) not in _IBAN_LENGTH or not compact[:2].isalpha() or not compact[2:4].isdigit():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class PIISpan:
     kind: str
     start: int
     end: int
+
+
+def _iban_spans(text: str) -> list[PIISpan]:
+    spans = []
+    for match in _IBAN.finditer(text):
+        # Grouped IBANs can swallow a following word: keep the longest prefix that validates.
+        value = match.group()
+        groups = value.split(" ")
+        for count in range(len(groups), 0, -1):
+            candidate = " ".join(groups[:count])
+            if iban_valid(candidate):
+                spans.append(PIISpan("IBAN", match.start(), match.start() + len(candidate)))
+                break
+    return spans
 
 
 def _card_spans(text: str) -> list[PIISpan]:
@@ -62,7 +148,46 @@ def _card_spans(text: str) -> list[PIISpan]:
     return spans
 
 
-def _is_phone(match: phonenumbers.PhoneNumberMatch) -> bool:
+def _ssn_spans(text: str) -> list[PIISpan]:
+    spans = [PIISpan("SSN", m.start(), m.end()) for m in _SSN.finditer(text)]
+    for match in _SSN_CONTEXT.finditer(text):
+        digits = re.sub(r"[- ]", "", match.group(1))
+        # The never-issued ranges: area 000, 666, 900-999; group 00; serial 0000.
+        if digits[:3] not in ("000", "666") and digits[0] != "9" and digits[3:5] != "00" and digits[5:] != "0000":
+            spans.append(PIISpan("SSN", match.start(1), match.end(1)))
+    return spans
+
+
+def _ip_spans(text: str) -> list[PIISpan]:
+    spans = []
+    for match in _IPV4.finditer(text):
+        try:
+            ipaddress.IPv4Address(match.group())
+        except ValueError:
+            continue
+        spans.append(PIISpan("IP", match.start(), match.end()))
+    if text.count(":") >= 2:
+        for match in _IPV6.finditer(text):
+            value = match.group()
+            if value.count(":") < 2 or _CLOCK.fullmatch(value):
+                continue
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                continue
+            spans.append(PIISpan("IP", match.start(), match.end()))
+    return spans
+
+
+# People write these countries' national numbers with their trunk "0" (or in + form); without it,
+# a 9-10 digit run ("250-300-350 calories") is far more likely not a phone number.
+_TRUNK_ZERO_REGIONS = {"GB", "AU", "IN"}
+
+
+def _is_phone(match: phonenumbers.PhoneNumberMatch, region: str) -> bool:
+    raw = match.raw_string.lstrip("(")
+    if region in _TRUNK_ZERO_REGIONS and not raw.startswith(("+", "0")):
+        return False
     if phonenumbers.is_valid_number(match.number):
         return True
     # Numbers people type from fiction and docs ("(555) 123-4567", "07700 900123") are not
@@ -78,13 +203,48 @@ def _phone_spans(text: str) -> list[PIISpan]:
     spans: dict[tuple[int, int], PIISpan] = {}
     for region in PHONE_REGIONS:
         for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-            if _is_phone(match):
+            if _is_phone(match, region):
                 spans.setdefault((match.start, match.end), PIISpan("PHONE", match.start, match.end))
     return list(spans.values())
 
 
+def _address_spans(text: str) -> list[PIISpan]:
+    spans = [PIISpan("ADDRESS", m.start(), m.end()) for m in _STREET.finditer(text)]
+    for match in _ADDRESS_TRIGGER.finditer(text):
+        spans.append(PIISpan("ADDRESS", match.start(1), match.end(1)))
+    return spans
+
+
+def _name_spans(text: str) -> list[PIISpan]:
+    spans = []
+    for match in _NAME.finditer(text):
+        words = match.group(1).split()
+        if words[0].lower() in _NAME_STOPWORDS:
+            continue
+        trigger = text[match.start() : match.start(1)].lower()
+        if trigger.strip().endswith("call me") and not words[0][0].isupper():
+            continue  # "call me back", "call me when…": only a capitalized word is a name here
+        if len(words) > 1 and words[1].lower() in _NAME_STOPWORDS:
+            words = words[:1]
+        end = match.start(1) + len(" ".join(words)) if len(words) == 1 else match.end(1)
+        spans.append(PIISpan("NAME", match.start(1), end))
+    return spans
+
+
+_DETECTORS = (
+    ("EMAIL", lambda t: [PIISpan("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(t)] if "@" in t else []),
+    ("IBAN", _iban_spans),
+    ("CARD", _card_spans),
+    ("SSN", _ssn_spans),
+    ("IP", _ip_spans),
+    ("PHONE", _phone_spans),
+    ("ADDRESS", _address_spans),
+    ("NAME", _name_spans),
+)
+
+
 def _without_overlaps(spans: list[PIISpan]) -> list[PIISpan]:
-    """Earlier-listed kinds win overlaps (the caller lists EMAIL, CARD, then PHONE)."""
+    """Earlier-listed kinds win overlaps (spans arrive grouped in ``PII_KINDS`` order)."""
     kept: list[PIISpan] = []
     for span in spans:
         if all(span.end <= other.start or span.start >= other.end for other in kept):
@@ -92,16 +252,18 @@ def _without_overlaps(spans: list[PIISpan]) -> list[PIISpan]:
     return sorted(kept, key=lambda s: s.start)
 
 
+def could_hold_pii(text: str) -> bool:
+    return bool(text) and _CANDIDATE.search(text) is not None
+
+
 def find_pii(text: str) -> list[PIISpan]:
     """PII spans in ``text``, non-overlapping, in text order."""
-    if not text:
+    if not could_hold_pii(text):
         return []
-    has_at = "@" in text
-    if not has_at and sum(c.isdigit() for c in text) < _MIN_PHONE_DIGITS:
-        return []
-    spans = [PIISpan("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text)] if has_at else []
-    spans += _card_spans(text)
-    spans += _phone_spans(text)
+    spans: list[PIISpan] = []
+    for _, detect in _DETECTORS:
+        # Within a kind the longest span wins ("Flat 3, 12 Oak Avenue" over "12 Oak Avenue").
+        spans += sorted(detect(text), key=lambda s: s.start - s.end)
     return _without_overlaps(spans)
 
 
@@ -126,19 +288,26 @@ class ScrubResult:
     counts: Counter  # spans replaced, per kind
 
 
-def scrub_messages(messages: Iterable[str | None]) -> ScrubResult:
-    """Scrub a column of messages. Only messages that could hold PII (an ``@`` or seven digits)
-    reach the matchers, which keeps a day of mostly cooking chat cheap."""
-    texts: list[str | None] = []
-    redactions: list[int] = []
+def candidate_mask(messages: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> list[bool]:
+    """Which messages could hold PII, decided for the whole column in one RE2 pass."""
+    array = messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else pa.array(messages, pa.string())
+    mask = pc.match_substring_regex(array, CANDIDATE_PATTERN)
+    return [bool(v) for v in pc.fill_null(mask, False).to_pylist()]
+
+
+def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> ScrubResult:
+    """Scrub a column of messages. Only the messages the vectorized pre-filter flags reach the
+    matchers, which keeps a day of mostly cooking chat cheap."""
+    values = messages.to_pylist() if isinstance(messages, (pa.Array, pa.ChunkedArray)) else list(messages)
+    mask = candidate_mask(messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else values)
+    texts: list[str | None] = list(values)
+    redactions = [0] * len(values)
     counts: Counter = Counter({kind: 0 for kind in PII_KINDS})
-    for message in messages:
-        if message is None:
-            texts.append(None)
-            redactions.append(0)
-            continue
-        scrubbed, kinds = scrub_text(message)
-        texts.append(scrubbed)
-        redactions.append(len(kinds))
-        counts.update(kinds)
+    for index, flagged in enumerate(mask):
+        if flagged:
+            scrubbed, kinds = scrub_text(values[index])
+            if kinds:
+                texts[index] = scrubbed
+                redactions[index] = len(kinds)
+                counts.update(kinds)
     return ScrubResult(texts, redactions, counts)

@@ -50,7 +50,7 @@ def test_anonymized_day():
     assert [r["rating"] for r in rows] == [None, None, 5, None, None]  # 9 is not a 1-5 rating
     assert [r["pii_redactions"] for r in rows] == [1, 0, 1, 0, 0]
     assert rows[0]["message_length"] == len(rows[0]["message"])
-    assert result.redactions_by_kind == {"EMAIL": 1, "CARD": 0, "PHONE": 1}
+    assert {k: v for k, v in result.redactions_by_kind.items() if v} == {"EMAIL": 1, "PHONE": 1}
 
 
 def test_an_empty_day():
