@@ -22,6 +22,7 @@ from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
 
 QUARANTINE_RATE_THRESHOLD = 0.001  # 0.1%
@@ -63,11 +64,17 @@ def raw_conversations_counts_conserved(context: dg.AssetCheckExecutionContext, l
     problems = []
     if indexed != counts["export_records"]:
         problems.append(f"export indexes list {indexed} records for {day}, {counts['export_records']} were read")
-    if counts["unique_items"] != counts["rows"] + counts["deleted"] + counts["quarantined"]:
-        problems.append(f"{counts['unique_items']} unique items != {counts['rows']} rows + {counts['deleted']} deleted + {counts['quarantined']} quarantined")
+    erased = counts.get("erased", 0)
+    if counts["unique_items"] != counts["rows"] + counts["deleted"] + counts["quarantined"] + erased:
+        problems.append(
+            f"{counts['unique_items']} unique items != {counts['rows']} rows + {counts['deleted']} deleted"
+            f" + {counts['quarantined']} quarantined + {erased} erased"
+        )
     if file_rows != counts["rows"]:
         problems.append(f"the file holds {file_rows} rows, the run counted {counts['rows']}")
-    return _result(not problems, problems, export_records=indexed, rows=file_rows, deleted=counts["deleted"], quarantined=counts["quarantined"])
+    return _result(
+        not problems, problems, export_records=indexed, rows=file_rows, deleted=counts["deleted"], quarantined=counts["quarantined"], erased=erased
+    )
 
 
 @daily_check(asset=raw_conversations)
@@ -139,6 +146,28 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     return _result(not problems, problems, raw_user_ids=len(raw_ids), rows_checked=anonymized.num_rows)
 
 
+@daily_check(asset=anonymized_conversations, blocking=True)
+def anonymized_has_no_pii(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """Scans every message of the partition with the PII detectors and fails the partition if any
+    email, phone, card, IBAN, SSN, IP, address or self-introduced name is left, so nothing
+    downstream is built on a leaking partition. Reports counts per kind and row references
+    (row number, conversation id, timestamp), never the text."""
+    day = context.partition_key
+    table = lake.location().read_parquet(layout.conversations_path(day), columns=["conversation_id", "timestamp", "message"])
+    found, leaking_rows = scan_for_pii(table.column("message"))
+    references = [
+        {"row": row, "conversation_id": table.column("conversation_id")[row].as_py(), "timestamp": table.column("timestamp")[row].as_py()}
+        for row in leaking_rows[:20]
+    ]
+    problems = [f"{count} {kind} span(s) left" for kind, count in sorted(found.items())]
+    if leaking_rows:
+        problems.append(f"{len(leaking_rows)} message(s) leak; first rows: {json.dumps(references)}")
+    return _result(
+        not leaking_rows, problems, rows_checked=table.num_rows, leaking_rows=len(leaking_rows),
+        **{f"pii_{kind.lower()}": found.get(kind, 0) for kind in PII_KINDS},
+    )
+
+
 @daily_check(asset=daily_metrics, blocking=True)
 def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """The metrics agree with the anonymized day recounted with pyarrow (not with the SQL that
@@ -184,6 +213,7 @@ asset_checks = [
     raw_conversations_exports_cover_day,
     anonymized_rows_match_raw,
     anonymized_has_no_raw_user_ids,
+    anonymized_has_no_pii,
     daily_metrics_match_conversations,
     athena_tables_serve_partition,
 ]

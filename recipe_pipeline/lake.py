@@ -25,6 +25,9 @@ CONVERSATIONS = "conversations"
 DAILY_METRICS = "aggregated/daily"
 QUARANTINE = "quarantine"
 EXPORT_INDEX = "raw/export_index"
+DAY_QUARANTINE = "quarantine/conversations"
+ERASURES = "raw/erasures"  # pseudonyms of users who asked to be forgotten (restricted)
+ERASURE_AUDIT = "audit/erasures"
 
 
 def hive_dir(day: str) -> str:
@@ -55,6 +58,15 @@ def export_quarantine_path(export_id: str, data_file_key: str) -> str:
 
 def export_index_path(export_id: str) -> str:
     return f"{EXPORT_INDEX}/{export_id}.json"
+
+
+def erasure_path(pseudonym: str) -> str:
+    return f"{ERASURES}/{pseudonym}.json"
+
+
+def erased_pseudonyms(lake: Location) -> set[str]:
+    """Pseudonyms of every user erased with ``forget-user``: rebuilt days leave them out."""
+    return {path.rsplit("/", 1)[1].removesuffix(".json") for path in lake.list_files(ERASURES)}
 
 
 def days_present(lake: Location, zone: str) -> list[str]:

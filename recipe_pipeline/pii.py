@@ -311,3 +311,18 @@ def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) 
                 redactions[index] = len(kinds)
                 counts.update(kinds)
     return ScrubResult(texts, redactions, counts)
+
+
+def scan_for_pii(messages: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> tuple[Counter, list[int]]:
+    """PII spans left in a column, per kind, and the rows that hold them (the leak check's core)."""
+    values = messages.to_pylist() if isinstance(messages, (pa.Array, pa.ChunkedArray)) else list(messages)
+    found: Counter = Counter()
+    rows: list[int] = []
+    for row, flagged in enumerate(candidate_mask(messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else values)):
+        if flagged:
+            kinds = [span.kind for span in find_pii(values[row])]
+            if kinds:
+                found.update(kinds)
+                rows.append(row)
+    return found, rows
+

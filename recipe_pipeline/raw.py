@@ -23,6 +23,7 @@ import pyarrow as pa
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
+from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 
 # Exports are not transactionally consistent and AWS's clock "can vary by one minute"; an item
@@ -47,10 +48,10 @@ RAW_SCHEMA = pa.schema(
         pa.field("source_export", pa.string(), nullable=False),
     ]
 )
-# unique_items = rows + deleted + quarantined (checked by an asset check).
+# unique_items = rows + deleted + quarantined + erased (checked by an asset check).
 COUNT_NAMES = (
     "export_records", "unique_items", "superseded_versions", "deleted", "deleted_by_snapshot",
-    "ttl_expiries_ignored", "quarantined", "rows",
+    "ttl_expiries_ignored", "quarantined", "erased", "rows",
 )
 KNOWN_ATTRIBUTES = {f.name for f in RAW_SCHEMA} - {"message_ts", "extra_attributes", "write_micros", "source_export"}
 
@@ -203,4 +204,36 @@ def build_raw_day(store: ExportStore, lake: Location, day: str) -> RawDay:
     counts["rows"] = len(rows)
     table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
     return RawDay(day, table, exports_read, dict(counts), quarantine, coverage(summaries))
+
+
+def _image_user_id(image: dict | None) -> str | None:
+    value = (image or {}).get("user_id")
+    return value.get("S") if isinstance(value, dict) and isinstance(value.get("S"), str) else None
+
+
+def drop_erased_users(raw: RawDay, erased: set[str], pseudonymizer: Pseudonymizer) -> RawDay:
+    """Leave out every row (and quarantined item) of users erased with ``forget-user``.
+
+    Exports keep a user's items until the app deletes them in DynamoDB; the erasure registry
+    holds only pseudonyms, so a rebuilt day is matched by pseudonym, never by a stored raw id."""
+    if not erased:
+        return raw
+    counts = dict(raw.counts)
+    table = raw.table
+    if table.num_rows:
+        keep = [p not in erased for p in pseudonymizer.pseudonyms(table.column("user_id").to_pylist())]
+        removed = keep.count(False)
+        if removed:
+            table = table.filter(pa.array(keep, pa.bool_()))
+            counts["erased"] = counts.get("erased", 0) + removed
+            counts["rows"] = table.num_rows
+    quarantine = []
+    for entry in raw.quarantine:
+        user_id = _image_user_id(entry.get("image"))
+        if user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
+            counts["quarantined"] -= 1
+            counts["erased"] = counts.get("erased", 0) + 1
+        else:
+            quarantine.append(entry)
+    return RawDay(raw.day, table, raw.exports_read, counts, quarantine, raw.covered_until)
 

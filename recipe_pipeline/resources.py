@@ -40,16 +40,31 @@ class DynamoDBExportsResource(dg.ConfigurableResource):
 
 
 class PseudonymKeyResource(dg.ConfigurableResource):
-    """The secret HMAC key that turns user ids into stable pseudonyms."""
+    """The secret HMAC key that turns user ids into stable pseudonyms: given directly
+    (``RECIPE_PIPELINE_PSEUDONYM_KEY``) or read from AWS Secrets Manager at run time
+    (``RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET``, the secret's name or ARN; SecretString is the key)."""
 
-    key: str
+    key: str = ""
+    secret_id: str = ""
 
     @property
     def is_dev_key(self) -> bool:
-        return self.key == DEV_PSEUDONYM_KEY
+        return not self.secret_id and self.key == DEV_PSEUDONYM_KEY
+
+    def resolve_key(self) -> str:
+        if self.key:
+            return self.key
+        if not self.secret_id:
+            raise ValueError("no pseudonym key: set RECIPE_PIPELINE_PSEUDONYM_KEY or RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET")
+        import boto3
+
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=self.secret_id)
+        if not secret.get("SecretString"):
+            raise ValueError(f"secret {self.secret_id!r} has no SecretString to use as the pseudonym key")
+        return secret["SecretString"]
 
     def pseudonymizer(self) -> Pseudonymizer:
-        return Pseudonymizer(self.key)
+        return Pseudonymizer(self.resolve_key())
 
 
 class DuckDBWarehouseResource(dg.ConfigurableResource):
@@ -75,15 +90,17 @@ class DuckDBWarehouseResource(dg.ConfigurableResource):
 def build_resources(settings: Settings) -> dict[str, Any]:
     lake = LakeResource(url=settings.lake_url)
     if settings.pseudonym_key_from_env:
-        key: Any = dg.EnvVar("RECIPE_PIPELINE_PSEUDONYM_KEY")
+        pseudonyms = PseudonymKeyResource(key=dg.EnvVar("RECIPE_PIPELINE_PSEUDONYM_KEY"))
+    elif settings.pseudonym_key_secret:
+        pseudonyms = PseudonymKeyResource(secret_id=dg.EnvVar("RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET"))
     else:
-        key = DEV_PSEUDONYM_KEY
+        pseudonyms = PseudonymKeyResource(key=DEV_PSEUDONYM_KEY)
         with warnings.catch_warnings():
             warnings.simplefilter("always", DevPseudonymKeyWarning)
             warn_dev_key()
     return {
         "lake": lake,
         "exports": DynamoDBExportsResource(url=settings.exports_url),
-        "pseudonyms": PseudonymKeyResource(key=key),
+        "pseudonyms": pseudonyms,
         "warehouse": DuckDBWarehouseResource(database=settings.duckdb_path, lake=lake),
     }

@@ -6,6 +6,7 @@
 | RECIPE_PIPELINE_EXPORTS         | where DynamoDB exports land (AWSDynamoDB/) | <lake>/exports       |
 | RECIPE_PIPELINE_ENGINE          | duckdb or athena                           | duckdb               |
 | RECIPE_PIPELINE_PSEUDONYM_KEY   | secret key for user pseudonyms             | a dev key + warning  |
+| RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET | AWS Secrets Manager id holding that key | unset                |
 | RECIPE_PIPELINE_START_DATE      | first daily partition (YYYY-MM-DD)         | 2025-01-01           |
 | RECIPE_PIPELINE_DUCKDB          | local warehouse database file              | <lake>/warehouse.duckdb |
 
@@ -40,6 +41,12 @@ class Settings:
     start_date: str
     duckdb_path: str
     pseudonym_key_from_env: bool
+    pseudonym_key_secret: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        """A lake on S3 is a deployment: real users' data, so no development defaults."""
+        return _is_s3(self.lake_url)
 
 
 def _is_s3(url: str) -> bool:
@@ -98,13 +105,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         duckdb_path = os.path.join(lake, "warehouse.duckdb")
     _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
 
+    key_from_env = bool(env.get("RECIPE_PIPELINE_PSEUDONYM_KEY"))
+    key_secret = (env.get("RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET") or "").strip() or None
+    if _is_s3(lake) and not key_from_env and not key_secret:
+        raise ConfigurationError(
+            "RECIPE_PIPELINE_PSEUDONYM_KEY (or RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET, an AWS Secrets Manager "
+            "secret id) must be set when RECIPE_PIPELINE_LAKE is on S3: pseudonyms made with the public "
+            "development key can be recomputed by anyone"
+        )
+
     return Settings(
         lake_url=lake,
         exports_url=exports,
         engine=engine,
         start_date=start,
         duckdb_path=os.path.abspath(os.path.expanduser(duckdb_path)),
-        pseudonym_key_from_env=bool(env.get("RECIPE_PIPELINE_PSEUDONYM_KEY")),
+        pseudonym_key_from_env=key_from_env,
+        pseudonym_key_secret=key_secret,
     )
 
 

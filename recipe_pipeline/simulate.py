@@ -83,6 +83,9 @@ class SimulationResult:
 # -- text --------------------------------------------------------------------------------------
 _FIRST_NAMES = ["Maria", "James", "Aisha", "Chen", "Olivia", "Lukas", "Priya", "Tom", "Sofia", "Kwame"]
 _DOMAINS = ["gmail.com", "outlook.com", "example.org", "yahoo.co.uk", "proton.me"]
+_LAST_NAMES = ["Connor", "Okafor", "Nakamura", "Smith", "Patel"]
+_STREETS = ["Baker Street", "Elm Road", "Oak Avenue", "Maple Drive", "Church Lane"]
+_IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000", "NL91ABNA0417164300"]
 _CARDS = ["4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "4012888888881881", "6011 1111 1111 1117"]
 _ASKS = [
     "Can you give me a recipe for {name}?",
@@ -128,6 +131,11 @@ def _pii_message(rng: random.Random) -> str:
         f"I'm {name}, send it to {name.lower()}@{rng.choice(_DOMAINS)} or call 415-555-{rng.randint(1000, 9999)}",
         f"Put it on my card {rng.choice(_CARDS)} for the ingredients delivery",
         f"my phone is {rng.randint(201, 989)}.{rng.randint(200, 999)}.{rng.randint(1000, 9999)}",
+        f"Hi, my name is {name} {rng.choice(_LAST_NAMES)}, I'm new to cooking",
+        f"I live at {rng.randint(1, 999)} {rng.choice(_STREETS)}, what grows well here?",
+        f"refund to my IBAN {rng.choice(_IBANS)} please",
+        f"the app breaks when I connect from {rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+        f"the cooking class form wants my SSN {rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}, is that normal?",
     ]
     return rng.choice(shapes)
 

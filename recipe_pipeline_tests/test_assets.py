@@ -108,7 +108,7 @@ def test_all_asset_checks_pass_and_metadata_is_recorded(built):
     for day, result in built.items():
         assert result.success
         evaluations = result.get_asset_check_evaluations()
-        assert len(evaluations) == 7, day
+        assert len(evaluations) == 8, day
         assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
         [raw_event] = result.asset_materializations_for_node("raw_conversations")
         metadata = raw_event.metadata

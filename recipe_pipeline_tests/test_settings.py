@@ -52,3 +52,19 @@ def test_a_lake_under_a_regular_file_cannot_be_created(tmp_path):
     with pytest.raises(ConfigurationError, match="RECIPE_PIPELINE_EXPORTS="):
         load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake"), "RECIPE_PIPELINE_EXPORTS": str(blocker / "x")})
     assert not (tmp_path / "lake").exists()
+
+
+def test_production_refuses_the_development_key(tmp_path):
+    with pytest.raises(ConfigurationError, match="RECIPE_PIPELINE_PSEUDONYM_KEY .* must be set when RECIPE_PIPELINE_LAKE is on S3"):
+        load_settings({"RECIPE_PIPELINE_LAKE": "s3://bucket/lake", "RECIPE_PIPELINE_DUCKDB": str(tmp_path / "w.duckdb")})
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": "s3://bucket/lake", "RECIPE_PIPELINE_DUCKDB": str(tmp_path / "w.duckdb"), "RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET": "arn:aws:secretsmanager:us-east-1:1:secret:k"})
+    assert settings.is_production and settings.pseudonym_key_secret.endswith(":k")
+
+
+def test_local_mode_warns_naming_the_variable(tmp_path):
+    from recipe_pipeline.resources import build_resources
+    from recipe_pipeline.settings import DevPseudonymKeyWarning
+
+    with pytest.warns(DevPseudonymKeyWarning, match="RECIPE_PIPELINE_PSEUDONYM_KEY"):
+        resources = build_resources(load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake")}))
+    assert resources["pseudonyms"].is_dev_key

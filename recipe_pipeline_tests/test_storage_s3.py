@@ -56,3 +56,23 @@ def test_pipeline_reads_exports_from_s3_and_writes_the_lake_to_s3(s3_bucket, tmp
     metrics = json.loads(lake.read_bytes(layout.daily_metrics_path(day)))
     assert metrics["total_messages"] == result.stats.messages_per_day[day]
     assert metrics["total_conversations"] == result.stats.conversations_per_day[day]
+
+
+def test_the_pseudonym_key_can_come_from_secrets_manager(s3_bucket, monkeypatch, tmp_path):
+    from recipe_pipeline.pseudonyms import Pseudonymizer
+
+    boto3.client("secretsmanager").create_secret(Name="recipe-pipeline/pseudonym-key", SecretString="from-secrets-manager-0123")
+    env = {
+        "RECIPE_PIPELINE_LAKE": f"s3://{s3_bucket}/lake",
+        "RECIPE_PIPELINE_DUCKDB": str(tmp_path / "w.duckdb"),
+        "RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET": "recipe-pipeline/pseudonym-key",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    pseudonyms = build_resources(settings)["pseudonyms"]
+    # Resources resolve EnvVar values when a run starts; resolve it the same way here.
+    resolved = dg.build_resources({"pseudonyms": pseudonyms})
+    with resolved as built:
+        assert not built.pseudonyms.is_dev_key
+        assert built.pseudonyms.pseudonymizer().pseudonym("user-1") == Pseudonymizer("from-secrets-manager-0123").pseudonym("user-1")

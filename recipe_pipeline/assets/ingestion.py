@@ -9,8 +9,8 @@ import dagster as dg
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import OWNERS, column_schema, markdown_table
 from recipe_pipeline.partitions import daily_partitions
-from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day
-from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
+from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, drop_erased_users
+from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
 
 dynamodb_exports = dg.AssetSpec(
     "dynamodb_exports",
@@ -34,7 +34,7 @@ dynamodb_exports = dg.AssetSpec(
     tags={"zone": "restricted"},
 )
 def raw_conversations(
-    context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource
+    context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
 ) -> dg.MaterializeResult:
     """Every message of one UTC day (by its own `timestamp`) from all completed exports that hold
     it: deduplicated on (conversation_id, timestamp) with the newest image winning, deletions
@@ -43,6 +43,7 @@ def raw_conversations(
     day = context.partition_key
     location = lake.location()
     result = build_raw_day(exports.store(), location, day)
+    result = drop_erased_users(result, layout.erased_pseudonyms(location), pseudonyms.pseudonymizer())
 
     provenance = {"partition": day, "exports": result.exports_read, "counts": result.counts,
                   "covered_until": result.covered_until.isoformat() if result.covered_until else None,
@@ -74,6 +75,7 @@ def raw_conversations(
             "superseded_versions": result.counts["superseded_versions"],
             "deleted": result.counts["deleted"],
             "quarantined": result.counts["quarantined"],
+            "erased": result.counts["erased"],
             "exports_cover_day": result.exports_cover_day,
             "messages_by_role": dg.MetadataValue.md(markdown_table([{"role": r, "messages": n} for r, n in sorted(by_role.items())])),
             "quarantine_reasons": dg.MetadataValue.md(markdown_table([{"reason": r, "items": n} for r, n in reasons.most_common()])),
