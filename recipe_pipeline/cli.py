@@ -149,6 +149,87 @@ def query(name: str, start: str | None, end: str | None) -> None:
     click.echo(format_table(columns, rows))
 
 
+@main.command("forget-user")
+@click.argument("user_id")
+def forget_user_command(user_id: str) -> None:
+    """Erase USER_ID from every zone of the lake (raw, anonymized, quarantine), recompute the
+    affected days' metrics, and write an audit record that holds only the pseudonym."""
+    import dagster as dg
+
+    from recipe_pipeline.definitions import build_definitions
+    from recipe_pipeline.erasure import forget_user
+    from recipe_pipeline.storage import Location
+
+    settings = _settings()
+    defs = build_definitions(settings)
+    with dg.build_resources({"pseudonyms": defs.resources["pseudonyms"]}) as resources:
+        pseudonymizer = resources.pseudonyms.pseudonymizer()
+    report = forget_user(Location(settings.lake_url), pseudonymizer, user_id)
+    click.echo(f"user {report.pseudonym[:12]}… (pseudonym): {report.total_rows} row(s) removed from {len(report.days)} day(s)")
+    job = defs.resolve_job_def("metrics_refresh")
+    instance = _instance()
+    failed = []
+    for day in sorted(report.rows_removed["anonymized"]):
+        result = job.execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False,
+            tags={"recipe_pipeline/reason": "forget-user"},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        click.echo(f"  {day}  metrics recomputed: {'ok' if result.success else 'FAILED'}")
+        if not result.success:
+            failed.append(day)
+    click.echo(f"audit record: {Location(settings.lake_url).uri(report.audit_path)}")
+    if failed:
+        raise click.ClickException(f"metrics could not be recomputed for {', '.join(failed)}; re-run metrics_refresh for them")
+
+
+@main.command()
+@click.option("--today", help="Apply retention as of this day (YYYY-MM-DD); default: today (UTC).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def retention(today: str | None, dry_run: bool) -> None:
+    """Delete partitions past retention: conversations after 90 days, aggregates after 2 years
+    (the lake_retention job, run here in-process)."""
+    from datetime import UTC, datetime
+
+    from recipe_pipeline.retention import apply_retention
+    from recipe_pipeline.storage import Location
+
+    settings = _settings()
+    as_of = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    report = apply_retention(Location(settings.lake_url), as_of, dry_run=True)
+    for zone, days in report.expired.items():
+        span = f"{days[0]} .. {days[-1]}" if days else "nothing"
+        click.echo(f"  {zone:<28} {len(days):>4} day(s) past retention: {span}")
+    if dry_run:
+        click.echo("dry run: nothing deleted")
+        return
+    from recipe_pipeline.definitions import build_definitions
+
+    result = build_definitions(settings).resolve_job_def("lake_retention").execute_in_process(
+        instance=_instance(), raise_on_error=False,
+        run_config={"ops": {"apply_lake_retention": {"config": {"today": as_of.isoformat()}}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        raise click.ClickException("the lake_retention run failed; see it in the Dagster UI")
+    click.echo(f"deleted; run {result.run_id}")
+
+
+@main.command("lifecycle-config")
+def lifecycle_config() -> None:
+    """Print the S3 lifecycle configuration that expresses the retention rules (JSON for
+    PutBucketLifecycleConfiguration) for an s3:// lake."""
+    import json
+
+    from recipe_pipeline.retention import lifecycle_configuration
+
+    settings = _settings()
+    try:
+        click.echo(json.dumps(lifecycle_configuration(settings.lake_url, settings.exports_url), indent=2))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--days", type=click.IntRange(2, 400), default=14, show_default=True)

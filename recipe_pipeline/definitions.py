@@ -7,7 +7,8 @@ from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import asset_checks
-from recipe_pipeline.jobs import daily_pipeline_job
+from recipe_pipeline.jobs import daily_pipeline_job, metrics_refresh_job
+from recipe_pipeline.maintenance import lake_retention, lake_retention_schedule
 from recipe_pipeline.resources import build_resources
 from recipe_pipeline.schedules import daily_analytics_schedule
 from recipe_pipeline.sensors import dynamodb_export_sensor
@@ -20,8 +21,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[dynamodb_exports, raw_conversations, anonymized_conversations, daily_metrics, athena_tables],
         asset_checks=asset_checks,
-        jobs=[daily_pipeline_job],
-        schedules=[daily_analytics_schedule],
+        jobs=[daily_pipeline_job, metrics_refresh_job, lake_retention],
+        schedules=[daily_analytics_schedule, lake_retention_schedule],
         sensors=[dynamodb_export_sensor],
         resources=build_resources(settings),
     )

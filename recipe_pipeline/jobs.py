@@ -15,3 +15,10 @@ daily_pipeline_job = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="raw_conversations -> anonymized_conversations -> daily_metrics -> athena_tables for one UTC day.",
 )
+
+metrics_refresh_job = dg.define_asset_job(
+    "metrics_refresh",
+    selection=dg.AssetSelection.assets(daily_metrics, athena_tables),
+    partitions_def=daily_partitions,
+    description="Recompute daily_metrics and athena_tables for a day whose conversations changed (e.g. after forget-user).",
+)

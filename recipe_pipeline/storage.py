@@ -159,6 +159,12 @@ class Location:
     def open_parquet_writer(self, schema: pa.Schema, *parts: str, compression: str = "zstd") -> AtomicParquetWriter:
         return AtomicParquetWriter(self, self._prepare(parts), schema, compression)
 
+    def delete_dir(self, *parts: str) -> None:
+        """Delete a directory (an S3 prefix) and everything below it; missing is fine."""
+        path = self.path(*parts)
+        if self.filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+            self.filesystem.delete_dir(path)
+
     def delete(self, *parts: str) -> None:
         self._delete_quietly(self.path(*parts))
 

@@ -1,0 +1,113 @@
+"""``forget-user``: erase one user from every zone of the lake, and leave an audit record.
+
+1. The user's pseudonym goes into the erasure registry (``raw/erasures/``) first, so any day
+   rebuilt from the exports from now on leaves the user out (the exports themselves keep the
+   items until the app deletes them in DynamoDB, which then arrives as an ordinary deletion).
+2. Every raw, anonymized and quarantined partition is rewritten without the user's rows
+   (raw rows match the raw id, anonymized rows the pseudonym); counts in the files' provenance
+   move from ``rows`` to ``erased`` so the conservation checks still add up.
+3. The caller recomputes the affected days' metrics and tables (the CLI runs the
+   ``metrics_refresh`` job for them), and an audit record is written without the raw id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.pseudonyms import Pseudonymizer
+from recipe_pipeline.storage import Location
+
+
+@dataclass
+class ErasureReport:
+    pseudonym: str
+    requested_at: str
+    rows_removed: dict[str, dict[str, int]] = field(default_factory=lambda: {"raw": {}, "anonymized": {}, "quarantine": {}})
+    audit_path: str | None = None
+
+    @property
+    def days(self) -> list[str]:
+        return sorted({day for zone in self.rows_removed.values() for day in zone})
+
+    @property
+    def total_rows(self) -> int:
+        return sum(sum(zone.values()) for zone in self.rows_removed.values())
+
+
+def _rewrite_without(lake: Location, path: str, table: pa.Table, keep: pa.Array, count_updates) -> int:
+    removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+    if removed:
+        provenance = layout.read_provenance(lake, path)
+        count_updates(provenance, removed)
+        lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), path)
+    return removed
+
+
+def _raw_counts(provenance: dict, removed: int) -> None:
+    counts = provenance.setdefault("counts", {})
+    counts["rows"] = counts.get("rows", 0) - removed
+    counts["erased"] = counts.get("erased", 0) + removed
+
+
+def _anonymized_counts(provenance: dict, removed: int) -> None:
+    provenance["raw_rows"] = provenance.get("raw_rows", 0) - removed
+    provenance["erased"] = provenance.get("erased", 0) + removed
+
+
+def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now: datetime | None = None) -> ErasureReport:
+    """Remove every row of ``user_id`` from the lake; returns what was removed where."""
+    if not user_id:
+        raise ValueError("a user id is required")
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    pseudonym = pseudonymizer.pseudonym(user_id)
+    report = ErasureReport(pseudonym, moment.isoformat(timespec="seconds"))
+    lake.write_bytes(json.dumps({"pseudonym": pseudonym, "requested_at": report.requested_at}).encode(), layout.erasure_path(pseudonym))
+
+    for day in layout.days_present(lake, layout.RAW_CONVERSATIONS):
+        path = layout.raw_conversations_path(day)
+        if lake.exists(path):
+            table = lake.read_parquet(path)
+            removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), user_id), _raw_counts)
+            if removed:
+                report.rows_removed["raw"][day] = removed
+
+    for day in layout.days_present(lake, layout.CONVERSATIONS):
+        path = layout.conversations_path(day)
+        if lake.exists(path):
+            table = lake.read_parquet(path)
+            removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), pseudonym), _anonymized_counts)
+            if removed:
+                report.rows_removed["anonymized"][day] = removed
+
+    for day in layout.days_present(lake, layout.DAY_QUARANTINE):
+        path = layout.day_quarantine_path(day)
+        if not lake.exists(path):
+            continue
+        lines = lake.read_bytes(path).splitlines()
+        kept = [line for line in lines if (json.loads(line).get("image") or {}).get("user_id", {}).get("S") != user_id]
+        if len(kept) != len(lines):
+            report.rows_removed["quarantine"][day] = len(lines) - len(kept)
+            if kept:
+                lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
+            else:
+                lake.delete(path)
+            raw_path = layout.raw_conversations_path(day)
+            if lake.exists(raw_path):  # quarantined -> erased, so the day's counts still add up
+                provenance = layout.read_provenance(lake, raw_path)
+                counts = provenance.setdefault("counts", {})
+                moved = len(lines) - len(kept)
+                counts["quarantined"] = counts.get("quarantined", 0) - moved
+                counts["erased"] = counts.get("erased", 0) + moved
+                lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
+
+    audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
+    audit.pop("audit_path")
+    report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"
+    lake.write_bytes(json.dumps(audit, indent=2, sort_keys=True).encode(), report.audit_path)
+    return report

@@ -1,0 +1,83 @@
+"""Retention: conversations (raw, anonymized, quarantined) for 90 days, aggregates for 2 years.
+
+The scheduled ``lake_retention`` job deletes whole expired day partitions by partition date, on
+a local lake and on S3 alike, and wipes their materializations from Dagster so the UI does not
+show data that is gone. In production the same rules are also an S3 lifecycle configuration
+(``lifecycle_configuration``, applied by provisioning): a backstop that expires objects by age
+even if the job stops running, including DynamoDB's export files, which only S3 can expire
+(a full export is a snapshot the pipeline keeps reading until a newer one exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.storage import Location
+
+CONVERSATION_RETENTION_DAYS = 90
+AGGREGATE_RETENTION_DAYS = 730  # 2 years
+
+# zone -> (days kept, the assets whose partitions live there)
+RETENTION = {
+    layout.RAW_CONVERSATIONS: (CONVERSATION_RETENTION_DAYS, ("raw_conversations",)),
+    layout.CONVERSATIONS: (CONVERSATION_RETENTION_DAYS, ("anonymized_conversations",)),
+    layout.DAY_QUARANTINE: (CONVERSATION_RETENTION_DAYS, ()),
+    layout.DAILY_METRICS: (AGGREGATE_RETENTION_DAYS, ("daily_metrics", "athena_tables")),
+}
+EXPORTS_PREFIX = "exports"
+
+
+@dataclass
+class RetentionReport:
+    today: str
+    expired: dict[str, list[str]] = field(default_factory=dict)  # zone -> days deleted
+
+    @property
+    def partitions_by_asset(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for zone, days in self.expired.items():
+            for asset in RETENTION[zone][1]:
+                out.setdefault(asset, []).extend(days)
+        return {asset: sorted(days) for asset, days in out.items() if days}
+
+
+def cutoff(today: date, keep_days: int) -> str:
+    """The oldest day still kept: partitions before it have expired."""
+    return (today - timedelta(days=keep_days)).isoformat()
+
+
+def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> RetentionReport:
+    report = RetentionReport(today.isoformat())
+    for zone, (keep_days, _) in RETENTION.items():
+        oldest_kept = cutoff(today, keep_days)
+        expired = [day for day in layout.days_present(lake, zone) if day < oldest_kept]
+        report.expired[zone] = expired
+        if not dry_run:
+            for day in expired:
+                lake.delete_dir(zone, layout.hive_dir(day))
+    return report
+
+
+def lifecycle_configuration(lake_url: str, exports_url: str | None = None) -> dict:
+    """The S3 ``PutBucketLifecycleConfiguration`` body for the lake's bucket (same rules)."""
+    if not lake_url.startswith("s3://"):
+        raise ValueError(f"lifecycle rules apply to an s3:// lake, not {lake_url!r}")
+    bucket, _, prefix = lake_url[len("s3://") :].partition("/")
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    exports_prefix = f"{base}{EXPORTS_PREFIX}/"
+    if exports_url and exports_url.startswith(f"s3://{bucket}/"):
+        exports_prefix = exports_url[len(f"s3://{bucket}/") :].strip("/") + "/"
+    rules = [
+        {
+            "ID": f"expire-{zone.replace('/', '-')}",
+            "Filter": {"Prefix": f"{base}{zone}/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": keep_days},
+        }
+        for zone, (keep_days, _) in RETENTION.items()
+    ]
+    rules.append({"ID": "expire-dynamodb-exports", "Filter": {"Prefix": exports_prefix}, "Status": "Enabled", "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
+    rules.append({"ID": "abort-incomplete-uploads", "Filter": {"Prefix": base}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}})
+    return {"Rules": rules}

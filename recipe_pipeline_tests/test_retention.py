@@ -1,0 +1,70 @@
+"""Retention on a local lake and on S3, through the Dagster job, and as S3 lifecycle rules."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import boto3
+import dagster as dg
+from click.testing import CliRunner
+
+from recipe_pipeline import lake as layout
+from recipe_pipeline.catchup import catch_up
+from recipe_pipeline.cli import main
+from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.retention import apply_retention, lifecycle_configuration
+from recipe_pipeline.storage import Location
+
+
+def test_the_job_deletes_expired_days_and_wipes_their_materializations(project, simulated, instance):
+    defs = build_definitions(project.settings)
+    assert catch_up(defs, instance, log=lambda _: None).ok
+    # 2025-01-01..03 exist; on 2025-04-02 the first day is 91 days old, the others are not.
+    result = defs.resolve_job_def("lake_retention").execute_in_process(
+        instance=instance, run_config={"ops": {"apply_lake_retention": {"config": {"today": "2025-04-02"}}}}
+    )
+    assert result.success
+    assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
+    assert layout.days_present(project.lake, layout.CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
+    assert layout.days_present(project.lake, layout.DAILY_METRICS) == ["2025-01-01", "2025-01-02", "2025-01-03"]  # 2 years
+    observed = instance.fetch_observations(dg.AssetKey("anonymized_conversations"), limit=10).records
+    assert [(r.partition_key, r.asset_observation.metadata["deleted_by_retention"].value) for r in observed] == [("2025-01-01", "2025-04-02")]
+    assert not instance.fetch_observations(dg.AssetKey("daily_metrics"), limit=10).records
+
+    report = apply_retention(project.lake, date(2027, 1, 5))
+    assert report.expired[layout.DAILY_METRICS] == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    assert not project.lake.exists(layout.daily_metrics_path("2025-01-01"))
+
+
+def test_retention_on_s3(s3_bucket):
+    lake = Location(f"s3://{s3_bucket}/lake")
+    for day in ("2025-01-01", "2025-06-01"):
+        lake.write_bytes(b"x", layout.raw_conversations_path(day))
+        lake.write_bytes(b"{}", layout.daily_metrics_path(day))
+    report = apply_retention(lake, date(2025, 6, 2))
+    assert report.expired[layout.RAW_CONVERSATIONS] == ["2025-01-01"]
+    keys = sorted(o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"])
+    assert "lake/" + layout.raw_conversations_path("2025-01-01") not in keys
+    assert "lake/" + layout.raw_conversations_path("2025-06-01") in keys
+    assert "lake/" + layout.daily_metrics_path("2025-01-01") in keys
+
+
+def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
+    configuration = lifecycle_configuration(f"s3://{s3_bucket}/lake", f"s3://{s3_bucket}/ddb-exports")
+    s3 = boto3.client("s3")
+    s3.put_bucket_lifecycle_configuration(Bucket=s3_bucket, LifecycleConfiguration=configuration)
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=s3_bucket)["Rules"]}
+    assert rules["expire-conversations"]["Filter"]["Prefix"] == "lake/conversations/"
+    assert rules["expire-conversations"]["Expiration"]["Days"] == 90
+    assert rules["expire-aggregated-daily"]["Expiration"]["Days"] == 730
+    assert rules["expire-dynamodb-exports"]["Filter"]["Prefix"] == "ddb-exports/"
+
+
+def test_cli_dry_run_lists_without_deleting(project, simulated, instance):
+    assert catch_up(build_definitions(project.settings), instance, log=lambda _: None).ok
+    out = CliRunner().invoke(main, ["retention", "--today", "2025-04-03", "--dry-run"], catch_exceptions=False).output
+    assert "raw/conversations" in out and "2 day(s) past retention: 2025-01-01 .. 2025-01-02" in out
+    assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    out = CliRunner().invoke(main, ["retention", "--today", "2025-04-03"], catch_exceptions=False).output
+    assert "deleted; run" in out
+    assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-03"]
