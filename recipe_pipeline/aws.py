@@ -66,8 +66,8 @@ class Deployment:
             lake_url=settings.lake_url,
             exports_url=settings.exports_url,
             table_name=env.get("RECIPE_PIPELINE_TABLE") or "recipe-conversations",
-            database=env.get("RECIPE_PIPELINE_ATHENA_DATABASE") or "recipe_analytics",
-            workgroup=env.get("RECIPE_PIPELINE_ATHENA_WORKGROUP") or "recipe-pipeline",
+            database=settings.athena_database,
+            workgroup=settings.athena_workgroup,
             results_url=env.get("RECIPE_PIPELINE_ATHENA_RESULTS") or "",
             pseudonym_key_secret=settings.pseudonym_key_secret,
         )
@@ -168,15 +168,18 @@ def plan(deployment: Deployment, session: Any) -> list[Change]:
     workgroup_config = {"ResultConfiguration": {"OutputLocation": deployment.athena_results}, "EnforceWorkGroupConfiguration": True,
                         "PublishCloudWatchMetricsEnabled": True}
     try:
-        current = athena.get_work_group(WorkGroup=deployment.workgroup)["WorkGroup"]
+        current = athena.get_work_group(WorkGroup=deployment.workgroup).get("WorkGroup")
+    except Exception as exc:
+        if _error_code(exc) != "InvalidRequestException":
+            raise
+        current = None
+    if current:
         location = current.get("Configuration", {}).get("ResultConfiguration", {}).get("OutputLocation")
         if location != deployment.athena_results:
             changes.append(Change(f"set Athena workgroup {deployment.workgroup} results to {deployment.athena_results}", lambda: athena.update_work_group(
                 WorkGroup=deployment.workgroup,
-                ConfigurationUpdates={"ResultConfigurationUpdates": {"OutputLocation": deployment.athena_results}}))))
-    except Exception as exc:
-        if _error_code(exc) != "InvalidRequestException":
-            raise
+                ConfigurationUpdates={"ResultConfigurationUpdates": {"OutputLocation": deployment.athena_results}})))
+    else:
         changes.append(Change(f"create Athena workgroup {deployment.workgroup} (results in {deployment.athena_results})", lambda: athena.create_work_group(
             Name=deployment.workgroup, Configuration=workgroup_config, Description="recipe-pipeline queries")))
     return changes

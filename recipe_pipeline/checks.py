@@ -23,7 +23,7 @@ from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
-from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
+from recipe_pipeline.resources import WarehouseResource, LakeResource
 
 QUARANTINE_RATE_THRESHOLD = 0.001  # 0.1%
 
@@ -192,12 +192,12 @@ def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, la
 
 @daily_check(asset=athena_tables, blocking=True)
 def athena_tables_serve_partition(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource
+    context: dg.AssetCheckExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     """The tables serve the day completely: `recipe_conversations` returns the file's rows and
     `daily_metrics` exactly one row for the day."""
     day = context.partition_key
-    served = warehouse.catalog().partition_counts(day)
+    served = warehouse.partition_counts(day)
     file_rows = lake.location().parquet_file(layout.conversations_path(day)).metadata.num_rows
     problems = []
     if served["recipe_conversations"] != file_rows:

@@ -141,8 +141,17 @@ def query(name: str, start: str | None, end: str | None) -> None:
     if name not in query_names() or name == "daily_metrics":
         raise click.ClickException(f"unknown query {name!r}; known: {', '.join(n for n in query_names() if n != 'daily_metrics')}")
     values = _date_range(start, end)
+    settings = _settings()
     try:
-        columns, rows = _catalog().run_query(name, values)
+        if settings.engine == "athena":
+            import dagster as dg
+
+            from recipe_pipeline.resources import build_resources
+
+            with dg.build_resources({"warehouse": build_resources(settings)["warehouse"]}) as resources:
+                columns, rows = resources.warehouse.run_query(name, values)
+        else:
+            columns, rows = _catalog().run_query(name, values)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{name}  {values['start_date']} .. {values['end_date']}")
@@ -213,6 +222,39 @@ def retention(today: str | None, dry_run: bool) -> None:
     if not result.success:
         raise click.ClickException("the lake_retention run failed; see it in the Dagster UI")
     click.echo(f"deleted; run {result.run_id}")
+
+
+def _deployment():
+    from recipe_pipeline.aws import Deployment
+
+    try:
+        return Deployment.from_environment()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print what would change, change nothing.")
+def provision(dry_run: bool) -> None:
+    """Create or update the AWS resources (DynamoDB table, S3 bucket, Glue database, Athena
+    workgroup) to match the configuration; a second run changes nothing."""
+    import boto3
+
+    from recipe_pipeline.aws import provision as apply_provisioning
+
+    apply_provisioning(_deployment(), boto3.session.Session(), dry_run=dry_run, log=click.echo)
+
+
+@main.command("iam-policy")
+@click.option("--account", default="*", help="AWS account id for the ARNs.")
+@click.option("--region", default="*", help="AWS region for the ARNs.")
+def iam_policy(account: str, region: str) -> None:
+    """Print the least-privilege IAM policy the pipeline's runs need (JSON)."""
+    import json
+
+    from recipe_pipeline.aws import pipeline_iam_policy
+
+    click.echo(json.dumps(pipeline_iam_policy(_deployment(), account, region), indent=2))
 
 
 @main.command("lifecycle-config")

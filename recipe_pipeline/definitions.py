@@ -7,6 +7,7 @@ from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import asset_checks
+from recipe_pipeline.export_requests import AwsResource, dynamodb_export_request, dynamodb_export_request_schedule
 from recipe_pipeline.jobs import daily_pipeline_job, metrics_refresh_job
 from recipe_pipeline.maintenance import lake_retention, lake_retention_schedule
 from recipe_pipeline.resources import build_resources
@@ -18,13 +19,21 @@ from recipe_pipeline.settings import Settings, load_settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything the project defines, bound to the resources ``settings`` describe (local and
     production differ only here)."""
+    jobs = [daily_pipeline_job, metrics_refresh_job, lake_retention]
+    schedules = [daily_analytics_schedule, lake_retention_schedule]
+    resources = build_resources(settings)
+    if settings.is_production:
+        # On AWS the project also asks DynamoDB for its exports; locally the simulator writes them.
+        jobs.append(dynamodb_export_request)
+        schedules.append(dynamodb_export_request_schedule)
+        resources["aws"] = AwsResource()
     return dg.Definitions(
         assets=[dynamodb_exports, raw_conversations, anonymized_conversations, daily_metrics, athena_tables],
         asset_checks=asset_checks,
-        jobs=[daily_pipeline_job, metrics_refresh_job, lake_retention],
-        schedules=[daily_analytics_schedule, lake_retention_schedule],
+        jobs=jobs,
+        schedules=schedules,
         sensors=[dynamodb_export_sensor],
-        resources=build_resources(settings),
+        resources=resources,
     )
 
 

@@ -8,15 +8,19 @@
 """
 
 
+import json
 import warnings
+from datetime import date
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
+from recipe_pipeline.athena import AthenaRunner
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.settings import DEV_PSEUDONYM_KEY, DevPseudonymKeyWarning, Settings, warn_dev_key
+from recipe_pipeline.sql import athena_ddl, load_query, read_sql
 from recipe_pipeline.storage import Location
 from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
 
@@ -67,7 +71,24 @@ class PseudonymKeyResource(dg.ConfigurableResource):
         return Pseudonymizer(self.resolve_key())
 
 
-class DuckDBWarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(dg.ConfigurableResource):
+    """The query engine in Athena's role: computes daily metrics, serves the tables, runs the
+    named queries. ``DuckDBWarehouseResource`` locally, ``AthenaWarehouseResource`` on AWS."""
+
+    def daily_metrics(self, day: str, conversations: pa.Table) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def register_tables(self, day: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def partition_counts(self, day: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def run_query(self, name: str, values: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+
+class DuckDBWarehouseResource(WarehouseResource):
     """DuckDB in Athena's role: daily metrics from the shared SQL, and a catalog file with
     ``recipe_conversations``/``daily_metrics`` views over the lake."""
 
@@ -86,6 +107,76 @@ class DuckDBWarehouseResource(dg.ConfigurableResource):
         statements = catalog.refresh()
         return {"statements": statements, "rows": catalog.partition_counts(day), "database": self.database}
 
+    def partition_counts(self, day: str) -> dict[str, int]:
+        return self.catalog().partition_counts(day)
+
+    def run_query(self, name: str, values: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+        return self.catalog().run_query(name, values)
+
+
+class AthenaWarehouseResource(WarehouseResource):
+    """Athena (Trino) in production: external tables over the S3 lake with partition projection
+    (created idempotently, never ``MSCK REPAIR``), daily metrics computed by Athena SQL over
+    ``recipe_conversations`` so compute scales with Athena, named queries with bound parameters.
+    boto3 honours ``AWS_ENDPOINT_URL``/``AWS_REGION``; retries use botocore's standard mode."""
+
+    database: str
+    workgroup: str
+    lake: LakeResource
+    first_year: int = 2025
+    timeout_seconds: int = 1800
+
+    def runner(self) -> AthenaRunner:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client("athena", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+        return AthenaRunner(client, self.workgroup, self.database, timeout_seconds=self.timeout_seconds)
+
+    def table_statements(self) -> list[str]:
+        ddl = athena_ddl(self.database, self.lake.url, self.first_year)
+        return [f"CREATE DATABASE IF NOT EXISTS {self.database}", *ddl.values()]
+
+    def ensure_tables(self, runner: AthenaRunner | None = None) -> list[str]:
+        runner = runner or self.runner()
+        statements = self.table_statements()
+        for statement in statements:
+            runner.execute(statement)
+        return statements
+
+    def daily_metrics(self, day: str, conversations: pa.Table | None = None) -> dict[str, Any]:
+        d = date.fromisoformat(day)
+        runner = self.runner()
+        self.ensure_tables(runner)
+        query = load_query("daily_metrics")
+        sql = read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=query.text)
+        columns, rows = runner.query(sql, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
+        metrics = dict(zip(columns, rows[0]))
+        for name in ("recipes_discussed", "messages_by_hour", "tool_usage"):
+            metrics[name] = dict(sorted(json.loads(metrics[name]).items())) if metrics[name] else {}
+        for name in ("total_conversations", "unique_users", "total_messages", "user_messages", "assistant_messages",
+                     "tool_messages", "conversations_with_recipe", "pii_redactions"):
+            metrics[name] = int(metrics[name] or 0)
+        metrics["avg_conversation_length"] = round(float(metrics["avg_conversation_length"] or 0.0), 4)
+        return metrics
+
+    def partition_counts(self, day: str) -> dict[str, int]:
+        d = date.fromisoformat(day)
+        runner = self.runner()
+        counts = {}
+        for table in ("recipe_conversations", "daily_metrics"):
+            _, rows = runner.query(f"SELECT COUNT(*) FROM {self.database}.{table} WHERE year = ? AND month = ? AND day = ?", [d.year, d.month, d.day])
+            counts[table] = int(rows[0][0])
+        return counts
+
+    def register_tables(self, day: str) -> dict[str, Any]:
+        statements = self.ensure_tables()
+        return {"statements": statements, "rows": self.partition_counts(day), "database": f"athena:{self.database}"}
+
+    def run_query(self, name: str, values: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+        query = load_query(name)
+        return self.runner().query(query.text, query.bind(values))
+
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     lake = LakeResource(url=settings.lake_url)
@@ -102,5 +193,16 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "lake": lake,
         "exports": DynamoDBExportsResource(url=settings.exports_url),
         "pseudonyms": pseudonyms,
-        "warehouse": DuckDBWarehouseResource(database=settings.duckdb_path, lake=lake),
+        "warehouse": _warehouse(settings, lake),
     }
+
+
+def _warehouse(settings: Settings, lake: LakeResource) -> WarehouseResource:
+    if settings.engine == "athena":
+        return AthenaWarehouseResource(
+            database=settings.athena_database,
+            workgroup=settings.athena_workgroup,
+            lake=lake,
+            first_year=date.fromisoformat(settings.start_date).year,
+        )
+    return DuckDBWarehouseResource(database=settings.duckdb_path, lake=lake)

@@ -9,6 +9,8 @@
 | RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET | AWS Secrets Manager id holding that key | unset                |
 | RECIPE_PIPELINE_START_DATE      | first daily partition (YYYY-MM-DD)         | 2025-01-01           |
 | RECIPE_PIPELINE_DUCKDB          | local warehouse database file              | <lake>/warehouse.duckdb |
+| RECIPE_PIPELINE_ATHENA_DATABASE | Glue database of the Athena tables         | recipe_analytics     |
+| RECIPE_PIPELINE_ATHENA_WORKGROUP| Athena workgroup                           | recipe-pipeline      |
 
 Reading these has no side effects: nothing is created until a run writes.
 """
@@ -42,6 +44,8 @@ class Settings:
     duckdb_path: str
     pseudonym_key_from_env: bool
     pseudonym_key_secret: str | None = None
+    athena_database: str = "recipe_analytics"
+    athena_workgroup: str = "recipe-pipeline"
 
     @property
     def is_production(self) -> bool:
@@ -88,9 +92,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     engine = (env.get("RECIPE_PIPELINE_ENGINE") or "duckdb").strip().lower()
     if engine not in ENGINES:
         raise ConfigurationError(f"RECIPE_PIPELINE_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
-    if engine == "athena":
-        # The Athena engine (issue #4) is not built yet; refusing beats silently using DuckDB.
-        raise ConfigurationError("RECIPE_PIPELINE_ENGINE=athena is not available yet; use duckdb")
+    if engine == "athena" and not _is_s3(lake):
+        raise ConfigurationError("RECIPE_PIPELINE_ENGINE=athena needs the lake on S3 (RECIPE_PIPELINE_LAKE=s3://bucket/prefix)")
 
     start = env.get("RECIPE_PIPELINE_START_DATE") or "2025-01-01"
     try:
@@ -100,7 +103,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     duckdb_path = env.get("RECIPE_PIPELINE_DUCKDB")
     if not duckdb_path:
-        if _is_s3(lake):
+        if _is_s3(lake) and engine == "athena":
+            duckdb_path = os.path.join(os.path.expanduser("~"), ".recipe-pipeline", "warehouse.duckdb")  # unused with Athena
+        elif _is_s3(lake):
             raise ConfigurationError("RECIPE_PIPELINE_DUCKDB must name a local file when RECIPE_PIPELINE_LAKE is on S3")
         duckdb_path = os.path.join(lake, "warehouse.duckdb")
     _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
@@ -122,6 +127,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         duckdb_path=os.path.abspath(os.path.expanduser(duckdb_path)),
         pseudonym_key_from_env=key_from_env,
         pseudonym_key_secret=key_secret,
+        athena_database=env.get("RECIPE_PIPELINE_ATHENA_DATABASE") or "recipe_analytics",
+        athena_workgroup=env.get("RECIPE_PIPELINE_ATHENA_WORKGROUP") or "recipe-pipeline",
     )
 
 

@@ -30,7 +30,7 @@ def test_s3_lake(tmp_path):
     ("environ", "message"),
     [
         ({"RECIPE_PIPELINE_ENGINE": "spark"}, "RECIPE_PIPELINE_ENGINE='spark' is not one of duckdb, athena"),
-        ({"RECIPE_PIPELINE_ENGINE": "athena"}, "RECIPE_PIPELINE_ENGINE=athena is not available yet"),
+        ({"RECIPE_PIPELINE_ENGINE": "athena"}, "RECIPE_PIPELINE_ENGINE=athena needs the lake on S3"),
         ({"RECIPE_PIPELINE_START_DATE": "01/02/2025"}, "RECIPE_PIPELINE_START_DATE='01/02/2025' is not a YYYY-MM-DD date"),
         ({"RECIPE_PIPELINE_LAKE": "   "}, "RECIPE_PIPELINE_LAKE is set but empty"),
         ({"RECIPE_PIPELINE_LAKE": "gs://bucket/x"}, "RECIPE_PIPELINE_LAKE='gs://bucket/x': only local paths and s3://"),

@@ -9,7 +9,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import OWNERS, markdown_table
 from recipe_pipeline.assets.privacy import anonymized_conversations, require
 from recipe_pipeline.partitions import daily_partitions
-from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource
+from recipe_pipeline.resources import WarehouseResource, LakeResource
 
 NUMERIC_METRICS = (
     "total_conversations", "unique_users", "total_messages", "avg_conversation_length",
@@ -25,7 +25,7 @@ NUMERIC_METRICS = (
     owners=OWNERS,
 )
 def daily_metrics(
-    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource
+    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """One day's metrics from the anonymized conversations, by the shared SQL
     (`sql/queries/daily_metrics.sql`): the seed's fields (`date`, `total_conversations`,

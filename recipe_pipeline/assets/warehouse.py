@@ -7,7 +7,7 @@ from recipe_pipeline.assets.common import OWNERS
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.partitions import daily_partitions
-from recipe_pipeline.resources import DuckDBWarehouseResource
+from recipe_pipeline.resources import WarehouseResource
 
 
 @dg.asset(
@@ -17,7 +17,7 @@ from recipe_pipeline.resources import DuckDBWarehouseResource
     kinds={"duckdb", "athena"},
     owners=OWNERS,
 )
-def athena_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouseResource) -> dg.MaterializeResult:
+def athena_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The tables `recipe_conversations` and `daily_metrics` over the lake, with the day's
     partition queryable. Locally: views in a DuckDB database; in production: Athena external
     tables with partition projection (DDL in `sql/athena/`). Concurrent runs queue on the
