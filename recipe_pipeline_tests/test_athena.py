@@ -128,3 +128,15 @@ def test_every_statement_sent_to_athena_parses_as_athena_sql(s3_bucket):
     statements.append("SELECT COUNT(*) FROM recipe_analytics.recipe_conversations WHERE year = ? AND month = ? AND day = ?")
     for statement in statements:
         assert sqlglot.parse_one(statement, read="athena") is not None, statement
+
+
+def test_register_tables_creates_them_idempotently_and_counts_the_day(s3_bucket, moto_endpoint):
+    ok = result([("x", "varchar")], [])
+    inject_results(moto_endpoint, ok, ok, ok, result([("_col0", "bigint")], [["42"]]), result([("_col0", "bigint")], [["1"]]))
+    warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
+    registered = warehouse.register_tables("2025-01-01")
+    assert registered["rows"] == {"recipe_conversations": 42, "daily_metrics": 1}
+    assert registered["statements"][0] == "CREATE DATABASE IF NOT EXISTS recipe_analytics"
+    assert all("IF NOT EXISTS" in statement for statement in registered["statements"])
+    code = ["\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--")) for statement in registered["statements"]]
+    assert not any("MSCK" in text for text in code) and all("projection.enabled" in text for text in code[1:])
