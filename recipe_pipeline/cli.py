@@ -158,6 +158,46 @@ def query(name: str, start: str | None, end: str | None) -> None:
     click.echo(format_table(columns, rows))
 
 
+def _run_reports(settings) -> str | None:
+    """Materialize the weekly reports of every complete week in the lake, then the dashboard;
+    returns the dashboard's location."""
+    from recipe_pipeline import lake as layout
+    from recipe_pipeline.assets.reporting import DASHBOARD_PATH
+    from recipe_pipeline.definitions import build_definitions
+    from recipe_pipeline.partitions import weekly_partitions
+    from recipe_pipeline.storage import Location
+
+    lake = Location(settings.lake_url)
+    days = layout.days_present(lake, layout.DAILY_METRICS)
+    if not days:
+        raise click.ClickException("the lake has no data yet: run `recipe-pipeline catch-up` (or `make demo`) first")
+    defs = build_definitions(settings)
+    instance = _instance()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    weeks = [
+        key for key in weekly_partitions.get_partition_keys()
+        if first <= date.fromisoformat(key) and date.fromisoformat(key) + timedelta(days=6) <= last
+    ]
+    job = defs.resolve_job_def("weekly_reports")
+    for week in weeks:
+        result = job.execute_in_process(partition_key=week, instance=instance, raise_on_error=False, run_config=quiet)
+        click.echo(f"  week {week}  reports {'succeeded' if result.success else 'FAILED'}")
+        if not result.success:
+            raise click.ClickException(f"the reports of week {week} failed; see run {result.run_id} in the Dagster UI")
+    result = defs.resolve_job_def("dashboard").execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+    if not result.success:
+        raise click.ClickException(f"the dashboard failed; see run {result.run_id} in the Dagster UI")
+    return lake.uri(DASHBOARD_PATH)
+
+
+@main.command()
+def reports() -> None:
+    """Materialize the weekly reports of every complete week, and the dashboard."""
+    path = _run_reports(_settings())
+    click.echo(f"dashboard: {path}")
+
+
 @main.command("forget-user")
 @click.argument("user_id")
 def forget_user_command(user_id: str) -> None:
@@ -300,8 +340,10 @@ def demo(seed: int, days: int) -> None:
                f"{conversations} conversations, {users} users")
     click.echo("top recipes:")
     click.echo(format_table(top_columns, top_rows[:10]))
+    dashboard = _run_reports(settings)
     click.echo("")
     click.echo("outputs:")
+    click.echo(f"  dashboard (open it):   {dashboard}")
     click.echo(f"  lake (Parquet/JSON):   {Location(settings.lake_url).uri()}")
     click.echo(f"  DuckDB warehouse:      {settings.duckdb_path}")
     click.echo(f"  Dagster instance:      {os.environ.get('DAGSTER_HOME')}")

@@ -18,3 +18,13 @@ def last_complete_day(now: datetime) -> str:
 
 def first_day() -> str:
     return date.fromisoformat(load_settings().start_date).isoformat()
+
+
+def _first_monday(day: str) -> str:
+    start = date.fromisoformat(day)
+    return (start + timedelta(days=(7 - start.weekday()) % 7)).isoformat()
+
+
+# Reports cover ISO weeks (Monday to Sunday, UTC); the first is the first full week of data.
+weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=_first_monday(load_settings().start_date), day_offset=1, timezone="UTC")
+

@@ -54,8 +54,10 @@ _CANDIDATE = re.compile(CANDIDATE_PATTERN.replace("(?i:", "(?:"), re.IGNORECASE)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{1,4}){3,9}(?![A-Za-z0-9])")
 _IBAN_LENGTH = range(15, 35)
-# 13-19 digits; groups separated by one space or dash; not glued to other digits.
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# Digit groups separated by one space or dash, not glued to other digits; a card is 13-19 digits
+# of consecutive groups in such a run ("4111 1111 1111 1111 123" is a card and its CVV).
+_CARD = re.compile(r"(?<![\d-])\d+(?:[ -]\d+)*(?![\d-])")
+_DIGIT_GROUP = re.compile(r"\d+")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _SSN_CONTEXT = re.compile(r"(?i:\bssn\b|social security(?: number)?)[^\d\n]{0,20}(?<!\d)(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})(?!\d)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)")
@@ -142,9 +144,17 @@ def _iban_spans(text: str) -> list[PIISpan]:
 def _card_spans(text: str) -> list[PIISpan]:
     spans = []
     for match in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            spans.append(PIISpan("CARD", match.start(), match.end()))
+        if sum(c.isdigit() for c in match.group()) < 13:
+            continue
+        groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(text, match.start(), match.end())]
+        for first in range(len(groups)):
+            digits = ""
+            for last in range(first, len(groups)):
+                digits += text[groups[last][0] : groups[last][1]]
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and luhn_valid(digits):
+                    spans.append(PIISpan("CARD", groups[first][0], groups[last][1]))
     return spans
 
 
@@ -169,7 +179,9 @@ def _ip_spans(text: str) -> list[PIISpan]:
     if text.count(":") >= 2:
         for match in _IPV6.finditer(text):
             value = match.group()
-            if value.count(":") < 2 or _CLOCK.fullmatch(value):
+            # "::" alone ("Ingredients::") and all-letter ones ("std::cout") are punctuation, not
+            # addresses; a real address written in chat carries digits.
+            if value.count(":") < 2 or _CLOCK.fullmatch(value) or not any(c.isdigit() for c in value):
                 continue
             try:
                 ipaddress.IPv6Address(value)
@@ -268,17 +280,24 @@ def find_pii(text: str) -> list[PIISpan]:
 
 
 def scrub_text(text: str) -> tuple[str, list[str]]:
-    """``text`` with each PII span replaced by ``[KIND]``, and the kinds replaced."""
+    """``text`` with each PII span replaced by ``[KIND]``, and the kinds replaced.
+
+    Replacing a span can expose a neighbour its context hid ("jo@x.com12 Oak Avenue": the street
+    number was glued to the address before it), so scrubbing repeats until nothing is found. Each
+    pass replaces original characters with placeholders that never match, so this ends."""
+    kinds: list[str] = []
     spans = find_pii(text)
-    if not spans:
-        return text, []
-    pieces, last = [], 0
-    for span in spans:
-        pieces.append(text[last : span.start])
-        pieces.append(f"[{span.kind}]")
-        last = span.end
-    pieces.append(text[last:])
-    return "".join(pieces), [span.kind for span in spans]
+    while spans:
+        pieces, last = [], 0
+        for span in spans:
+            pieces.append(text[last : span.start])
+            pieces.append(f"[{span.kind}]")
+            last = span.end
+        pieces.append(text[last:])
+        text = "".join(pieces)
+        kinds += [span.kind for span in spans]
+        spans = find_pii(text)
+    return text, kinds
 
 
 @dataclass(frozen=True)

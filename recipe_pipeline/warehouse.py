@@ -49,6 +49,7 @@ def compute_daily_metrics(day: str, conversations: pa.Table) -> dict[str, Any]:
         .append_column("day", pa.array([d.day] * n, pa.int32()))
     )
     with duckdb.connect(config=DUCKDB_CONFIG) as con:
+        con.execute("SET TimeZone = 'UTC'")
         con.register("recipe_conversations", table)
         result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
         row = dict(zip((c[0] for c in result.description), result.fetchone()))
@@ -73,6 +74,7 @@ class DuckDBCatalog:
             if read_only and not os.path.exists(self.database):
                 raise FileNotFoundError(f"no local warehouse at {self.database}: run `recipe-pipeline catch-up` first")
             con = duckdb.connect(self.database, read_only=read_only, config=DUCKDB_CONFIG)
+            con.execute("SET TimeZone = 'UTC'")  # days and hours are UTC, whatever the host's zone
             try:
                 yield con
             finally:

@@ -1,0 +1,164 @@
+"""Reporting layer: weekly stakeholder reports and the dashboard, over the warehouse tables.
+
+Each weekly report covers one ISO week (Monday to Sunday, UTC) and depends on the seven daily
+partitions of ``athena_tables``; it runs the named queries on the configured engine (DuckDB
+locally, Athena in production), writes ``reports/<name>/week=YYYY-MM-DD/<name>.json``, shows a
+markdown preview, and records the numbers a user would chart as numeric metadata (the UI plots
+them per partition). ``stakeholder_dashboard`` draws every day in the lake into one
+self-contained HTML page.
+"""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from recipe_pipeline import analytics
+from recipe_pipeline import lake as layout
+from recipe_pipeline.assets.common import OWNERS, markdown_table
+from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.dashboard import render_dashboard
+from recipe_pipeline.partitions import weekly_partitions
+from recipe_pipeline.resources import LakeResource, WarehouseResource
+
+REPORTS = "reports"
+DASHBOARD_PATH = "dashboard/index.html"
+
+
+def _week(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    window = context.partition_time_window
+    return window.start.date(), window.end.date() - timedelta(days=1)
+
+
+def _write(lake: LakeResource, name: str, week_start: date, body: dict) -> str:
+    path = f"{REPORTS}/{name}/week={week_start.isoformat()}/{name.replace('_', '-')}.json"
+    lake.location().write_bytes(json.dumps(body, indent=1, default=str).encode(), path)
+    return lake.location().uri(path)
+
+
+def _mean(values: list[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else 0.0
+
+
+report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name="reporting", kinds={"python", "json"}, owners=OWNERS)
+
+
+@dg.asset(**report)
+def recipe_popularity_report(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The week's most discussed recipes (mentions and distinct users), category distribution,
+    category trend and daily recipe diversity: the seed's `weekly_recipe_popularity` and
+    `recipe_diversity` queries plus the category taxonomy."""
+    start, end = _week(context)
+    body = analytics.recipes(warehouse.run_query, start, end)
+    uri = _write(lake, "recipe_popularity", start, {"week": start.isoformat(), **body})
+    top = body["top_recipes"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": uri,
+            "distinct_recipes": len(top),
+            "recipe_mentions": sum(r["mentions"] for r in body["categories"]),
+            "top_recipe_mentions": top[0]["mentions"] if top else 0,
+            "top_recipes": dg.MetadataValue.md(markdown_table(top[:10])),
+            "categories": dg.MetadataValue.md(markdown_table(body["categories"])),
+        }
+    )
+
+
+@dg.asset(**report)
+def engagement_report(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """DAU/WAU/MAU (rolling distinct users), stickiness, week-over-week growth, new vs returning
+    users, conversations and messages per conversation, tool adoption and conversation outcomes
+    (completion and satisfaction) for the week: the seed's `user_engagement` and more."""
+    start, end = _week(context)
+    body = analytics.engagement(warehouse.run_query, start, end)
+    uri = _write(lake, "engagement", start, {"week": start.isoformat(), **body})
+    active = body["active_users"]
+    last = active[-1] if active else {}
+    outcomes = body["outcomes"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": uri,
+            "average_dau": _mean([r["dau"] for r in active]),
+            "wau": last.get("wau", 0),
+            "mau": last.get("mau", 0),
+            "stickiness": last.get("stickiness") or 0.0,
+            "wau_growth": last.get("wau_growth") or 0.0,
+            "new_users": sum(r["new_users"] for r in body["new_vs_returning"]),
+            "returning_user_days": sum(r["returning_users"] for r in body["new_vs_returning"]),
+            "conversations": outcomes["conversations"],
+            "completion_rate": outcomes["completion_rate"] or 0.0,
+            "satisfaction_rate": outcomes["satisfaction_rate"] or 0.0,
+            "active_users": dg.MetadataValue.md(markdown_table(active)),
+            "tool_adoption": dg.MetadataValue.md(markdown_table(body["tools"])),
+        }
+    )
+
+
+@dg.asset(**report)
+def retention_cohorts(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Cohorts of users first seen on each day of the week, with the share active again exactly
+    1, 7 and 30 days later (empty while that day is still ahead of the data)."""
+    start, end = _week(context)
+    data_end = date.fromisoformat(layout.days_present(lake.location(), layout.DAILY_METRICS)[-1])
+    cohorts = analytics.retention(warehouse.run_query, start, end, data_end)
+    uri = _write(lake, "retention_cohorts", start, {"week": start.isoformat(), "data_end": data_end.isoformat(), "cohorts": cohorts})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": uri,
+            "new_users": sum(c["users"] for c in cohorts),
+            "day_1_retention": _mean([c["day_1_rate"] for c in cohorts]),
+            "day_7_retention": _mean([c["day_7_rate"] for c in cohorts]),
+            "cohorts": dg.MetadataValue.md(markdown_table(cohorts)),
+        }
+    )
+
+
+@dg.asset(**report)
+def usage_heatmap(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Messages and conversations by ISO day of week and UTC hour for the week (peak hours)."""
+    start, end = _week(context)
+    cells = analytics.heatmap(warehouse.run_query, start, end)
+    uri = _write(lake, "usage_heatmap", start, {"week": start.isoformat(), "cells": cells})
+    by_hour: dict[int, int] = {}
+    for cell in cells:
+        by_hour[cell["hour_of_day"]] = by_hour.get(cell["hour_of_day"], 0) + cell["messages"]
+    peak = max(by_hour.items(), key=lambda kv: kv[1]) if by_hour else (0, 0)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": uri,
+            "peak_hour_utc": peak[0],
+            "peak_hour_messages": peak[1],
+            "messages_by_hour": dg.MetadataValue.md(markdown_table([{"hour": h, "messages": n} for h, n in sorted(by_hour.items())])),
+        }
+    )
+
+
+@dg.asset(
+    deps=[recipe_popularity_report, engagement_report, retention_cohorts, usage_heatmap],
+    group_name="reporting",
+    kinds={"html"},
+    owners=OWNERS,
+)
+def stakeholder_dashboard(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """One self-contained HTML page (no network needed to open it) over every day in the lake:
+    active users, top recipes of the last 7 days, conversation length, category distribution,
+    retention cohorts, the usage heat map, tool adoption and outcomes. `dashboard/index.html`."""
+    days = layout.days_present(lake.location(), layout.DAILY_METRICS)
+    if not days:
+        raise dg.Failure("the lake has no daily metrics yet: materialize the daily pipeline first")
+    start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    data = analytics.dashboard_data(warehouse.run_query, start, end, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    page = render_dashboard(data)
+    lake.location().write_bytes(page.encode(), DASHBOARD_PATH)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": lake.location().uri(DASHBOARD_PATH),
+            "days": len(days),
+            "date_range": f"{start} .. {end}",
+            "bytes": len(page.encode()),
+        }
+    )
+
+
+reporting_assets = [recipe_popularity_report, engagement_report, retention_cohorts, usage_heatmap]

@@ -1,0 +1,21 @@
+-- Conversation outcomes: the seed's completion estimate (High > 5 messages, Medium > 3, else Low) and a satisfaction signal per conversation.
+-- params: start_ymd, end_ymd
+-- satisfaction: 'satisfied' if a user message thanks or reports success ("it worked", "delicious") or rates 4-5;
+-- 'dissatisfied' if one reports failure ("didn't help", "burned", "too dry") or rates 1-2 (dissatisfaction wins); else 'unknown'.
+WITH per_conversation AS (
+    SELECT
+        conversation_id,
+        COUNT(*) AS messages,
+        MAX(CASE WHEN role = 'user' AND (rating >= 4 OR regexp_like(lower(message), '(thank|it worked|worked perfectly|delicious|loved it|family loved|perfect)')) THEN 1 ELSE 0 END) AS positive,
+        MAX(CASE WHEN role = 'user' AND (rating <= 2 OR regexp_like(lower(message), '(didn''t help|did not help|not helpful|burn|too dry|not what i was looking|disgusting|ruined)')) THEN 1 ELSE 0 END) AS negative
+    FROM recipe_conversations
+    WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
+    GROUP BY conversation_id
+)
+SELECT
+    CASE WHEN messages > 5 THEN 'High' WHEN messages > 3 THEN 'Medium' ELSE 'Low' END AS completion,
+    CASE WHEN negative = 1 THEN 'dissatisfied' WHEN positive = 1 THEN 'satisfied' ELSE 'unknown' END AS satisfaction,
+    COUNT(*) AS conversations
+FROM per_conversation
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,0 +1,112 @@
+"""Every stakeholder metric on a small lake whose answers are known: a returning user, a user
+who churns, a conversation that spans midnight, a week boundary (Sunday -> Monday)."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pytest
+
+from recipe_pipeline import analytics
+from recipe_pipeline.catchup import catch_up
+from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.settings import load_settings
+from recipe_pipeline.storage import Location
+from recipe_pipeline.warehouse import DuckDBCatalog
+
+SUN, MON, NEXT_SUN = date(2025, 1, 5), date(2025, 1, 6), date(2025, 1, 12)
+
+
+def msg(conversation: str, user: str, at: str, role: str, text: str, **metadata) -> dict:
+    return {"conversation_id": conversation, "timestamp": at, "user_id": user, "role": role, "message": text, "metadata": metadata}
+
+
+ITEMS = [
+    # user-a returns on Monday and the next Sunday
+    msg("a1", "user-a", "2025-01-05T10:00:00Z", "user", "How do I make ramen?"),
+    msg("a1", "user-a", "2025-01-05T10:00:30Z", "assistant", "Here's a recipe for ramen.", tools_used=["timer"]),
+    msg("a2", "user-a", "2025-01-06T09:00:00Z", "user", "Can I use a 9x13 pan?"),
+    msg("a2", "user-a", "2025-01-06T09:00:30Z", "assistant", "Yes, reduce the time by 5 minutes."),
+    msg("a2", "user-a", "2025-01-06T09:01:00Z", "user", "And for 8 people?"),
+    msg("a2", "user-a", "2025-01-06T09:02:00Z", "user", "Thanks, it worked perfectly!"),
+    msg("a3", "user-a", "2025-01-12T12:00:00Z", "user", "Hi again"),
+    # user-b: one conversation across midnight, then gone
+    msg("b1", "user-b", "2025-01-05T23:59:50Z", "user", "Quick pancakes?"),
+    msg("b1", "user-b", "2025-01-06T00:00:20Z", "assistant", "Here's a recipe for pancakes.", tools_used=["web_search"]),
+    msg("b1", "user-b", "2025-01-06T00:01:00Z", "user", "That didn't help, it burned."),
+    # user-c: new on the next Sunday, a long conversation with a rating
+    *[msg("c1", "user-c", f"2025-01-12T15:0{i}:00Z", "assistant" if i % 2 else "user", "Here's a recipe for tiramisu." if i == 1 else "ok") for i in range(5)],
+    msg("c1", "user-c", "2025-01-12T15:09:00Z", "user", "done", rating=5),
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The lake built once for the module by the real pipeline (catch-up over a full export)."""
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path_factory.mktemp("analytics") / "lake")})
+    ExportWriter(Location(settings.exports_url)).write_full_export(ITEMS, datetime(2025, 1, 13, tzinfo=UTC))
+    with warnings.catch_warnings(), dg.instance_for_test() as instance:
+        warnings.simplefilter("ignore")  # the development pseudonym key is fine for a test lake
+        report = catch_up(build_definitions(settings), instance, log=lambda _: None)
+    assert report.ok and [r.partition_key for r in report.runs] == ["2025-01-05", "2025-01-06", "2025-01-12"]
+    return DuckDBCatalog(settings.duckdb_path, Location(settings.lake_url)).run_query
+
+
+def test_active_users_are_rolling_distinct_counts(run):
+    rows = {r["date"]: r for r in analytics.active_users(run, SUN, NEXT_SUN)}
+    assert {d: (r["dau"], r["wau"], r["mau"]) for d, r in rows.items()} == {
+        "2025-01-05": (2, 2, 2),
+        "2025-01-06": (2, 2, 2),  # b's midnight conversation makes b active on both days
+        "2025-01-12": (2, 3, 3),  # a and c today; b was active within the last 7 days
+    }
+    assert rows["2025-01-12"]["stickiness"] == round(2 / 3, 4)
+    assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
+
+
+def test_new_and_returning_users(run):
+    columns, rows = run("new_vs_returning", analytics.range_values(SUN, NEXT_SUN))
+    assert [dict(zip(columns, r)) for r in rows] == [
+        {"date": "2025-01-05", "new_users": 2, "returning_users": 0},
+        {"date": "2025-01-06", "new_users": 0, "returning_users": 2},
+        {"date": "2025-01-12", "new_users": 1, "returning_users": 1},
+    ]
+
+
+def test_retention_cohorts(run):
+    cohorts = {c["cohort"]: c for c in analytics.retention(run, SUN, NEXT_SUN, NEXT_SUN)}
+    sunday = cohorts["2025-01-05"]
+    assert (sunday["users"], sunday["day_1"], sunday["day_7"]) == (2, 2, 1)
+    assert (sunday["day_1_rate"], sunday["day_7_rate"], sunday["day_30_rate"]) == (1.0, 0.5, None)  # day 30 not yet observable
+    assert cohorts["2025-01-12"]["users"] == 1 and cohorts["2025-01-12"]["day_1_rate"] is None
+
+
+def test_recipes_categories_and_the_week_boundary(run):
+    body = analytics.recipes(run, SUN, NEXT_SUN)
+    assert {r["recipe_name"]: (r["mentions"], r["unique_users"]) for r in body["top_recipes"]} == {"ramen": (1, 1), "pancakes": (1, 1), "tiramisu": (1, 1)}
+    assert {r["recipe_category"] for r in body["categories"]} == {"soup", "breakfast", "dessert"}
+    trend = {(r["week"], r["recipe_category"]): r["mentions"] for r in body["category_trend"]}
+    # Sunday's ramen belongs to the week that began on Monday 2024-12-30; Monday's pancakes to the next.
+    assert trend == {("2024-12-30", "soup"): 1, ("2025-01-06", "breakfast"): 1, ("2025-01-06", "dessert"): 1}
+
+
+def test_usage_heatmap_by_iso_weekday_and_utc_hour(run):
+    cells = {(c["day_of_week"], c["hour_of_day"]): c["messages"] for c in analytics.heatmap(run, SUN, NEXT_SUN)}
+    assert cells[(7, 10)] == 2 and cells[(7, 23)] == 1  # Sunday
+    assert cells[(1, 0)] == 2 and cells[(1, 9)] == 4  # Monday, after midnight
+    assert cells[(7, 12)] == 1 and cells[(7, 15)] == 6
+    assert sum(cells.values()) == len(ITEMS)
+
+
+def test_tool_adoption_and_outcomes(run):
+    body = analytics.engagement(run, SUN, NEXT_SUN)
+    assert {t["tool"]: (t["uses"], t["conversations_using"], t["adoption_rate"]) for t in body["tools"]} == {
+        "timer": (1, 1, 0.2), "web_search": (1, 1, 0.2),
+    }
+    outcomes = body["outcomes"]
+    assert outcomes["conversations"] == 5
+    assert outcomes["completion"] == {"High": 1, "Medium": 1, "Low": 3}
+    assert outcomes["satisfaction"] == {"satisfied": 2, "dissatisfied": 1, "unknown": 2}
+    assert outcomes["satisfaction_rate"] == round(2 / 3, 4)

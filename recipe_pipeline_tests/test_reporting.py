@@ -1,0 +1,78 @@
+"""Weekly reports and the dashboard, materialized for real; the dashboard opened in headless
+Chromium, its charts counted as rendered, and a screenshot kept as a test artifact."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+
+from recipe_pipeline.assets.reporting import DASHBOARD_PATH
+from recipe_pipeline.catchup import catch_up
+from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.simulate import SimulationConfig, write_simulation
+from recipe_pipeline_tests.conftest import CHROMIUM_FLAGS
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def build(project, instance):
+    write_simulation(project.exports, SimulationConfig(days=13, seed=5, users=60, conversations_per_day=25))
+    defs = build_definitions(project.settings)
+    assert catch_up(defs, instance, log=lambda _: None).ok
+    return defs
+
+
+def test_weekly_reports_and_the_dashboard(project, instance, chromium):
+    defs = build(project, instance)
+    # The first full ISO week of the data is 2025-01-06 .. 2025-01-12.
+    reports = defs.resolve_job_def("weekly_reports").execute_in_process(partition_key="2025-01-06", instance=instance)
+    assert reports.success
+    engagement = {k: v.value for k, v in reports.asset_materializations_for_node("engagement_report")[0].metadata.items()}
+    assert engagement["wau"] > 0 and 0 < engagement["stickiness"] <= 1 and 0 <= engagement["completion_rate"] <= 1
+    assert isinstance(engagement["average_dau"], float)
+    body = json.loads(project.lake.read_bytes("reports/engagement/week=2025-01-06/engagement.json"))
+    assert [r["date"] for r in body["active_users"]] == [f"2025-01-{d:02d}" for d in range(6, 13)]
+    popularity = reports.asset_materializations_for_node("recipe_popularity_report")[0].metadata
+    assert popularity["distinct_recipes"].value > 0 and "| recipe_name |" in popularity["top_recipes"].value
+    assert project.lake.exists("reports/retention_cohorts/week=2025-01-06/retention-cohorts.json")
+    assert project.lake.exists("reports/usage_heatmap/week=2025-01-06/usage-heatmap.json")
+
+    dashboard = defs.resolve_job_def("dashboard").execute_in_process(instance=instance)
+    assert dashboard.success
+    page_path = project.lake.path(DASHBOARD_PATH)
+    page = Path(page_path).read_text()
+    assert "2025-01-01 .. 2025-01-13" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
+
+    # Open it in a real browser: the inline script counts the marks each chart laid out.
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, "--virtual-time-budget=5000", "--dump-dom", f"file://{page_path}"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    charts = int(re.search(r'data-charts="(\d+)"', dom).group(1))
+    rendered = int(re.search(r'data-rendered-charts="(\d+)"', dom).group(1))
+    assert charts == rendered == 8
+    for chart_id in ("chart-active-users", "chart-top-recipes", "chart-conversation-length", "chart-categories", "chart-usage-heatmap"):
+        marks = int(re.search(rf'id="{chart_id}"[^>]*data-rendered-marks="(\d+)"', dom).group(1))
+        assert marks > 0, chart_id
+    assert int(re.search(r'id="chart-top-recipes"[^>]*data-rendered-marks="(\d+)"', dom).group(1)) == 10
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / f"dashboard-{os.getpid()}.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, "--window-size=1400,2400", f"--screenshot={screenshot}", f"file://{page_path}"],
+                   capture_output=True, timeout=120, check=True)
+    png = screenshot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 1400
+    assert len(png) > 50_000  # a blank page compresses to a few KB
+    screenshot.replace(ARTIFACTS / "dashboard.png")
+
+
+def test_reports_use_the_weekly_partitions(project):
+    defs = build_definitions(project.settings)
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey("engagement_report"))
+    assert node.partitions_def.get_partition_keys()[0] == "2025-01-06"
+    assert dg.AssetKey("athena_tables") in node.parent_keys
