@@ -67,9 +67,11 @@ def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]
         return [], None
     if not isinstance(metadata, dict):
         return [], None
-    tools = metadata.get("tools_used") or []
+    tools = metadata.get("tools_used")
     if isinstance(tools, str):
         tools = [tools]
+    elif not isinstance(tools, list):
+        tools = []  # absent, or not a list the app would write (a number, a map): no tools
     names = sorted({t for t in tools if isinstance(t, str) and t} | ({metadata["tool"]} if isinstance(metadata.get("tool"), str) else set()))
     rating = metadata.get("rating")
     valid_rating = int(rating) if isinstance(rating, (int, float)) and not isinstance(rating, bool) and 1 <= rating <= 5 else None

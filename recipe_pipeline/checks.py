@@ -25,7 +25,6 @@ from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.resources import WarehouseResource, LakeResource
 
-QUARANTINE_RATE_THRESHOLD = 0.001  # 0.1%
 
 
 def daily_check(**kwargs):
@@ -79,13 +78,14 @@ def raw_conversations_counts_conserved(context: dg.AssetCheckExecutionContext, l
 
 @daily_check(asset=raw_conversations)
 def raw_conversations_quarantine_rate(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-    """Warns when more than 0.1% of the day's items had to be quarantined."""
+    """Warns when more than the configured share (RECIPE_PIPELINE_QUARANTINE_THRESHOLD, default
+    0.1%) of the day's items had to be quarantined."""
     counts = layout.read_provenance(lake.location(), layout.raw_conversations_path(context.partition_key))["counts"]
     rate = counts["quarantined"] / counts["unique_items"] if counts["unique_items"] else 0.0
     return dg.AssetCheckResult(
-        passed=rate <= QUARANTINE_RATE_THRESHOLD,
+        passed=rate <= lake.quarantine_threshold,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"quarantined": counts["quarantined"], "quarantine_rate": rate, "threshold": QUARANTINE_RATE_THRESHOLD},
+        metadata={"quarantined": counts["quarantined"], "quarantine_rate": rate, "threshold": lake.quarantine_threshold},
     )
 
 

@@ -205,6 +205,7 @@ class ExportStore:
 
     def export_ids(self) -> list[str]:
         """Every export folder, finished or not (``data`` is the shared incremental folder)."""
+        self.location.require_bucket()
         return [name for name in self.location.list_dirs(EXPORTS_DIR) if name != "data"]
 
     def is_complete(self, export_id: str) -> bool:

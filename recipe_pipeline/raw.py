@@ -14,6 +14,7 @@ Semantics (ARCHITECTURE.md, "Semantics of the data"):
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,8 +103,21 @@ def _string(value: object, name: str) -> str:
     return value
 
 
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit: a bigger image is not a real item
+# C0/C1 control characters except tab, newline and carriage return: never typed by a person,
+# they break CSV exports and terminals downstream, so messages are normalized without them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _image_bytes(image: dict | None) -> int:
+    return len(json.dumps(image or {}, separators=(",", ":")).encode())
+
+
 def _to_row(candidate: _Candidate) -> dict:
     """Typed columns from a winning image; raises ValueError naming what is wrong."""
+    size = _image_bytes(candidate.record.image)
+    if size > MAX_ITEM_BYTES:
+        raise ValueError(f"item is {size} bytes, over DynamoDB's 400 KB item limit")
     try:
         item = to_plain(deserialize_item(candidate.record.image or {}))
     except DynamoDBJSONError as exc:
@@ -120,7 +134,7 @@ def _to_row(candidate: _Candidate) -> dict:
         "message_ts": message_ts,
         "user_id": _string(item.get("user_id"), "user_id"),
         "role": _string(item.get("role"), "role"),
-        "message": _string(item.get("message", ""), "message"),
+        "message": _CONTROL.sub("", _string(item.get("message", ""), "message")),
         "metadata": json.dumps(metadata, sort_keys=True) if metadata is not None else None,
         "date_str": item.get("date_str") if isinstance(item.get("date_str"), str) else None,
         "ttl": int(ttl) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else None,

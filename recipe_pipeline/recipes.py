@@ -237,7 +237,8 @@ RECIPE_ALIASES: dict[str, str] = {
     "chai": "chai latte",
 }
 
-_ARTICLES = re.compile(r"^(?:a|an|the|some|my|your|our|classic|easy|simple|homemade|quick)\s+")
+# Any run of them ("an easy apple pie"), and one standing alone ("a recipe for the.") is no dish.
+_ARTICLES = re.compile(r"^(?:(?:a|an|the|some|my|your|our|classic|easy|simple|homemade|quick)(?:\s+|$))+")
 _SPACES = re.compile(r"\s+")
 
 

@@ -29,6 +29,7 @@ class LakeResource(dg.ConfigurableResource):
     """The data lake: raw (restricted), conversations, aggregated, quarantine zones."""
 
     url: str
+    quarantine_threshold: float = 0.001  # share of a day's items that may be quarantined before a warning
 
     def location(self) -> Location:
         return Location(self.url)
@@ -179,7 +180,7 @@ class AthenaWarehouseResource(WarehouseResource):
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    lake = LakeResource(url=settings.lake_url)
+    lake = LakeResource(url=settings.lake_url, quarantine_threshold=settings.quarantine_threshold)
     if settings.pseudonym_key_from_env:
         pseudonyms = PseudonymKeyResource(key=dg.EnvVar("RECIPE_PIPELINE_PSEUDONYM_KEY"))
     elif settings.pseudonym_key_secret:

@@ -10,6 +10,7 @@
 | RECIPE_PIPELINE_START_DATE      | first daily partition (YYYY-MM-DD)         | 2025-01-01           |
 | RECIPE_PIPELINE_DUCKDB          | local warehouse database file              | <lake>/warehouse.duckdb |
 | RECIPE_PIPELINE_ATHENA_DATABASE | Glue database of the Athena tables         | recipe_analytics     |
+| RECIPE_PIPELINE_QUARANTINE_THRESHOLD | quarantined share that warns          | 0.001 (0.1%)         |
 | RECIPE_PIPELINE_ATHENA_WORKGROUP| Athena workgroup                           | recipe-pipeline      |
 
 Reading these has no side effects: nothing is created until a run writes.
@@ -18,6 +19,7 @@ Reading these has no side effects: nothing is created until a run writes.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class Settings:
     pseudonym_key_secret: str | None = None
     athena_database: str = "recipe_analytics"
     athena_workgroup: str = "recipe-pipeline"
+    quarantine_threshold: float = 0.001
 
     @property
     def is_production(self) -> bool:
@@ -83,8 +86,20 @@ def _check_url(variable: str, url: str) -> str:
     return url.rstrip("/") if _is_s3(url) else url
 
 
+_VARIABLES = (
+    "RECIPE_PIPELINE_LAKE", "RECIPE_PIPELINE_EXPORTS", "RECIPE_PIPELINE_ENGINE", "RECIPE_PIPELINE_PSEUDONYM_KEY",
+    "RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET", "RECIPE_PIPELINE_START_DATE", "RECIPE_PIPELINE_DUCKDB",
+    "RECIPE_PIPELINE_ATHENA_DATABASE", "RECIPE_PIPELINE_ATHENA_WORKGROUP",
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    for variable in _VARIABLES:
+        # Unset or "" means the default; blanks are a mistake (a "   " pseudonym key is no secret).
+        value = env.get(variable)
+        if value and not value.strip():
+            raise ConfigurationError(f"{variable} is set but empty")
     lake = _check_url("RECIPE_PIPELINE_LAKE", env.get("RECIPE_PIPELINE_LAKE") or "./.lake")
     default_exports = lake + "/exports" if _is_s3(lake) else os.path.join(lake, "exports")
     exports = _check_url("RECIPE_PIPELINE_EXPORTS", env.get("RECIPE_PIPELINE_EXPORTS") or default_exports)
@@ -97,11 +112,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     start = env.get("RECIPE_PIPELINE_START_DATE") or "2025-01-01"
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
+            raise ValueError(start)  # fromisoformat also takes 20250101 and 2025-W01-3; Dagster does not
         date.fromisoformat(start)
     except ValueError as exc:
         raise ConfigurationError(f"RECIPE_PIPELINE_START_DATE={start!r} is not a YYYY-MM-DD date") from exc
 
     duckdb_path = env.get("RECIPE_PIPELINE_DUCKDB")
+    if duckdb_path and "://" in duckdb_path:
+        raise ConfigurationError(f"RECIPE_PIPELINE_DUCKDB={duckdb_path!r} must name a local file, not a URL")
     if not duckdb_path:
         if _is_s3(lake) and engine == "athena":
             duckdb_path = os.path.join(os.path.expanduser("~"), ".recipe-pipeline", "warehouse.duckdb")  # unused with Athena
@@ -119,6 +138,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "development key can be recomputed by anyone"
         )
 
+    threshold_text = env.get("RECIPE_PIPELINE_QUARANTINE_THRESHOLD") or "0.001"
+    try:
+        quarantine_threshold = float(threshold_text)
+        if not 0 <= quarantine_threshold <= 1:
+            raise ValueError
+    except ValueError as exc:
+        raise ConfigurationError(f"RECIPE_PIPELINE_QUARANTINE_THRESHOLD={threshold_text!r} is not a share between 0 and 1 (e.g. 0.001)") from exc
+
     return Settings(
         lake_url=lake,
         exports_url=exports,
@@ -129,6 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pseudonym_key_secret=key_secret,
         athena_database=env.get("RECIPE_PIPELINE_ATHENA_DATABASE") or "recipe_analytics",
         athena_workgroup=env.get("RECIPE_PIPELINE_ATHENA_WORKGROUP") or "recipe-pipeline",
+        quarantine_threshold=quarantine_threshold,
     )
 
 

@@ -276,22 +276,30 @@ def build_history(config: SimulationConfig) -> tuple[TableHistory, SimulationSta
                     pii_keys.add(item_key(item))
 
     # Edits: an assistant reply rewritten minutes to a day later (a corrected answer).
+    edits: list[tuple[dict, datetime]] = []
     for item, write_at in written:
         if item["role"] == "assistant" and rng.random() < config.edit_rate:
             edited_at = write_at + timedelta(minutes=rng.randint(2, 1440))
             if edited_at < config.end:
-                history.put({**item, "message": item["message"] + " (Edited: check the oven temperature.)"}, edited_at)
-                stats.edits += 1
+                edits.append(({**item, "message": item["message"] + " (Edited: check the oven temperature.)"}, edited_at))
 
     # Erasure requests: every item of a user deleted, part-way through the period.
     seen_users = sorted({i["user_id"] for i, _ in written})
-    erased = rng.sample(seen_users, k=min(config.erasure_users, len(seen_users)))
+    # Requests fall on a day after the first: a one-day simulation (just the full export) has none.
+    erased = rng.sample(seen_users, k=min(config.erasure_users, len(seen_users))) if config.days > 1 else []
+    erased_at: dict[tuple[str, str], datetime] = {}
     for user_id in erased:
         requested = datetime.combine(config.start + timedelta(days=rng.randrange(1, config.days)), time(), UTC) + timedelta(hours=rng.randint(8, 20))
         for item, write_at in written:
             if item["user_id"] == user_id and write_at < requested:
                 history.delete(item_key(item), requested + timedelta(milliseconds=rng.randint(1, 500)))
+                erased_at[item_key(item)] = requested
                 stats.deletions += 1
+    # An erased message is never edited afterwards (that would write it back).
+    for item, edited_at in edits:
+        if item_key(item) not in erased_at or edited_at < erased_at[item_key(item)]:
+            history.put(item, edited_at)
+            stats.edits += 1
 
     final = history.state_at(config.end)
     messages_per_day: Counter[str] = Counter()

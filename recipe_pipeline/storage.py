@@ -26,7 +26,9 @@ def s3_filesystem() -> pafs.S3FileSystem:
     local endpoint) and the standard region variables."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    kwargs: dict = {"region": region}
+    # Throttling (503 SlowDown) and 5xx are retried with AWS's standard backoff; 8 attempts ride
+    # out a short brownout, permanent errors (403, 404 bucket) still fail at once.
+    kwargs: dict = {"region": region, "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=8)}
     if endpoint:
         parsed = urlparse(endpoint)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
@@ -66,6 +68,14 @@ class Location:
     def uri(self, *parts: str) -> str:
         """A URI for ``parts`` below this location (what DuckDB, Athena and users are shown)."""
         return "s3://" + self.path(*parts) if self.is_s3 else self.path(*parts)
+
+    def require_bucket(self) -> None:
+        """On S3, fail (NoSuchBucket) when the bucket itself is missing: a listing of a missing
+        bucket is otherwise indistinguishable from an empty prefix."""
+        if self.is_s3:
+            bucket = self.root.split("/", 1)[0]
+            if self.filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise FileNotFoundError(f"NoSuchBucket: the bucket {bucket!r} of {self.url} does not exist")
 
     # -- reading -----------------------------------------------------------------------------
     def exists(self, *parts: str) -> bool:

@@ -143,3 +143,90 @@ def chromium() -> str:
     found = shutil.which("chromium")
     assert found, "chromium could not be installed with apt-get"
     return found
+
+
+class FaultyProxy:
+    """An HTTP proxy on 127.0.0.1 in front of the local AWS endpoint that answers the next
+    matching requests with an injected fault (throttling, 5xx) and forwards everything else.
+    Faults therefore reach boto3 and pyarrow over the wire, exactly as AWS would send them."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        self.upstream = urlparse(upstream)
+        self.faults: list[dict] = []
+        self.injected: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fault = proxy._take(self.command, self.path, self.headers)
+                if fault:
+                    payload = fault["body"].encode()
+                    self.send_response(fault["status"])
+                    for name, value in fault.get("headers", {}).items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                connection = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                headers["Host"] = f"{proxy.upstream.hostname}:{proxy.upstream.port}"
+                connection.request(self.command, self.path, body=body or None, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                # A HEAD answer carries the object's length, not the (empty) body's.
+                length = response.getheader("Content-Length") if self.command == "HEAD" else str(len(data))
+                self.send_header("Content-Length", length or "0")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fail_next(self, count: int, status: int, body: str, *, match=lambda method, path, headers: True, headers: dict | None = None) -> None:
+        with self._lock:
+            self.faults.append({"count": count, "status": status, "body": body, "match": match, "headers": headers or {}})
+
+    def _take(self, method: str, path: str, headers) -> dict | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault["count"] > 0 and fault["match"](method, path, headers):
+                    fault["count"] -= 1
+                    self.injected.append((method, path, fault["status"]))
+                    return fault
+        return None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def faulty_aws(s3_bucket, moto_endpoint, monkeypatch):
+    """The local AWS endpoint behind a fault-injecting proxy; AWS_ENDPOINT_URL points at the proxy."""
+    proxy = FaultyProxy(moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.close()

@@ -3,55 +3,194 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pytest
 
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, anonymize_day
+from recipe_pipeline.pii import PII_KINDS, find_pii
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import RAW_SCHEMA
 
+KEY = "test-key"
+BASE = datetime(2025, 1, 1, 10, 0, tzinfo=UTC)
+
 
 def raw_table(rows: list[dict]) -> pa.Table:
-    defaults = {"date_str": None, "ttl": None, "has_recipe": None, "recipe_name": None, "extra_attributes": None, "write_micros": 1, "source_export": "e"}
+    """A raw day as ``raw_conversations`` holds it; each row needs user_id, role, message."""
     full = []
     for i, row in enumerate(rows):
-        full.append({
-            **defaults,
-            "conversation_id": "c1",
-            "timestamp": f"2025-01-01T10:00:{i:02d}Z",
-            "message_ts": datetime(2025, 1, 1, 10, 0, i, tzinfo=UTC),
-            **row,
-        })
+        moment = row.pop("moment", BASE + timedelta(seconds=i))
+        full.append(
+            {
+                "conversation_id": "c1",
+                "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "message_ts": moment,
+                "metadata": None,
+                "date_str": moment.strftime("%Y-%m-%d"),
+                "ttl": int((moment + timedelta(days=90)).timestamp()),
+                "has_recipe": None,
+                "recipe_name": None,
+                "extra_attributes": None,
+                "write_micros": 1,
+                "source_export": "01736000000000-abcdef12",
+                **row,
+            }
+        )
     return pa.Table.from_pylist(full, schema=RAW_SCHEMA)
 
 
-def test_anonymized_day():
-    raw = raw_table([
-        {"user_id": "user-secret-1", "role": "user", "message": "Recipe for ramen? mail me at bob@example.com", "metadata": None},
-        {"user_id": "assistant", "role": "assistant", "message": "Here's a recipe for Ramen: boil 2 L of water.", "metadata": json.dumps({"tools_used": ["web_search", "timer"]})},
-        {"user_id": "user-secret-1", "role": "user", "message": "Thanks! call me on (555) 123-4567", "metadata": json.dumps({"rating": 5})},
-        {"user_id": "user-secret-2", "role": "tool", "message": "cookware_check: ok", "metadata": json.dumps({"tool": "cookware_check", "rating": 9})},
-        {"user_id": "user-secret-2", "role": "user", "message": "hmm", "metadata": "{not json"},
-    ])
-    result = anonymize_day(raw, Pseudonymizer("k"))
-    table = result.table
-    assert table.schema.equals(ANONYMIZED_SCHEMA)
-    assert table.column("timestamp").to_pylist() == raw.column("timestamp").to_pylist()  # order and keys kept
-    rows = table.to_pylist()
-    text = json.dumps([{k: v for k, v in r.items() if k != "message_ts"} for r in rows])
-    assert "user-secret" not in text and "bob@example.com" not in text and "123-4567" not in text
-    assert rows[0]["message"] == "Recipe for ramen? mail me at [EMAIL]"
-    assert rows[0]["user_id"] == rows[2]["user_id"] == Pseudonymizer("k").pseudonym("user-secret-1")
-    assert [r["recipe_name"] for r in rows] == [None, "ramen", None, None, None]  # assistant messages only
-    assert [r["recipe_category"] for r in rows] == [None, "soup", None, None, None]
-    assert [r["has_recipe"] for r in rows] == [False, True, False, False, False]
-    assert [r["tools_used"] for r in rows] == [[], ["timer", "web_search"], [], ["cookware_check"], []]
-    assert [r["rating"] for r in rows] == [None, None, 5, None, None]  # 9 is not a 1-5 rating
-    assert [r["pii_redactions"] for r in rows] == [1, 0, 1, 0, 0]
-    assert rows[0]["message_length"] == len(rows[0]["message"])
-    assert {k: v for k, v in result.redactions_by_kind.items() if v} == {"EMAIL": 1, "PHONE": 1}
+def anonymized_rows(rows: list[dict]) -> list[dict]:
+    return anonymize_day(raw_table(rows), Pseudonymizer(KEY)).table.to_pylist()
+
+
+def as_text(rows: list[dict]) -> str:
+    return json.dumps([{k: v for k, v in r.items() if k != "message_ts"} for r in rows], ensure_ascii=False)
+
+
+SECRET_ROWS = [
+    {"user_id": "user-secret-1", "role": "user", "message": "Recipe for ramen? mail me at bob@example.com", "metadata": None},
+    {"user_id": "assistant", "role": "assistant", "message": "Here's a recipe for Ramen: boil 2 L of water.", "metadata": json.dumps({"tools_used": ["web_search", "timer"]})},
+    {"user_id": "user-secret-1", "role": "user", "message": "Thanks! call me on (555) 123-4567", "metadata": json.dumps({"rating": 5})},
+    {"user_id": "user-secret-2", "role": "user", "message": "card 4111 1111 1111 1111 and +44 20 7946 0958", "metadata": "{not json",
+     "extra_attributes": json.dumps({"email": "carol@example.org"}), "recipe_name": "carol@example.org", "has_recipe": True},
+]
+
+
+def test_the_output_has_the_analytics_schema():
+    result = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY))
+    assert result.table.schema.equals(ANONYMIZED_SCHEMA)
+    assert result.table.num_rows == len(SECRET_ROWS)
+
+
+def test_no_raw_user_id_or_pii_survives():
+    rows = anonymized_rows([dict(r) for r in SECRET_ROWS])
+    text = as_text(rows)
+    for secret in ("user-secret", "bob@example.com", "123-4567", "4111", "7946", "carol@example.org"):
+        assert secret not in text, secret
+    assert "assistant" not in {r["user_id"] for r in rows}  # every user_id is a pseudonym
+    assert all(find_pii(r["message"]) == [] for r in rows)
+    assert [r["message"] for r in rows] == [
+        "Recipe for ramen? mail me at [EMAIL]",
+        "Here's a recipe for Ramen: boil 2 L of water.",
+        "Thanks! call me on [PHONE]",
+        "card [CARD] and [PHONE]",
+    ]
+    assert [r["pii_redactions"] for r in rows] == [1, 0, 1, 2]
+
+
+def test_pseudonyms_are_the_keyed_ones_and_stable():
+    rows = anonymized_rows([dict(r) for r in SECRET_ROWS])
+    p = Pseudonymizer(KEY)
+    assert [r["user_id"] for r in rows] == [p.pseudonym(r["user_id"]) for r in SECRET_ROWS]
+    assert rows[0]["user_id"] == rows[2]["user_id"] != rows[3]["user_id"]
+    other_key = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer("another-key")).table
+    assert other_key.column("user_id").to_pylist()[0] != rows[0]["user_id"]
+
+
+def test_redactions_are_counted_per_kind():
+    result = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY))
+    assert set(result.redactions_by_kind) == set(PII_KINDS)
+    assert {k: v for k, v in result.redactions_by_kind.items() if v} == {"EMAIL": 1, "PHONE": 2, "CARD": 1}
+    assert sum(result.redactions_by_kind.values()) == sum(result.table.column("pii_redactions").to_pylist())
+
+
+def test_row_order_and_keys_are_kept():
+    # Deliberately not in timestamp order, over two conversations.
+    moments = [BASE + timedelta(minutes=m) for m in (30, 5, 50, 0, 12)]
+    rows = [
+        {"conversation_id": f"c{i % 2}", "moment": moment, "user_id": f"u{i}", "role": "user", "message": f"step {i}"}
+        for i, moment in enumerate(moments)
+    ]
+    raw = raw_table(rows)
+    table = anonymize_day(raw, Pseudonymizer(KEY)).table
+    for column in ("conversation_id", "timestamp", "message_ts", "role"):
+        assert table.column(column).to_pylist() == raw.column(column).to_pylist(), column
+    assert table.column("message").to_pylist() == [f"step {i}" for i in range(5)]
+
+
+def test_recipes_come_from_assistant_messages_only():
+    rows = anonymized_rows(
+        [
+            {"user_id": "u1", "role": "user", "message": "How to make lasagne?", "recipe_name": "lasagna", "has_recipe": True},
+            {"user_id": "a", "role": "assistant", "message": "How to make lasagne: layer the sheets."},
+            {"user_id": "a", "role": "tool", "message": "web_search: pancakes recipes"},
+            {"user_id": "a", "role": "assistant", "message": "Here's a recipe for a smoky bean stew!"},
+            {"user_id": "a", "role": "assistant", "message": "Tell me what you have in the fridge.", "recipe_name": "pizza", "has_recipe": True},
+            {"user_id": "a", "role": "assistant", "message": "Here's a recipe for jo@x.com"},  # PII is never a dish
+        ]
+    )
+    assert [r["recipe_name"] for r in rows] == [None, "lasagna", None, "smoky bean stew", None, None]
+    assert [r["recipe_category"] for r in rows] == [None, "pasta", None, "other", None, None]
+    assert [r["has_recipe"] for r in rows] == [False, True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "tools", "rating"),
+    [
+        (None, [], None),
+        ("", [], None),
+        ("{not json", [], None),
+        ("[1, 2]", [], None),
+        ('"just a string"', [], None),
+        ("42", [], None),
+        ("null", [], None),
+        ("{}", [], None),
+        (json.dumps({"tools_used": ["web_search", "timer"]}), ["timer", "web_search"], None),
+        (json.dumps({"tools_used": ["timer", "timer", "", None, 3]}), ["timer"], None),
+        (json.dumps({"tools_used": "unit_conversion"}), ["unit_conversion"], None),
+        (json.dumps({"tools_used": []}), [], None),
+        (json.dumps({"tools_used": 5}), [], None),
+        (json.dumps({"tools_used": True}), [], None),
+        (json.dumps({"tools_used": {"timer": 1}}), [], None),
+        (json.dumps({"tool": "cookware_check"}), ["cookware_check"], None),
+        (json.dumps({"tool": "timer", "tools_used": ["web_search"]}), ["timer", "web_search"], None),
+        (json.dumps({"tool": 7}), [], None),
+        (json.dumps({"rating": 5}), [], 5),
+        (json.dumps({"rating": 1}), [], 1),
+        (json.dumps({"rating": 0}), [], None),
+        (json.dumps({"rating": 9}), [], None),  # not a 1-5 rating
+        (json.dumps({"rating": -3}), [], None),
+        (json.dumps({"rating": "5"}), [], None),
+        (json.dumps({"rating": True}), [], None),
+        (json.dumps({"rating": None}), [], None),
+        (json.dumps({"rating": 4, "tools_used": ["timer"], "model": "chef-v2"}), ["timer"], 4),
+    ],
+)
+def test_tools_and_rating_are_parsed_from_metadata(metadata, tools, rating):
+    rows = anonymized_rows([{"user_id": "u", "role": "assistant", "message": "ok", "metadata": metadata}])
+    assert rows[0]["tools_used"] == tools
+    assert rows[0]["rating"] == rating
+
+
+def test_metadata_does_not_cross_over():
+    rows = anonymized_rows([{"user_id": "u", "role": "user", "message": "hi", "metadata": json.dumps({"ip": "10.0.0.1", "rating": 5})}])
+    assert "10.0.0.1" not in as_text(rows)
+    assert set(rows[0]) == {f.name for f in ANONYMIZED_SCHEMA}
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["call me on (555) 123-4567", "plain text", "", "crème brûlée for 4 🍮", "mail jo@x.com or jo@y.com"],
+)
+def test_message_length_is_of_the_scrubbed_text(message):
+    row = anonymized_rows([{"user_id": "u", "role": "user", "message": message}])[0]
+    assert row["message_length"] == len(row["message"])
+
+
+def test_message_length_changes_when_pii_is_scrubbed():
+    row = anonymized_rows([{"user_id": "u", "role": "user", "message": "mail jane.doe.longname@example.com"}])[0]
+    assert row["message"] == "mail [EMAIL]" and row["message_length"] == 12
 
 
 def test_an_empty_day():
-    assert anonymize_day(raw_table([]), Pseudonymizer("k")).table.num_rows == 0
+    result = anonymize_day(raw_table([]), Pseudonymizer(KEY))
+    assert result.table.num_rows == 0 and result.table.schema.equals(ANONYMIZED_SCHEMA)
+    assert sum(result.redactions_by_kind.values()) == 0
+
+
+def test_the_same_raw_day_gives_the_same_result():
+    first = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY)).table
+    second = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY)).table
+    assert first.equals(second)

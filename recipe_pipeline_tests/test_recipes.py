@@ -4,9 +4,106 @@ from __future__ import annotations
 
 import pytest
 
-from recipe_pipeline.recipes import CATEGORIES, RECIPE_ALIASES, RECIPE_CATALOGUE, canonical_recipe_name, extract_recipe, extract_recipes, recipe_category
+from recipe_pipeline.recipes import (
+    CATEGORIES,
+    RECIPE_ALIASES,
+    RECIPE_CATALOGUE,
+    canonical_recipe_name,
+    extract_recipe,
+    extract_recipes,
+    recipe_category,
+)
 
 
+# -- canonical names -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        # case and spacing
+        ("LASAGNA", "lasagna"),
+        ("  Spaghetti   Carbonara ", "spaghetti carbonara"),
+        # plural and singular
+        ("lasagnas", "lasagna"),
+        ("Pancake", "pancakes"),
+        ("brownie", "brownies"),
+        ("dals", "dal"),
+        ("omelettes", "omelette"),
+        # articles and stock adjectives, alone or stacked
+        ("the lasagna", "lasagna"),
+        ("a pancake", "pancakes"),
+        ("The Brownie", "brownies"),
+        ("an omelette", "omelette"),
+        ("some Waffles", "waffles"),
+        ("an easy apple pie", "apple pie"),
+        ("the classic Caesar Salad", "caesar salad"),
+        # listed aliases and misspellings
+        ("Lasagne", "lasagna"),
+        ("spag bol", "spaghetti bolognese"),
+        ("Caeser Salad", "caesar salad"),
+        ("spagetti carbonara", "spaghetti carbonara"),
+        ("chocolate mouse", "chocolate mousse"),
+        ("Mac 'n' Cheese", "mac and cheese"),
+        ("mac & cheese", "mac and cheese"),
+        ("Fish & Chips", "fish and chips"),
+        ("Shepherd’s Pie", "shepherd's pie"),
+        ("shepherds pie", "shepherd's pie"),
+        ("crème brûlée", "creme brulee"),
+        ("Stir-Fry", "vegetable stir fry"),
+        ("hamburgers", "burgers"),
+        ("a taco", "beef tacos"),
+        ("houmous", "hummus"),
+    ],
+)
+def test_canonical_names_collapse_variants(written, canonical):
+    assert canonical_recipe_name(written) == canonical
+    assert recipe_category(canonical_recipe_name(written)) == RECIPE_CATALOGUE[canonical]
+
+
+def test_canonical_names_of_unknown_dishes_are_normalized():
+    assert canonical_recipe_name("The Grilled Octopus!") == "grilled octopus"
+    assert canonical_recipe_name("Beef  Rendang") == "beef rendang"
+    assert recipe_category(canonical_recipe_name("Beef Rendang")) == "other"
+
+
+@pytest.mark.parametrize("empty", [None, "", "   ", "the", "A", "the the", "an easy", "!?"])
+def test_no_name_for_nothing_or_an_article_alone(empty):
+    assert canonical_recipe_name(empty) is None
+
+
+# -- the catalogue ---------------------------------------------------------------------------
+def test_categories_are_the_catalogue_s_plus_other():
+    assert set(CATEGORIES) == set(RECIPE_CATALOGUE.values()) | {"other"}
+    assert list(CATEGORIES) == sorted(CATEGORIES)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_CATALOGUE))
+def test_every_catalogue_name_has_a_category_and_is_found(name):
+    category = RECIPE_CATALOGUE[name]
+    assert category in CATEGORIES and category != "other"
+    assert recipe_category(name) == category
+    assert canonical_recipe_name(name) == name
+    assert canonical_recipe_name(name.upper()) == name
+    assert canonical_recipe_name(f"the {name.title()}") == name
+    assert extract_recipe(f"Here's how: {name}.") == name
+    assert extract_recipe(f"Great choice! {name.title()} is easier than it looks.") == name
+    assert extract_recipe(f"Here's a recipe for {name}: 45 minutes.") == name
+
+
+@pytest.mark.parametrize(("alias", "canonical"), sorted(RECIPE_ALIASES.items()))
+def test_every_alias_resolves_to_a_catalogue_name(alias, canonical):
+    assert canonical in RECIPE_CATALOGUE
+    assert canonical_recipe_name(alias) == canonical
+    assert extract_recipe(f"Let's cook {alias} tonight") == canonical
+
+
+def test_category_lookup():
+    assert recipe_category("ramen") == "soup"
+    assert recipe_category("tiramisu") == "dessert"
+    assert recipe_category("grilled octopus") == "other"
+    assert recipe_category(None) is None
+
+
+# -- extraction from messages ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "name"),
     [
@@ -14,44 +111,84 @@ from recipe_pipeline.recipes import CATEGORIES, RECIPE_ALIASES, RECIPE_CATALOGUE
         ("How to make the lasagne!", "lasagna"),
         ("Try these Pancakes with syrup", "pancakes"),
         ("Great choice! Caeser salad is easy.", "caesar salad"),
-        ("A classic chicken noodle soup warms you up", "chicken noodle soup"),
         ("Mac n cheese, the ultimate comfort food", "mac and cheese"),
         ("FISH & CHIPS on Friday", "fish and chips"),
-        ("Here's a recipe for grilled octopus.", "grilled octopus"),
-        ("Here's a recipe for a smoky bean stew!", "smoky bean stew"),
+        ("Preheat the oven for the\nbanana bread", "banana bread"),
+        ("Pho. It takes 3 hours.", "pho"),
     ],
 )
 def test_mentions_collapse_to_canonical_names(text, name):
     assert extract_recipe(text) == name
 
 
-def test_no_recipe_no_name():
-    assert extract_recipe("Tell me what you have in the fridge.") is None
-    assert extract_recipe("") is None and extract_recipe(None) is None
-    assert extract_recipe("Here's a recipe for [EMAIL] stuff") is None  # placeholders are not dishes
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("A classic chicken noodle soup warms you up", "chicken noodle soup"),
+        ("Chicken soup is what you need", "chicken noodle soup"),  # the alias, not a "chicken" dish
+        ("French onion soup takes time", "french onion soup"),
+        ("Onion soup takes time", "french onion soup"),
+        ("Fish tacos with lime", "fish tacos"),  # not "beef tacos" from "tacos"
+        ("Tacos with lime", "beef tacos"),
+        ("Chicken tikka masala tonight", "chicken tikka masala"),
+        ("Egg fried rice in 10 minutes", "fried rice"),
+        ("A veggie burger for lunch", "veggie burger"),
+        ("Sourdough bread needs a starter", "sourdough bread"),
+        ("Thai green curry with jasmine rice", "thai green curry"),
+        ("Carrot cake for dessert", "carrot cake"),
+    ],
+)
+def test_the_longest_name_wins(text, name):
+    assert extract_recipe(text) == name
 
 
-def test_every_catalogue_name_and_alias_resolves_to_a_category():
-    for name, category in RECIPE_CATALOGUE.items():
-        assert category in CATEGORIES and category != "other"
-        assert extract_recipe(f"Here's how: {name}.") == name
-        assert canonical_recipe_name(name.upper()) == name
-    for alias, canonical in RECIPE_ALIASES.items():
-        assert canonical in RECIPE_CATALOGUE
-        assert extract_recipe(f"Let's cook {alias} tonight") == canonical, alias
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tell me what you have in the fridge.",
+        "How much time do you have? I can suggest a few options.",
+        "Yes, a 9x13 pan works; reduce the baking time by about 5 minutes.",
+        "200C is about 400F; 180C is about 350F.",
+        "The dalmatian ate my phonebook",  # "dal" and "pho" are dishes only as whole words
+        "I like passionfruit and escalopes",
+        "Here's a recipe for [EMAIL] stuff",  # placeholders are not dishes
+        "Here's a recipe for the.",
+        "Here's a recipe for an incredibly long list of many different things",  # no short phrase
+        "",
+        None,
+    ],
+)
+def test_texts_without_a_recipe_give_none(text):
+    assert extract_recipe(text) is None
 
 
-def test_categories():
-    assert recipe_category("ramen") == "soup"
-    assert recipe_category("grilled octopus") == "other"
-    assert recipe_category(None) is None
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Here's a recipe for grilled octopus.", "grilled octopus"),
+        ("Here's a recipe for a smoky bean stew!", "smoky bean stew"),
+        ("How to make Beef Rendang: brown the beef first.", "beef rendang"),
+        ("how to make the perfect POUTINE?", "perfect poutine"),
+        ("Sure, here is a recipe for an easy quiche lorraine", "quiche lorraine"),
+    ],
+)
+def test_unknown_dishes_after_the_seed_s_phrases_count_as_other(text, name):
+    assert extract_recipe(text) == name
+    assert name not in RECIPE_CATALOGUE
+    assert recipe_category(extract_recipe(text)) == "other"
 
 
-def test_canonical_names_drop_articles_and_plurals():
-    assert canonical_recipe_name("The Brownie") == "brownies"
-    assert canonical_recipe_name("some Waffles") == "waffles"
-    assert canonical_recipe_name("  ") is None
+def test_a_catalogue_mention_beats_the_seed_s_phrase():
+    assert extract_recipe("Here's a recipe for my nan's lasagne.") == "lasagna"
 
 
-def test_extract_recipes_over_a_column():
-    assert extract_recipes(["Here's a recipe for ramen.", None, "no dish"]) == ["ramen", None, None]
+def test_the_first_mention_wins():
+    assert extract_recipe("Pancakes first, then chicken noodle soup") == "pancakes"
+    assert extract_recipe("Chicken noodle soup first, then pancakes") == "chicken noodle soup"
+
+
+def test_extract_recipes_over_a_list():
+    texts = ["Here's a recipe for ramen.", None, "no dish", "", "How to make the lasagne", "Here's a recipe for ramen."]
+    assert extract_recipes(texts) == ["ramen", None, None, None, "lasagna", "ramen"]
+    assert extract_recipes([]) == []
+    assert extract_recipes(iter(["Tacos!"])) == ["beef tacos"]

@@ -1,10 +1,50 @@
-"""Shared asset conventions: owners, and metadata builders for the Dagster UI."""
+"""Shared asset conventions: owners, retries, and metadata builders for the Dagster UI."""
 
+import functools
 
-import pyarrow as pa
 import dagster as dg
+import pyarrow as pa
+
+from recipe_pipeline.exports import ExportError
 
 OWNERS = ["team:data-platform"]
+
+# Assets that read or write S3 or query Athena retry transient faults (throttling, 5xx, a lost
+# connection) with backoff; permanent faults are turned into Failure(allow_retries=False) by
+# ``fail_fast`` so they surface at once with the provider's message.
+NETWORK_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+_PERMANENT_MARKERS = (
+    "AccessDenied", "ACCESS_DENIED", "NoSuchBucket", "NO_SUCH_BUCKET", "InvalidAccessKeyId", "INVALID_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch", "ExpiredToken", "AuthorizationHeaderMalformed", "UnrecognizedClientException",
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Faults a retry cannot fix: corrupt exports, missing upstream partitions, denied access,
+    buckets that do not exist, bad credentials."""
+    if isinstance(exc, (ExportError, FileNotFoundError)):
+        return True
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
+    text = f"{code} {exc}"
+    return any(marker in text for marker in _PERMANENT_MARKERS)
+
+
+def fail_fast(fn):
+    """Run an asset body; a permanent fault fails the step without retries, naming the cause."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            if is_permanent(exc):
+                raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+            raise
+
+    return wrapper
 
 
 def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:

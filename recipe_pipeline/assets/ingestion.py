@@ -7,7 +7,7 @@ from collections import Counter
 import dagster as dg
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.common import OWNERS, column_schema, markdown_table
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, drop_erased_users
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
@@ -27,12 +27,14 @@ dynamodb_exports = dg.AssetSpec(
 
 @dg.asset(
     partitions_def=daily_partitions,
+    retry_policy=NETWORK_RETRY,
     deps=[dynamodb_exports],
     group_name="ingestion",
     kinds={"python", "parquet"},
     owners=OWNERS,
     tags={"zone": "restricted"},
 )
+@fail_fast
 def raw_conversations(
     context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
 ) -> dg.MaterializeResult:

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.common import OWNERS, markdown_table
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, markdown_table
 from recipe_pipeline.assets.privacy import anonymized_conversations, require
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.resources import WarehouseResource, LakeResource
@@ -19,11 +19,13 @@ NUMERIC_METRICS = (
 
 @dg.asset(
     partitions_def=daily_partitions,
+    retry_policy=NETWORK_RETRY,
     deps=[anonymized_conversations],
     group_name="metrics",
     kinds={"duckdb", "json"},
     owners=OWNERS,
 )
+@fail_fast
 def daily_metrics(
     context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:

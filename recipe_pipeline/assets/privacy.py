@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS, anonymize_day
-from recipe_pipeline.assets.common import OWNERS, column_schema, markdown_table
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.assets.ingestion import raw_conversations
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.resources import LakeResource, PseudonymKeyResource
@@ -23,12 +23,14 @@ def require(location, path: str, what: str, day: str) -> None:
 
 @dg.asset(
     partitions_def=daily_partitions,
+    retry_policy=NETWORK_RETRY,
     deps=[raw_conversations],
     group_name="privacy",
     kinds={"python", "parquet"},
     owners=OWNERS,
     tags={"zone": "analytics"},
 )
+@fail_fast
 def anonymized_conversations(
     context: dg.AssetExecutionContext, lake: LakeResource, pseudonyms: PseudonymKeyResource
 ) -> dg.MaterializeResult:

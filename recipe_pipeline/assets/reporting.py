@@ -15,7 +15,7 @@ import dagster as dg
 
 from recipe_pipeline import analytics
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.common import OWNERS, markdown_table
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, markdown_table
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.dashboard import render_dashboard
 from recipe_pipeline.partitions import weekly_partitions
@@ -41,7 +41,8 @@ def _mean(values: list[float | None]) -> float:
     return round(sum(present) / len(present), 4) if present else 0.0
 
 
-report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name="reporting", kinds={"python", "json"}, owners=OWNERS)
+report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name="reporting", kinds={"python", "json"}, owners=OWNERS,
+              retry_policy=NETWORK_RETRY)
 
 
 @dg.asset(**report)

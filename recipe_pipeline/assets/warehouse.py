@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from recipe_pipeline.assets.common import OWNERS
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.partitions import daily_partitions
@@ -12,11 +12,13 @@ from recipe_pipeline.resources import WarehouseResource
 
 @dg.asset(
     partitions_def=daily_partitions,
+    retry_policy=NETWORK_RETRY,
     deps=[anonymized_conversations, daily_metrics],
     group_name="warehouse",
     kinds={"duckdb", "athena"},
     owners=OWNERS,
 )
+@fail_fast
 def athena_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The tables `recipe_conversations` and `daily_metrics` over the lake, with the day's
     partition queryable. Locally: views in a DuckDB database; in production: Athena external
