@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo dev test bench bench-pii bench-recipes clean
+.PHONY: install demo dev test bench bench-pii bench-recipes bench-scale clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -30,13 +30,17 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml ## the Dagster UI (webserver + daemon
 test: $(STAMP) ## the whole test suite
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: bench-pii bench-recipes ## benchmarks: PII detection and recipe extraction quality, ours vs the seed's
+bench: bench-pii bench-recipes bench-scale ## all benchmarks: PII and recipe quality, and scale (1M messages)
 
 bench-pii: $(STAMP) ## recall/precision per PII kind on bench/pii_corpus.jsonl, ours and the seed's
 	$(BIN)/python -m bench.pii_benchmark
 
 bench-recipes: $(STAMP) ## exact canonical recipe names on bench/recipe_corpus.jsonl, ours and the seed's
 	$(BIN)/python -m bench.recipe_benchmark
+
+MESSAGES ?= 1000000
+bench-scale: $(STAMP) ## one day of MESSAGES messages: floor vs ours vs a seed-style peer (exports cached in .bench/)
+	$(BIN)/python -m bench.scale --messages $(MESSAGES)
 
 clean: ## remove local state (lake, warehouse, Dagster instance); keeps .venv
 	rm -rf .lake .dagster_home test-artifacts .pytest_cache

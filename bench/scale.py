@@ -1,0 +1,242 @@
+"""Scale benchmark: one day of N messages (1M by default) as a DynamoDB export, timed three ways
+in the same run, each in its own child process (wall time and peak RSS from the OS):
+
+- floor: read, decompress and parse every data file into Arrow (pyarrow.json), nothing else;
+- ours: ``raw_conversations`` + ``anonymized_conversations`` + ``daily_metrics`` materialized
+  by Dagster for that partition, and the same three steps as plain functions (the difference is
+  Dagster's run overhead);
+- peer: the seed's logic the plain-Python way (a dict per item, ``re.sub`` per message,
+  ``hashlib`` per user id, Python loops to aggregate).
+
+    python -m bench.scale --messages 1000000      (make bench-scale; exports cached in .bench/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+DAY = "2025-03-01"
+CACHE = Path(os.environ.get("RECIPE_PIPELINE_BENCH_CACHE", ".bench"))
+TEMPLATES = [
+    "How do I make {r}? I have about {n} minutes.",
+    "Here's a recipe for {r}: preheat the oven to 200C and bake for 25-30 minutes. Serves 4-6.",
+    "Can I use a 9x13 pan instead? Also 1 1/2 cups of stock ok?",
+    "Thanks, it worked perfectly! My family loved the {r}.",
+    "Great choice! {R} is easier than it looks; use 2 tbsp of oil and simmer for {n} minutes.",
+]
+PII = ["email me at jo.smith{n}@example.com", "call me on (555) 123-{n:04d}", "card 4111 1111 1111 1111 please"]
+
+
+def generate(root: Path, messages: int, seed: int = 1) -> Path:
+    """A FULL export of one day with ``messages`` items (cached by size and seed)."""
+    from recipe_pipeline.export_writer import ExportWriter
+    from recipe_pipeline.recipes import RECIPE_CATALOGUE
+    from recipe_pipeline.storage import Location
+
+    exports = root / f"exports-{messages}-{seed}"
+    if (exports / "DONE").exists():
+        return exports
+    rng = random.Random(seed)
+    recipes = list(RECIPE_CATALOGUE)
+    users = [f"user-{rng.getrandbits(48):012x}" for _ in range(max(1, messages // 30))]
+    start = datetime.fromisoformat(DAY).replace(tzinfo=UTC)
+
+    def items():
+        conversation, user, left = None, None, 0
+        for i in range(messages):
+            if left == 0:
+                conversation, user, left = f"conv-{rng.getrandbits(64):016x}", rng.choice(users), rng.randint(2, 10)
+            left -= 1
+            recipe = rng.choice(recipes)
+            text = rng.choice(TEMPLATES).format(r=recipe, R=recipe.title(), n=rng.randint(5, 90))
+            if rng.random() < 0.02:
+                text += " " + rng.choice(PII).format(n=rng.randint(0, 9999))
+            moment = start + timedelta(microseconds=int(i * 86_400_000_000 / messages))
+            yield {
+                "conversation_id": conversation, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": user,
+                "role": "user" if i % 2 == 0 else "assistant", "message": text,
+                "metadata": {"tools_used": [rng.choice(["web_search", "timer", "cookware_check"])]} if i % 7 == 0 else {},
+                "date_str": DAY, "ttl": int((moment + timedelta(days=90)).timestamp()),
+            }
+
+    ExportWriter(Location(str(exports)), files_per_export=8).write_full_export(items(), start + timedelta(days=1))
+    (exports / "DONE").write_text("ok")
+    return exports
+
+
+# -- the three contenders, each run in a child process -------------------------------------------
+def run_floor(exports: Path) -> dict:
+    import pyarrow.json as pj
+
+    from recipe_pipeline.exports import ExportStore
+    from recipe_pipeline.storage import Location
+
+    store = ExportStore(Location(str(exports)))
+    rows = 0
+    for summary in store.completed():
+        for data_file in store.data_files(summary):
+            body = gzip.decompress(store.location.read_bytes(data_file.path))
+            if body:
+                rows += pj.read_json(io.BytesIO(body)).num_rows
+    return {"rows": rows}
+
+
+def run_ours(exports: Path, lake: Path, mode: str) -> dict:
+    import warnings
+
+    os.environ.update({"RECIPE_PIPELINE_LAKE": str(lake), "RECIPE_PIPELINE_EXPORTS": str(exports), "RECIPE_PIPELINE_PSEUDONYM_KEY": "bench-key"})
+    warnings.simplefilter("ignore")
+    if mode == "dagster":
+        import dagster as dg
+
+        from recipe_pipeline.assets.ingestion import raw_conversations
+        from recipe_pipeline.assets.metrics import daily_metrics
+        from recipe_pipeline.assets.privacy import anonymized_conversations
+        from recipe_pipeline.resources import build_resources
+        from recipe_pipeline.settings import load_settings
+
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([raw_conversations, anonymized_conversations, daily_metrics], partition_key=DAY,
+                                    resources=build_resources(load_settings()), instance=instance)
+            assert result.success
+    else:
+        from recipe_pipeline.anonymize import anonymize_day
+        from recipe_pipeline.exports import ExportStore
+        from recipe_pipeline.pseudonyms import Pseudonymizer
+        from recipe_pipeline.raw import build_raw_day
+        from recipe_pipeline.storage import Location
+        from recipe_pipeline.warehouse import compute_daily_metrics
+
+        lake_location = Location(str(lake))
+        raw = build_raw_day(ExportStore(Location(str(exports))), lake_location, DAY)
+        anonymized = anonymize_day(raw.table, Pseudonymizer("bench-key"))
+        metrics = compute_daily_metrics(DAY, anonymized.table)
+        (lake / "functions-metrics.json").write_text(json.dumps(metrics))
+    metrics_path = lake / "aggregated/daily/year=2025/month=03/day=01/daily-metrics-2025-03-01.json"
+    metrics = json.loads((metrics_path if mode == "dagster" else lake / "functions-metrics.json").read_text())
+    return {"rows": metrics["total_messages"], "conversations": metrics["total_conversations"]}
+
+
+SEED_PATTERNS = [
+    (r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}\b", "[EMAIL]"),
+    (r"\b\d{3}[-.]?\d{3}[-.]?\d{4}\b", "[PHONE]"),
+    (r"\b\d{16}\b", "[CARD]"),
+]
+SEED_RECIPE = [r"recipe for (.+?)(?:\.|,|!|\?|$)", r"how to make (.+?)(?:\.|,|!|\?|$)", r"cooking (.+?)(?:\.|,|!|\?|$)"]
+
+
+def _plain(value: dict):
+    (kind, inner), = value.items()
+    if kind == "M":
+        return {k: _plain(v) for k, v in inner.items()}
+    if kind == "L":
+        return [_plain(v) for v in inner]
+    if kind == "N":
+        return float(inner)
+    return inner
+
+
+def run_peer(exports: Path) -> dict:
+    """The seed's way: a dict per item, re.sub per message, hashlib per user id, Python loops."""
+    manifests = sorted(exports.glob("AWSDynamoDB/*/manifest-files.json"))
+    items: dict[tuple[str, str], dict] = {}
+    for manifest in manifests:
+        for line in manifest.read_text().splitlines():
+            entry = json.loads(line)
+            path = exports / entry["dataFileS3Key"][entry["dataFileS3Key"].index("AWSDynamoDB/"):]
+            with gzip.open(path, "rt") as handle:
+                for raw in handle:
+                    item = {k: _plain(v) for k, v in json.loads(raw)["Item"].items()}
+                    items[(item["conversation_id"], item["timestamp"])] = item
+    conversations: dict[str, int] = {}
+    users: set[str] = set()
+    recipes: dict[str, int] = {}
+    hours: dict[str, int] = {}
+    for item in items.values():
+        message = item["message"]
+        for pattern, replacement in SEED_PATTERNS:
+            message = re.sub(pattern, replacement, message)
+        salt = item["timestamp"][:10]
+        users.add(hashlib.sha256(f"{salt}:{item['user_id']}".encode()).hexdigest()[:16])
+        conversations[item["conversation_id"]] = conversations.get(item["conversation_id"], 0) + 1
+        for pattern in SEED_RECIPE:
+            match = re.search(pattern, message.lower())
+            if match:
+                recipes[match.group(1).strip()] = recipes.get(match.group(1).strip(), 0) + 1
+                break
+        hour = item["timestamp"][11:13]
+        hours[hour] = hours.get(hour, 0) + 1
+    return {"rows": len(items), "conversations": len(conversations)}
+
+
+def _child(args: list[str]) -> dict:
+    """Run one contender in a fresh interpreter; its wall time and peak RSS come back as JSON."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "bench.scale", "--child", *args], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-peer", action="store_true", help="skip the (slow) seed-style peer")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where generated exports and lakes are kept")
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, exports, *rest = args.child
+        started = time.perf_counter()
+        result = {"floor": lambda: run_floor(Path(exports)), "peer": lambda: run_peer(Path(exports)),
+                  "ours": lambda: run_ours(Path(exports), Path(rest[0]), rest[1])}[kind]()
+        result["seconds"] = time.perf_counter() - started
+        result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    cache = args.cache
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"generating (or reusing) an export of {args.messages:,} messages in {cache}/ ...", flush=True)
+    exports = generate(cache, args.messages)
+    runs: dict[str, dict] = {}
+    runs["floor: parse exports into Arrow"] = _child(["floor", str(exports)])
+    for mode in ("functions", "dagster"):
+        lake = cache / f"lake-{args.messages}-{mode}"
+        subprocess.run(["rm", "-rf", str(lake)], check=True)
+        runs[f"ours: raw + anonymized + metrics ({mode})"] = _child(["ours", str(exports), str(lake), mode])
+    if not args.skip_peer:
+        runs["peer: seed-style Python"] = _child(["peer", str(exports)])
+    print(table(runs, args.messages))
+    return runs
+
+
+def table(runs: dict[str, dict], messages: int) -> str:
+    floor = next(v for k, v in runs.items() if k.startswith("floor"))["seconds"]
+    ours = runs.get("ours: raw + anonymized + metrics (functions)", {}).get("seconds")
+    lines = [f"scale benchmark: {messages:,} messages in one day", "",
+             "| path | rows | seconds | messages/s | peak RSS (MB) | vs floor |", "|---|---:|---:|---:|---:|---:|"]
+    for name, run in runs.items():
+        lines.append(f"| {name} | {run['rows']:,} | {run['seconds']:.2f} | {messages / run['seconds']:,.0f} | {run['max_rss_mb']:.0f} | {run['seconds'] / floor:.1f}x |")
+    peer = runs.get("peer: seed-style Python")
+    if ours and peer:
+        lines += ["", f"ours / floor = {ours / floor:.2f} (target <= 2.0); peer / ours = {peer['seconds'] / ours:.2f} (target >= 10)"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
