@@ -8,9 +8,10 @@ deterministic). Each line: ``{"text": ..., "pii": [{"kind": ..., "value": ...}, 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from bench.jsonl import read_jsonl, write_jsonl
 
 CORPUS_PATH = Path(__file__).with_name("pii_corpus.jsonl")
 
@@ -180,13 +181,11 @@ def build_corpus(seed: int = 13, per_kind: int = 50, negatives: int = 360) -> li
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def main() -> None:
-    corpus = build_corpus()
-    CORPUS_PATH.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in corpus), encoding="utf-8")
-    print(f"wrote {len(corpus)} examples to {CORPUS_PATH}")
+    write_jsonl(CORPUS_PATH, build_corpus())
 
 
 if __name__ == "__main__":

@@ -69,21 +69,18 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
     report = ErasureReport(pseudonym, moment.isoformat(timespec="seconds"))
     lake.write_bytes(json.dumps({"pseudonym": pseudonym, "requested_at": report.requested_at}).encode(), layout.erasure_path(pseudonym))
 
-    for day in layout.days_present(lake, layout.RAW_CONVERSATIONS):
-        path = layout.raw_conversations_path(day)
-        if lake.exists(path):
-            table = lake.read_parquet(path)
-            removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), user_id), _raw_counts)
-            if removed:
-                report.rows_removed["raw"][day] = removed
-
-    for day in layout.days_present(lake, layout.CONVERSATIONS):
-        path = layout.conversations_path(day)
-        if lake.exists(path):
-            table = lake.read_parquet(path)
-            removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), pseudonym), _anonymized_counts)
-            if removed:
-                report.rows_removed["anonymized"][day] = removed
+    zones = (
+        ("raw", layout.RAW_CONVERSATIONS, layout.raw_conversations_path, user_id, _raw_counts),
+        ("anonymized", layout.CONVERSATIONS, layout.conversations_path, pseudonym, _anonymized_counts),
+    )
+    for name, zone, path_of, identity, count_updates in zones:
+        for day in layout.days_present(lake, zone):
+            path = path_of(day)
+            if lake.exists(path):
+                table = lake.read_parquet(path)
+                removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), identity), count_updates)
+                if removed:
+                    report.rows_removed[name][day] = removed
 
     for day in layout.days_present(lake, layout.DAY_QUARANTINE):
         path = layout.day_quarantine_path(day)
