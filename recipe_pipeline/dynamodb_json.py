@@ -35,7 +35,8 @@ _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 def _check_number(value: Any) -> None:
     # Decimal() would quietly turn "abc" into NaN; DynamoDB numbers are always finite decimals.
-    if not isinstance(value, str) or not _NUMBER.fullmatch(value.strip()):
+    # No strip(): boto3's context.create_decimal() turns " 1" into NaN, so whitespace is invalid.
+    if not isinstance(value, str) or not _NUMBER.fullmatch(value):
         raise DynamoDBJSONError(f"an N value must be a decimal number in a string, got an invalid {type(value).__name__}")
 
 
@@ -54,6 +55,13 @@ def _binary_to_bytes(attribute: Any) -> Any:
         for number in value:
             _check_number(number)
         return attribute
+    # boto3 passes S/SS/BOOL through unchecked: {"SS": "text"} would become a set of characters.
+    if tag == "S" and not isinstance(value, str):
+        raise DynamoDBJSONError(f"S value must be a string, got {type(value).__name__}")
+    if tag == "SS" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise DynamoDBJSONError("SS value must be a list of strings")
+    if tag == "BOOL" and not isinstance(value, bool):
+        raise DynamoDBJSONError(f"BOOL value must be true or false, got {type(value).__name__}")
     if tag == "B":
         return {"B": _b64_to_bytes(value)}
     if tag == "BS":
@@ -112,8 +120,10 @@ def _floats_to_decimal(value: Any) -> Any:
         return Decimal(str(value))
     if isinstance(value, dict):
         return {k: _floats_to_decimal(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_floats_to_decimal(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return {_floats_to_decimal(v) for v in value}
     return value
 
 

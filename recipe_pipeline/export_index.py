@@ -31,7 +31,7 @@ def parse_item_timestamp(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise BadTimestamp(f"timestamp {value!r:.60} is not ISO 8601") from exc
+        raise BadTimestamp(f"timestamp is not ISO 8601: {value!r:.60}") from exc
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

@@ -110,7 +110,7 @@ class ExportSummary:
                 export_to=parse_aws_time(doc["exportToTime"]) if doc.get("exportToTime") else None,
                 output_view=doc.get("outputView"),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: not an object
             raise ExportError(export_id, "manifest-summary.json", f"unreadable summary: {exc}") from exc
         if summary.is_full and summary.export_time is None:
             raise ExportError(export_id, "manifest-summary.json", "full export without exportTime")
@@ -222,11 +222,16 @@ class ExportStore:
 
     def _relative(self, key: str, export_id: str) -> str:
         # Keys include the export's S3Prefix; resolve them against the folder holding AWSDynamoDB/.
+        # The last whole "AWSDynamoDB/" path segment: the prefix itself may contain that text.
         marker = f"{EXPORTS_DIR}/"
-        index = key.find(marker)
+        if not isinstance(key, str):
+            raise ExportError(export_id, None, f"manifest key is a {type(key).__name__}, not a string")
+        if key.startswith(marker) and f"/{marker}" not in key:
+            return key
+        index = key.rfind(f"/{marker}")
         if index < 0:
             raise ExportError(export_id, key, f"manifest key does not contain {marker!r}")
-        return key[index:]
+        return key[index + 1 :]
 
     def data_files(self, summary: ExportSummary) -> list[DataFile]:
         manifest_path = self._relative(summary.manifest_files_key, summary.export_id)
