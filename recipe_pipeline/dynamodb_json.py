@@ -109,7 +109,8 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return sorted((to_plain(v) for v in value), key=lambda v: (str(type(v)), v))
+        # Numbers sort by value: an NS holds ints and floats once converted ({2.5, -1} -> [-1, 2.5]).
+        return sorted((to_plain(v) for v in value), key=lambda v: ("number" if isinstance(v, (int, float)) else str(type(v)), v))
     if isinstance(value, list):
         return [to_plain(v) for v in value]
     return value

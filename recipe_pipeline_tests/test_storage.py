@@ -1,12 +1,19 @@
-"""``Location`` on a local directory: bytes as stored, atomic replacement, listings, streaming lines."""
+"""``Location`` on a local directory: bytes as stored, atomic replacement, listings, streaming lines.
+
+(The same class on S3 is exercised against a local AWS endpoint in test_storage_s3.py.)
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recipe_pipeline.storage import Location, iter_lines
 
@@ -16,66 +23,289 @@ def location(tmp_path):
     return Location(str(tmp_path / "base"))
 
 
-def test_bytes_come_back_as_stored_even_for_gz_names(location):
-    body = gzip.compress(b"line\n")
-    location.write_bytes(body, "a", "b.json.gz")
-    assert location.read_bytes("a/b.json.gz") == body
+def all_files(location: Location) -> list[str]:
+    """Every file on disk below ``location``, hidden ones included (relative paths)."""
+    found = []
+    for folder, _, names in os.walk(location.root):
+        found += [os.path.relpath(os.path.join(folder, name), location.root) for name in names]
+    return sorted(found)
 
 
-def test_writes_replace_atomically_and_leave_no_temporary_files(location, tmp_path):
-    table = pa.table({"x": [1, 2, 3]})
-    location.write_parquet(table, "zone/day.parquet")
+def leftovers(location: Location) -> list[str]:
+    return [path for path in all_files(location) if path.endswith(".tmp") or os.path.basename(path).startswith(".")]
+
+
+# -- bytes ------------------------------------------------------------------------------------
+
+
+def test_gz_files_come_back_byte_identical_not_decompressed(location):
+    body = gzip.compress(b'{"Item":{}}\n' * 10, mtime=0)
+    location.write_bytes(body, "AWSDynamoDB", "data", "abc.json.gz")
+    assert location.read_bytes("AWSDynamoDB/data/abc.json.gz") == body
+    assert location.read_bytes("AWSDynamoDB", "data", "abc.json.gz") == body
+    with location.open_input("AWSDynamoDB/data/abc.json.gz") as stream:
+        assert stream.read() == body
+    with open(location.path("AWSDynamoDB/data/abc.json.gz"), "rb") as raw:
+        assert raw.read() == body  # what is on disk is exactly what was given
+
+
+def test_every_byte_value_and_empty_files_survive(location):
+    data = bytes(range(256)) * 3
+    location.write_bytes(data, "bin")
+    location.write_bytes(b"", "AWSDynamoDB/x/_started")
+    location.write_bytes(pa.py_buffer(b"from a buffer"), "buf")
+    assert location.read_bytes("bin") == data
+    assert location.read_bytes("AWSDynamoDB/x/_started") == b""
+    assert location.read_bytes("buf") == b"from a buffer"
+
+
+def test_write_bytes_replaces_and_creates_parents(location):
+    location.write_bytes(b"old", "a/b/c/file")
+    location.write_bytes(b"new", "a/b/c/file")
+    assert location.read_bytes("a/b/c/file") == b"new"
+    assert all_files(location) == ["a/b/c/file"]
+
+
+def test_reading_a_missing_file_is_file_not_found(location):
+    with pytest.raises(FileNotFoundError):
+        location.read_bytes("nope.json.gz")
+
+
+def test_a_failing_write_bytes_leaves_no_temporary_file(location):
+    location.write_bytes(b"keep", "target", "inner")  # "target" is a directory: the final move fails
+    with pytest.raises(OSError):
+        location.write_bytes(b"data", "target")
+    assert all_files(location) == ["target/inner"]
+    assert location.read_bytes("target/inner") == b"keep"
+
+
+# -- parquet ------------------------------------------------------------------------------------
+
+
+def test_write_parquet_round_trips_and_replaces(location):
+    location.write_parquet(pa.table({"x": [1, 2, 3], "s": ["a", "b", None]}), "zone/day.parquet")
+    assert location.read_parquet("zone/day.parquet").to_pydict() == {"x": [1, 2, 3], "s": ["a", "b", None]}
     location.write_parquet(pa.table({"x": [4]}), "zone/day.parquet")
-    assert location.read_parquet("zone/day.parquet").column("x").to_pylist() == [4]
-    assert location.list_files("zone") == ["zone/day.parquet"]
-
-    class Boom(Exception):
-        pass
-
-    class Exploding:
-        """A 'table' whose serialization fails half-way."""
-
-        schema = table.schema
-
-        def __getattr__(self, name):
-            raise Boom(name)
-
-    with pytest.raises(Exception):
-        location.write_parquet(Exploding(), "zone/day.parquet")
-    assert location.read_parquet("zone/day.parquet").column("x").to_pylist() == [4]  # old day intact
-    assert location.list_files("zone") == ["zone/day.parquet"]
+    assert location.read_parquet("zone/day.parquet").to_pydict() == {"x": [4]}
+    assert location.read_parquet("zone/day.parquet", columns=["x"]).column_names == ["x"]
+    assert all_files(location) == ["zone/day.parquet"]  # no ".tmp" (hidden or not) left behind
 
 
-def test_streamed_parquet_writer_commits_only_on_success(location):
+def test_write_parquet_uses_the_requested_compression(location):
+    table = pa.table({"x": list(range(100))})
+    location.write_parquet(table, "default.parquet")
+    location.write_parquet(table, "snappy.parquet", compression="snappy")
+    assert location.parquet_file("default.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+    assert location.parquet_file("snappy.parquet").metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_a_failing_parquet_write_leaves_the_old_file_intact(location):
+    location.write_parquet(pa.table({"x": [1, 2]}), "zone/day.parquet")
+    before = location.read_bytes("zone/day.parquet")
+    # Parquet has no month_day_nano_interval type: the write fails.
+    unwritable = pa.table({"i": pa.array([(1, 2, 3)], type=pa.month_day_nano_interval())})
+    with pytest.raises(pa.ArrowException):
+        location.write_parquet(unwritable, "zone/day.parquet")
+    with pytest.raises(pa.ArrowException):
+        location.write_parquet(pa.table({"x": [9]}), "zone/day.parquet", compression="no-such-codec")
+    assert location.read_bytes("zone/day.parquet") == before
+    assert location.read_parquet("zone/day.parquet").to_pydict() == {"x": [1, 2]}
+    assert all_files(location) == ["zone/day.parquet"]
+
+
+def test_a_parquet_write_that_fails_after_the_temporary_file_exists_cleans_it_up(location):
+    location.write_bytes(b"keep", "zone/day.parquet/inner")  # a directory in the way of the final move
+    with pytest.raises(OSError):
+        location.write_parquet(pa.table({"x": [1]}), "zone/day.parquet")
+    assert all_files(location) == ["zone/day.parquet/inner"]
+
+
+def test_streamed_parquet_writer_is_invisible_until_it_commits(location):
     schema = pa.schema([("x", pa.int64())])
+    location.write_parquet(pa.table({"x": [0]}), "z/one.parquet")
     with location.open_parquet_writer(schema, "z/one.parquet") as writer:
         writer.write(pa.record_batch([pa.array([1, 2])], schema=schema))
         writer.write(pa.table({"x": [3]}))
-    assert location.read_parquet("z/one.parquet").num_rows == 3 and writer.rows == 3
-    with pytest.raises(RuntimeError):
+        # Mid-write, readers still see the previous complete file; the new one is a hidden temp.
+        assert location.read_parquet("z/one.parquet").to_pydict() == {"x": [0]}
+        [temporary] = leftovers(location)
+        assert os.path.dirname(temporary) == "z" and os.path.basename(temporary).startswith(".one.parquet.")
+    assert writer.rows == 3
+    assert location.read_parquet("z/one.parquet").to_pydict() == {"x": [1, 2, 3]}
+    assert all_files(location) == ["z/one.parquet"]
+
+
+def test_streamed_parquet_writer_discards_everything_on_error(location):
+    schema = pa.schema([("x", pa.int64())])
+    location.write_parquet(pa.table({"x": [1, 2, 3]}), "z/one.parquet")
+    with pytest.raises(RuntimeError, match="crash mid-write"):
         with location.open_parquet_writer(schema, "z/one.parquet") as writer:
             writer.write(pa.table({"x": [9]}))
             raise RuntimeError("crash mid-write")
-    assert location.read_parquet("z/one.parquet").num_rows == 3
-    assert location.list_files("z") == ["z/one.parquet"]
+    assert location.read_parquet("z/one.parquet").to_pydict() == {"x": [1, 2, 3]}
+    assert all_files(location) == ["z/one.parquet"]
+    with pytest.raises(RuntimeError):
+        with location.open_parquet_writer(schema, "z/new.parquet") as writer:
+            writer.write(pa.table({"x": [9]}))
+            raise RuntimeError("crash before the first commit")
+    assert not location.exists("z/new.parquet")
+    assert all_files(location) == ["z/one.parquet"]
 
 
-def test_listing_existence_and_delete(location):
+def test_streamed_parquet_writer_creates_parent_directories(location):
+    schema = pa.schema([("x", pa.int64())])
+    with location.open_parquet_writer(schema, "a/year=2025/month=01/day=02/f.parquet") as writer:
+        writer.write(pa.table({"x": [1]}))
+    assert pq.read_table(location.path("a/year=2025/month=01/day=02/f.parquet")).num_rows == 1
+
+
+# -- listings, existence, deletion ---------------------------------------------------------------
+
+
+def test_list_dirs_names_only_direct_subdirectories(location):
+    location.write_bytes(b"1", "AWSDynamoDB/exp-b/manifest-summary.json")
+    location.write_bytes(b"2", "AWSDynamoDB/exp-a/_started")
+    location.write_bytes(b"3", "AWSDynamoDB/data/x.json.gz")
+    location.write_bytes(b"4", "AWSDynamoDB/loose-file")
+    assert location.list_dirs("AWSDynamoDB") == ["data", "exp-a", "exp-b"]  # sorted, files left out
+    assert location.list_dirs() == ["AWSDynamoDB"]
+    assert location.list_dirs("AWSDynamoDB", "exp-a") == []
+    assert location.list_dirs("missing") == []
+    assert location.list_dirs("missing", "deeper") == []
+
+
+def test_list_files_gives_paths_relative_to_the_location(location):
     location.write_bytes(b"1", "d1/f")
     location.write_bytes(b"2", "d2/sub/g")
-    assert location.list_dirs() == ["d1", "d2"]
-    assert location.list_dirs("missing") == []
-    assert location.list_files("d2", recursive=True) == ["d2/sub/g"]
-    assert location.exists("d1/f") and not location.exists("d1/nope")
+    location.write_bytes(b"3", "d2/h")
+    location.write_bytes(b"4", "top")
+    assert location.list_files() == ["top"]
+    assert location.list_files("d2") == ["d2/h"]  # non-recursive: no sub-directory contents
+    assert location.list_files("d2", recursive=True) == ["d2/h", "d2/sub/g"]
+    assert location.list_files(recursive=True) == ["d1/f", "d2/h", "d2/sub/g", "top"]
+    assert location.list_files("d2", "sub") == ["d2/sub/g"]
+    assert location.list_files("missing") == [] and location.list_files("missing", recursive=True) == []
+    assert Location(location.path("d2")).list_files(recursive=True) == ["h", "sub/g"]
+
+
+def test_exists_for_files_directories_and_missing_paths(location):
+    location.write_bytes(b"1", "d1/f")
+    assert location.exists("d1/f") and location.exists("d1", "f")
+    assert location.exists("d1")
+    assert not location.exists("d1/nope") and not location.exists("nowhere", "f")
+
+
+def test_delete_removes_a_file_and_tolerates_a_missing_one(location):
+    location.write_bytes(b"1", "d1/f")
+    location.write_bytes(b"2", "d1/g")
     location.delete("d1/f")
+    assert not location.exists("d1/f") and location.exists("d1/g")
     location.delete("d1/f")  # deleting twice is fine
-    assert not location.exists("d1/f")
-    assert location.uri("d1") == location.path("d1")
-    assert Location("s3://bucket/pre/").uri("x") == "s3://bucket/pre/x"
+    location.delete("never", "there")
+    assert all_files(location) == ["d1/g"]
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 7, 1 << 20])
+def test_delete_refuses_to_remove_a_directory(location):
+    location.write_bytes(b"1", "d1/f")
+    with pytest.raises(OSError):
+        location.delete("d1")
+    assert location.read_bytes("d1/f") == b"1"
+
+
+def test_delete_dir_removes_a_whole_tree_and_tolerates_a_missing_one(location):
+    location.write_bytes(b"1", "zone/year=2025/month=01/day=01/a.parquet")
+    location.write_bytes(b"2", "zone/year=2025/month=01/day=02/b.parquet")
+    location.write_bytes(b"3", "other/c")
+    location.delete_dir("zone", "year=2025", "month=01", "day=01")
+    assert location.list_files("zone", recursive=True) == ["zone/year=2025/month=01/day=02/b.parquet"]
+    location.delete_dir("zone")
+    location.delete_dir("zone")
+    assert all_files(location) == ["other/c"]
+
+
+# -- naming -------------------------------------------------------------------------------------
+
+
+def test_local_paths_and_children(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = Location("lake")
+    assert not relative.is_s3 and relative.root == str(tmp_path / "lake")
+    assert relative.path() == relative.root and relative.path("a", "b") == str(tmp_path / "lake" / "a" / "b")
+    assert relative.uri("a") == relative.path("a")
+    assert relative.child("exports").root == str(tmp_path / "lake" / "exports")
+    relative.child("exports").write_bytes(b"x", "f")
+    assert relative.read_bytes("exports/f") == b"x"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Location("~/lake").root == str(tmp_path / "home" / "lake")
+
+
+def test_s3_urls_name_bucket_and_prefix_without_touching_the_network():
+    location = Location("s3://bucket/pre/")
+    assert location.is_s3 and location.root == "bucket/pre"
+    assert location.path("a", "b.json") == "bucket/pre/a/b.json"
+    assert location.uri("x") == "s3://bucket/pre/x" and location.uri() == "s3://bucket/pre"
+    assert location.child("exports", "AWSDynamoDB") == Location("s3://bucket/pre/exports/AWSDynamoDB")
+    assert Location("s3://bucket").path("k") == "bucket/k"
+
+
+# -- iter_lines ---------------------------------------------------------------------------------
+
+SAMPLE = b"first line\nsecond\n\nlast without newline"
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 11, 64, 1 << 20])
 def test_iter_lines_across_chunk_boundaries(chunk_size):
-    data = b"first line\nsecond\n\nlast without newline"
-    stream = pa.PythonFile(io.BytesIO(data), mode="r")
+    stream = pa.PythonFile(io.BytesIO(SAMPLE), mode="r")
     assert list(iter_lines(stream, chunk_size=chunk_size)) == [b"first line", b"second", b"", b"last without newline"]
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"", []),
+        (b"\n", [b""]),
+        (b"one", [b"one"]),
+        (b"one\n", [b"one"]),  # a final newline ends the last line; it does not add an empty one
+        (b"one\ntwo\n", [b"one", b"two"]),
+        (b"\n\nx", [b"", b"", b"x"]),
+        (b"crlf\r\nline", [b"crlf\r", b"line"]),
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [1, 4, 1 << 20])
+def test_iter_lines_edge_cases(data, lines, chunk_size):
+    assert list(iter_lines(io.BytesIO(data), chunk_size=chunk_size)) == lines
+
+
+def test_iter_lines_handles_a_line_much_longer_than_a_chunk():
+    long_line = b"x" * 10_000
+    data = b"short\n" + long_line + b"\n" + long_line
+    assert list(iter_lines(io.BytesIO(data), chunk_size=16)) == [b"short", long_line, long_line]
+
+
+def test_iter_lines_streams_instead_of_reading_everything():
+    data = b"".join(b"line %d\n" % i for i in range(10_000))
+    stream = io.BytesIO(data)
+    lines = iter_lines(stream, chunk_size=64)
+    assert next(lines) == b"line 0"
+    assert stream.tell() <= 64  # only the first chunk has been read
+    assert sum(1 for _ in lines) == 9_999
+
+
+def test_iter_lines_over_a_gzip_stream_and_a_stored_file(location):
+    data = b"".join(b'{"Item":{"n":{"N":"%d"}}}\n' % i for i in range(2000))
+    location.write_bytes(gzip.compress(data), "d/x.json.gz")
+    with location.open_input("d/x.json.gz") as raw, gzip.GzipFile(fileobj=raw) as stream:
+        lines = list(iter_lines(stream, chunk_size=1000))
+    assert lines == data.splitlines()
+    with location.open_input("d/x.json.gz") as raw:  # the stored object itself is still gzip
+        assert raw.read(2) == b"\x1f\x8b"
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), max_size=12), st.booleans(), st.integers(1, 20))
+def test_iter_lines_property(lines, trailing_newline, chunk_size):
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()  # nothing after the final newline
+    assert list(iter_lines(io.BytesIO(data), chunk_size=chunk_size)) == expected
