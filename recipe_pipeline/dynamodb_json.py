@@ -40,20 +40,25 @@ def _check_number(value: Any) -> None:
         raise DynamoDBJSONError(f"an N value must be a decimal number in a string, got an invalid {type(value).__name__}")
 
 
+def _check_numbers(tag: str, value: Any) -> None:
+    """An N value, or every value of an NS list, is a finite decimal in a string."""
+    if tag == "N":
+        _check_number(value)
+        return
+    if not isinstance(value, list):
+        raise DynamoDBJSONError("NS value must be a list")
+    for number in value:
+        _check_number(number)
+
+
 def _binary_to_bytes(attribute: Any) -> Any:
     """Return ``attribute`` with every B/BS value (at any depth) turned from base64 into bytes."""
     if not isinstance(attribute, dict) or len(attribute) != 1:
         # Messages name types, never values: values may be personal data.
         raise DynamoDBJSONError(f"an attribute value must be a one-key object, got {type(attribute).__name__}")
     ((tag, value),) = attribute.items()
-    if tag == "N":
-        _check_number(value)
-        return attribute
-    if tag == "NS":
-        if not isinstance(value, list):
-            raise DynamoDBJSONError("NS value must be a list")
-        for number in value:
-            _check_number(number)
+    if tag in ("N", "NS"):
+        _check_numbers(tag, value)
         return attribute
     # boto3 passes S/SS/BOOL through unchecked: {"SS": "text"} would become a set of characters.
     if tag == "S" and not isinstance(value, str):
@@ -130,14 +135,8 @@ def _floats_to_decimal(value: Any) -> Any:
 
 def _bytes_to_b64(attribute: dict[str, Any]) -> dict[str, Any]:
     ((tag, value),) = attribute.items()
-    if tag == "N":
-        _check_number(value)
-        return attribute
-    if tag == "NS":
-        if not isinstance(value, list):
-            raise DynamoDBJSONError("NS value must be a list")
-        for number in value:
-            _check_number(number)
+    if tag in ("N", "NS"):
+        _check_numbers(tag, value)
         return attribute
     if tag == "B":
         return {"B": base64.b64encode(bytes(value)).decode("ascii")}

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from recipe_pipeline.aws import Deployment, ExportFailed, raise_for_failed, request_exports_for_day
+from recipe_pipeline.aws_clients import aws_client
 
 
 class AwsResource(dg.ConfigurableResource):
@@ -22,11 +23,7 @@ class AwsResource(dg.ConfigurableResource):
     region_name: str = ""
 
     def client(self, service: str):
-        import boto3
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "max_attempts": 8})
-        return boto3.client(service, region_name=self.region_name or None, config=config)
+        return aws_client(service, self.region_name)
 
     def deployment(self) -> Deployment:
         return Deployment.from_environment()

@@ -14,10 +14,11 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
 
 from recipe_pipeline.athena import AthenaRunner
+from recipe_pipeline.aws_clients import aws_client
 from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.lake import conversations_path
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.settings import DEV_PSEUDONYM_KEY, DevPseudonymKeyWarning, Settings, warn_dev_key
 from recipe_pipeline.sql import athena_ddl, load_query, read_sql
@@ -76,7 +77,8 @@ class WarehouseResource(dg.ConfigurableResource):
     """The query engine in Athena's role: computes daily metrics, serves the tables, runs the
     named queries. ``DuckDBWarehouseResource`` locally, ``AthenaWarehouseResource`` on AWS."""
 
-    def daily_metrics(self, day: str, conversations: pa.Table) -> dict[str, Any]:
+    def daily_metrics(self, day: str) -> dict[str, Any]:
+        """The day's metrics from ``recipe_conversations`` (the anonymized partition)."""
         raise NotImplementedError
 
     def register_tables(self, day: str) -> dict[str, Any]:
@@ -99,8 +101,8 @@ class DuckDBWarehouseResource(WarehouseResource):
     def catalog(self) -> DuckDBCatalog:
         return DuckDBCatalog(self.database, self.lake.location())
 
-    def daily_metrics(self, day: str, conversations: pa.Table) -> dict[str, Any]:
-        return compute_daily_metrics(day, conversations)
+    def daily_metrics(self, day: str) -> dict[str, Any]:
+        return compute_daily_metrics(day, self.lake.location().read_parquet(conversations_path(day)))
 
     def register_tables(self, day: str) -> dict[str, Any]:
         """Make ``day`` queryable; returns the statements run and the rows each table serves."""
@@ -128,11 +130,7 @@ class AthenaWarehouseResource(WarehouseResource):
     timeout_seconds: int = 1800
 
     def runner(self) -> AthenaRunner:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client("athena", config=Config(retries={"mode": "standard", "max_attempts": 8}))
-        return AthenaRunner(client, self.workgroup, self.database, timeout_seconds=self.timeout_seconds)
+        return AthenaRunner(aws_client("athena"), self.workgroup, self.database, timeout_seconds=self.timeout_seconds)
 
     def table_statements(self) -> list[str]:
         ddl = athena_ddl(self.database, self.lake.url, self.first_year)
@@ -145,7 +143,7 @@ class AthenaWarehouseResource(WarehouseResource):
             runner.execute(statement)
         return statements
 
-    def daily_metrics(self, day: str, conversations: pa.Table | None = None) -> dict[str, Any]:
+    def daily_metrics(self, day: str) -> dict[str, Any]:
         d = date.fromisoformat(day)
         runner = self.runner()
         self.ensure_tables(runner)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from recipe_pipeline.aws_clients import aws_client
 from recipe_pipeline.dynamodb_json import serialize_item
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,7 @@ class ConversationTracker:
     ) -> None:
         if on_error not in ("raise", "log"):
             raise ValueError("on_error must be 'raise' or 'log'")
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 8}))
-        self.client = client
+        self.client = client if client is not None else aws_client("dynamodb")
         self.table_name = table_name
         self.max_message_length = max_message_length
         self.ttl_days = ttl_days

@@ -10,7 +10,7 @@ import urllib.request
 import boto3
 import pytest
 import sqlglot
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from recipe_pipeline.athena import AthenaQueryError, AthenaRunner, athena_literal
 from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource

@@ -89,7 +89,7 @@ FAULTS = ["checksum", "truncated gzip", "missing file", "bad manifest line"]
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_corrupt_exports_fail_the_run_naming_export_and_file_and_keep_the_old_day(project, instance, fault):
-    export_id = ExportWriter(project.exports).write_full_export([item("c1", f"2025-01-01T10:00:{s:02d}Z") for s in range(40)], FULL_AT)
+    ExportWriter(project.exports).write_full_export([item("c1", f"2025-01-01T10:00:{s:02d}Z") for s in range(40)], FULL_AT)
     assert run_day(project, instance).success
     before = project.lake.read_bytes(layout.raw_conversations_path(DAY))
     # A later export of the same day arrives corrupt.
