@@ -78,6 +78,17 @@ def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]
     return names, valid_rating
 
 
+def _tools_and_ratings(metadata: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``_tools_and_rating`` per distinct metadata text (a day repeats a handful of them)."""
+    encoded = pc.dictionary_encode(metadata)
+    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    pairs = [_tools_and_rating(text) for text in encoded.dictionary.to_pylist()]
+    tools = pa.array([names for names, _ in pairs], pa.list_(pa.string())).take(encoded.indices)
+    ratings = pa.array([rating for _, rating in pairs], pa.int8()).take(encoded.indices)
+    # No metadata at all: no tools (an empty list, never null), no rating.
+    return pc.if_else(pc.is_valid(tools), tools, pa.scalar([], pa.list_(pa.string()))), ratings
+
+
 def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
     """Anonymize one raw day (a table with ``RAW_SCHEMA``); row order is kept."""
     messages = raw.column("message").to_pylist()
@@ -86,14 +97,14 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
     # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
     assistant_texts = [text if role == "assistant" else None for text, role in zip(scrubbed.texts, roles)]
     recipe_names = extract_recipes(assistant_texts)
-    tools, ratings = zip(*(_tools_and_rating(m) for m in raw.column("metadata").to_pylist())) if raw.num_rows else ((), ())
+    tools, ratings = _tools_and_ratings(raw.column("metadata"))
     texts = pa.array(scrubbed.texts, pa.string())
     table = pa.table(
         {
             "conversation_id": raw.column("conversation_id"),
             "timestamp": raw.column("timestamp"),
             "message_ts": raw.column("message_ts"),
-            "user_id": pa.array(pseudonymizer.pseudonyms(raw.column("user_id").to_pylist()), pa.string()),
+            "user_id": pseudonymizer.pseudonym_column(raw.column("user_id")),
             "role": raw.column("role"),
             "message": texts,
             "message_length": pc.cast(pc.utf8_length(texts), pa.int32()),
@@ -101,8 +112,8 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
             "has_recipe": pa.array([name is not None for name in recipe_names], pa.bool_()),
             "recipe_name": pa.array(recipe_names, pa.string()),
             "recipe_category": pa.array([recipe_category(name) for name in recipe_names], pa.string()),
-            "tools_used": pa.array(list(tools), pa.list_(pa.string())),
-            "rating": pa.array(list(ratings), pa.int8()),
+            "tools_used": tools,
+            "rating": ratings,
         },
         schema=ANONYMIZED_SCHEMA,
     )

@@ -14,7 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow.compute as pc
+
 from recipe_pipeline import lake as layout
+from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, parse_record
 from recipe_pipeline.storage import Location
 
@@ -63,15 +66,19 @@ class ExportIndex:
         return cls(**doc)
 
 
-def build_export_index(store: ExportStore, lake: Location, summary: ExportSummary) -> ExportIndex:
+def build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True) -> ExportIndex:
     """Read the whole export once; count items per day; quarantine unattributable lines."""
     days: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     items = 0
     for data_file in store.data_files(summary):
+        file = read_data_file(store, summary, data_file, columnar=columnar)
+        items += file.table.num_rows + len(file.exact_lines)
+        # Columnar rows have plain UTC timestamps: the day is the first ten characters.
+        for entry in pc.value_counts(pc.utf8_slice_codeunits(file.table.column("timestamp"), 0, 10)).to_pylist():
+            days[entry["values"]] += entry["counts"]
         quarantined_lines = []
-        for number, line in enumerate(store.iter_lines(summary, data_file), start=1):
-            items += 1
+        for number, line in file.exact_lines:
             try:
                 record = parse_record(line, summary)
                 days[item_day(record.timestamp)] += 1
@@ -100,13 +107,13 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
     )
 
 
-def load_or_build_export_index(store: ExportStore, lake: Location, summary: ExportSummary) -> ExportIndex:
+def load_or_build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True) -> ExportIndex:
     """The cached index of ``summary``'s export, built (and cached) on first use."""
     path = layout.export_index_path(summary.export_id)
     if lake.exists(path):
         index = ExportIndex.from_json(lake.read_bytes(path))
         if index is not None:
             return index
-    index = build_export_index(store, lake, summary)
+    index = build_export_index(store, lake, summary, columnar=columnar)
     lake.write_bytes(index.to_json(), path)
     return index

@@ -107,6 +107,11 @@ class TableHistory:
         return changes
 
 
+def _verbatim(lines: Iterable[bytes]) -> list[tuple[tuple[str, str], bytes]]:
+    # Spread over the data files by the line's own hash, as if keyed.
+    return [((hashlib.md5(line).hexdigest(), ""), line) for line in lines]
+
+
 class ExportWriter:
     """Writes exports below ``location`` (the folder that holds ``AWSDynamoDB/``)."""
 
@@ -196,13 +201,15 @@ class ExportWriter:
         *,
         export_id: str | None = None,
         duration: timedelta = timedelta(minutes=6),
+        extra_lines: Iterable[bytes] = (),
     ) -> str:
-        """A FULL_EXPORT snapshot of ``items`` as of ``export_time``; returns the ExportId."""
+        """A FULL_EXPORT snapshot of ``items`` as of ``export_time``; returns the ExportId.
+        ``extra_lines`` are written verbatim too (malformed lines, odd types, for tests)."""
         export_id = export_id or self.export_id_for(export_time, "full")
         lines = [
             (item_key(item), json.dumps({"Item": serialize_item(item)}, separators=(",", ":")).encode())
             for item in items
-        ]
+        ] + _verbatim(extra_lines)
         entries = self._write_data_files(export_id, lines, f"AWSDynamoDB/{export_id}/data")
         summary = self._common_summary(export_id, export_time, export_time + duration, "2020-06-30")
         summary.update(
@@ -227,8 +234,10 @@ class ExportWriter:
         view: str = "NEW_AND_OLD_IMAGES",
         export_id: str | None = None,
         started: datetime | None = None,
+        extra_lines: Iterable[bytes] = (),
     ) -> str:
-        """An INCREMENTAL_EXPORT of ``changes`` for ``[export_from, export_to)``."""
+        """An INCREMENTAL_EXPORT of ``changes`` for ``[export_from, export_to)``; ``extra_lines``
+        are written verbatim too."""
         if view not in ("NEW_AND_OLD_IMAGES", "NEW_IMAGE"):
             raise ValueError(f"unknown export view {view!r}")
         started = started or export_to + timedelta(minutes=10)
@@ -242,6 +251,7 @@ class ExportWriter:
             if view == "NEW_AND_OLD_IMAGES" and change.old_image is not None:
                 record["OldImage"] = serialize_item(change.old_image)
             lines.append((change.key, json.dumps(record, separators=(",", ":")).encode()))
+        lines += _verbatim(extra_lines)
         entries = self._write_data_files(export_id, lines, "AWSDynamoDB/data")
         summary = self._common_summary(export_id, started, started + timedelta(minutes=5), "2023-08-01")
         summary.update(

@@ -11,6 +11,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: no collisions at any plausible user count
 
 
@@ -22,6 +25,13 @@ class Pseudonymizer:
 
     def pseudonym(self, user_id: str) -> str:
         return hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+    def pseudonym_column(self, user_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Columnar form: one HMAC per distinct id, gathered back by the dictionary indices."""
+        encoded = pc.dictionary_encode(user_ids)
+        encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+        distinct = pa.array([None if u is None else self.pseudonym(u) for u in encoded.dictionary.to_pylist()], pa.string())
+        return distinct.take(encoded.indices)
 
     def pseudonyms(self, user_ids: Iterable[str]) -> list[str]:
         """Batch form: one HMAC per distinct id (a day has far fewer users than messages)."""

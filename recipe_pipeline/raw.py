@@ -19,8 +19,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
@@ -146,59 +149,156 @@ def _to_row(candidate: _Candidate) -> dict:
     }
 
 
-def build_raw_day(store: ExportStore, lake: Location, day: str) -> RawDay:
-    """Resolve every version of the day's items across all completed exports."""
+# One ordering of an item's versions, newest first: the write time, then an incremental line
+# (exact write time) before a snapshot, then the version read first (overlapping exports).
+_RESOLVE_SQL = """
+CREATE TEMP TABLE versions AS
+SELECT *,
+    kind = 'delete' AND old_ttl IS NOT NULL AND old_ttl <= version // 1000000 AS ttl_expiry,
+    version::HUGEINT * 8589934592 + incremental::HUGEINT * 4294967296 + (4294967295 - row_id) AS recency
+FROM candidates;
+
+CREATE TEMP TABLE items AS
+SELECT conversation_id, "timestamp", count(*) AS versions,
+    arg_max(row_id, recency) FILTER (WHERE NOT ttl_expiry) AS winner,
+    max(recency) FILTER (WHERE NOT ttl_expiry) AS winner_recency
+FROM versions GROUP BY conversation_id, "timestamp";
+
+CREATE TEMP TABLE winners AS
+SELECT v.row_id, v.kind = 'delete' AS is_delete,
+    v.kind <> 'delete' AND $snapshot IS NOT NULL AND v.version < $snapshot
+        AND (v.image_ttl IS NULL OR v.image_ttl > $snapshot // 1000000) AS missing_from_snapshot
+FROM items i JOIN versions v ON v.row_id = i.winner;
+"""
+_COUNTS_SQL = """
+SELECT
+    (SELECT count(*) FROM items) AS unique_items,
+    (SELECT coalesce(sum(versions - 1), 0) FROM items) AS superseded_versions,
+    (SELECT count(*) FROM items WHERE winner IS NULL)
+        + (SELECT count(*) FROM winners WHERE is_delete OR missing_from_snapshot) AS deleted,
+    (SELECT count(*) FROM winners WHERE missing_from_snapshot) AS deleted_by_snapshot,
+    -- TTL expiries newer than the version that stands (an older version stands: retention, not erasure)
+    (SELECT count(*) FROM versions v JOIN items i USING (conversation_id, "timestamp")
+        WHERE v.ttl_expiry AND (i.winner_recency IS NULL OR v.recency > i.winner_recency)) AS ttl_expiries_ignored
+"""
+
+
+def _resolve(keys: pa.Table, snapshot_micros: int | None, counts: Counter) -> pa.Array:
+    """Row ids of the versions that survive: per item the newest version that is not a TTL
+    expiry, unless that is a delete or (older than the newest snapshot) absent from it."""
+    with duckdb.connect() as con:
+        con.register("candidates", keys)
+        con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
+        counts.update({name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()})
+        survivors = con.sql("SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot ORDER BY row_id")
+        return survivors.to_arrow_table().column("row_id").combine_chunks()
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _clamp(value: int | None) -> int | None:
+    return None if value is None else min(max(value, _INT64[0]), _INT64[1])
+
+
+def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
+    return pa.table(
+        {
+            "conversation_id": [c.record.conversation_id for c in candidates],
+            "timestamp": [c.record.timestamp for c in candidates],
+            "version": pa.array([c.record.version_micros for c in candidates], pa.int64()),
+            "incremental": pa.array([not c.is_full for c in candidates], pa.bool_()),
+            "kind": pa.array([c.record.kind for c in candidates], pa.string()),
+            "old_ttl": pa.array([_clamp(c.record.old_ttl) for c in candidates], pa.int64()),
+            "image_ttl": pa.array([_clamp(image_ttl(c.record.image)) for c in candidates], pa.int64()),
+            "row_id": pa.array(range(first_row_id, first_row_id + len(candidates)), pa.int64()),
+        }
+    )
+
+
+_UTC_SUFFIX = r"(Z|\+00:00)$"
+
+
+def _rows_from_columns(fast: pa.Table) -> pa.Table:
+    """``RAW_SCHEMA`` rows from winning versions read columnar (plain UTC timestamps, plain types)."""
+    naive = pc.replace_substring_regex(fast.column("timestamp"), _UTC_SUFFIX, "")
+    message_ts = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
+    message = fast.column("message")
+    if pc.any(pc.match_substring_regex(message, _CONTROL.pattern)).as_py():
+        message = pc.replace_substring_regex(message, _CONTROL.pattern, "")
+    return pa.table(
+        {
+            "conversation_id": fast.column("conversation_id"), "timestamp": fast.column("timestamp"),
+            "message_ts": message_ts, "user_id": fast.column("user_id"), "role": fast.column("role"),
+            "message": message, "metadata": fast.column("metadata"), "date_str": fast.column("date_str"),
+            "ttl": fast.column("ttl"), "has_recipe": fast.column("has_recipe"), "recipe_name": fast.column("recipe_name"),
+            "extra_attributes": pa.nulls(fast.num_rows, pa.string()), "write_micros": fast.column("version"),
+            "source_export": fast.column("source_export"),
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True) -> RawDay:
+    """Resolve every version of the day's items across all completed exports.
+
+    Data files are read columnar (``export_columns``); lines that need it, and every line when
+    ``columnar`` is False, take the exact line-by-line path. Both give the same day."""
     summaries = store.completed()
     latest_full = max((s for s in summaries if s.is_full), key=lambda s: s.export_time, default=None)
-    candidates: dict[tuple[str, str], list[_Candidate]] = {}
+    fast_parts: list[pa.Table] = []
+    exact: list[_Candidate] = []
     exports_read: list[str] = []
     counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
 
     for summary in summaries:
-        index = load_or_build_export_index(store, lake, summary)
+        index = load_or_build_export_index(store, lake, summary, columnar=columnar)
         if day not in index.days:
             continue
         exports_read.append(summary.export_id)
         for data_file in store.data_files(summary):
-            for line in store.iter_lines(summary, data_file):
+            file = read_data_file(store, summary, data_file, columnar=columnar)
+            # Columnar rows have plain UTC timestamps: their day is their first ten characters.
+            part = file.table.filter(pc.starts_with(file.table.column("timestamp"), day)).drop_columns(["line"])
+            if part.num_rows:
+                fast_parts.append(
+                    part.append_column("incremental", pc.fill_null(pa.nulls(part.num_rows, pa.bool_()), not summary.is_full))
+                    .append_column("source_export", pc.fill_null(pa.nulls(part.num_rows, pa.string()), summary.export_id))
+                )
+            for _, line in file.exact_lines:
                 try:
                     record = parse_record(line, summary)
                     if item_day(record.timestamp) != day:
                         continue
                 except (MalformedLine, BadTimestamp):
                     continue  # quarantined (and counted) by the export index
-                counts["export_records"] += 1
-                key = (record.conversation_id, record.timestamp)
-                candidates.setdefault(key, []).append(_Candidate(record, summary.export_id, summary.is_full))
+                exact.append(_Candidate(record, summary.export_id, summary.is_full))
 
+    fast = pa.concat_tables(fast_parts) if fast_parts else None
+    fast_rows = fast.num_rows if fast is not None else 0
+    counts["export_records"] = fast_rows + len(exact)
+    keys = [_exact_keys(exact, fast_rows)]
+    if fast is not None:
+        keys.insert(0, pa.table(
+            {
+                "conversation_id": fast.column("conversation_id"), "timestamp": fast.column("timestamp"),
+                "version": fast.column("version"), "incremental": fast.column("incremental"), "kind": fast.column("kind"),
+                "old_ttl": fast.column("old_ttl"), "image_ttl": fast.column("ttl"),
+                "row_id": pc.subtract(pc.cumulative_sum(pc.fill_null(pa.nulls(fast_rows, pa.int64()), 1)), 1),
+            }
+        ))
     snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
+    survivors = _resolve(pa.concat_tables(keys, promote_options="permissive"), snapshot_micros, counts)
+
+    fast_winners = survivors.filter(pc.less(survivors, fast_rows))
+    if len(fast_winners) == fast_rows:  # every version read columnar stands (no edits, no deletes)
+        parts = [_rows_from_columns(fast)] if fast_rows else []
+    else:
+        parts = [_rows_from_columns(fast.take(fast_winners))] if len(fast_winners) else []
     rows: list[dict] = []
     quarantine: list[dict] = []
-    for key, versions in candidates.items():
-        counts["unique_items"] += 1
-        versions.sort(key=lambda c: c.order, reverse=True)
-        counts["superseded_versions"] += len(versions) - 1
-        winner = None
-        for candidate in versions:
-            record = candidate.record
-            if record.kind == "delete" and record.old_ttl is not None and record.old_ttl * 1_000_000 <= record.version_micros:
-                counts["ttl_expiries_ignored"] += 1  # retention, not erasure: keep the older version
-                continue
-            winner = candidate
-            break
-        if winner is None:
-            counts["deleted"] += 1
-            continue
-        if winner.record.kind == "delete":
-            counts["deleted"] += 1
-            continue
-        if snapshot_micros is not None and winner.record.version_micros < snapshot_micros:
-            # Absent from the newest full snapshot: deleted since, unless its TTL had expired.
-            ttl = image_ttl(winner.record.image)
-            if ttl is None or ttl * 1_000_000 > snapshot_micros:
-                counts["deleted"] += 1
-                counts["deleted_by_snapshot"] += 1
-                continue
+    for row_id in survivors.filter(pc.greater_equal(survivors, fast_rows)).to_pylist():
+        winner = exact[row_id - fast_rows]
         try:
             rows.append(_to_row(winner))
         except (ValueError, BadTimestamp) as exc:
@@ -206,17 +306,18 @@ def build_raw_day(store: ExportStore, lake: Location, day: str) -> RawDay:
             quarantine.append(
                 {
                     "day": day,
-                    "conversation_id": key[0],
-                    "timestamp": key[1],
+                    "conversation_id": winner.record.conversation_id,
+                    "timestamp": winner.record.timestamp,
                     "export_id": winner.export_id,
                     "reason": str(exc),
                     "image": winner.record.image,
                 }
             )
-
-    rows.sort(key=lambda r: (r["message_ts"], r["conversation_id"]))
-    counts["rows"] = len(rows)
-    table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+    quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
+    parts.append(pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
+    table = pa.concat_tables(parts)
+    table = table.take(pc.sort_indices(table, [("message_ts", "ascending"), ("conversation_id", "ascending"), ("timestamp", "ascending")]))
+    counts["rows"] = table.num_rows
     return RawDay(day, table, exports_read, dict(counts), quarantine, coverage(summaries))
 
 
