@@ -218,7 +218,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--skip-peer", action="store_true", help="skip the (slow) seed-style peer")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where generated exports and lakes are kept")
+    parser.add_argument("--profile", action="store_true", help="profile our path (functions) with pyinstrument instead")
     args = parser.parse_args(argv)
+    if args.profile:
+        return profile(args.cache, args.messages)
     if args.child:
         kind, exports, *rest = args.child
         started = time.perf_counter()
@@ -243,6 +246,19 @@ def main(argv: list[str] | None = None) -> dict | None:
         runs["peer: seed-style Python"] = _child(["peer", str(exports)])
     print(table(runs, args.messages))
     return runs
+
+
+def profile(cache: Path, messages: int) -> None:
+    """Where our path's time goes (pyinstrument; the PII worker processes show as the pool's wait)."""
+    from pyinstrument import Profiler
+
+    exports = generate(cache, messages)
+    lake = cache / f"lake-{messages}-profile"
+    subprocess.run(["rm", "-rf", str(lake)], check=True)
+    index_exports(exports, lake)
+    with Profiler(interval=0.005) as profiler:
+        run_ours(exports, lake, "functions")
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
 def table(runs: dict[str, dict], messages: int) -> str:

@@ -8,14 +8,17 @@ the raw zone but these derived columns crosses over: no raw user id, no raw mess
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recipe_pipeline.pii import scrub_messages
+from recipe_pipeline import lake as layout
+from recipe_pipeline.pii import ScrubWorkers, scrub_messages
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.recipes import extract_recipes, recipe_category
+from recipe_pipeline.storage import Location
 
 ANONYMIZED_SCHEMA = pa.schema(
     [
@@ -89,11 +92,11 @@ def _tools_and_ratings(metadata: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, 
     return pc.if_else(pc.is_valid(tools), tools, pa.scalar([], pa.list_(pa.string()))), ratings
 
 
-def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
-    """Anonymize one raw day (a table with ``RAW_SCHEMA``); row order is kept."""
+def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWorkers | None = None) -> AnonymizedDay:
+    """Anonymize one raw day, or one batch of it (a table with ``RAW_SCHEMA``); row order is kept."""
     messages = raw.column("message").to_pylist()
     roles = raw.column("role").to_pylist()
-    scrubbed = scrub_messages(messages)
+    scrubbed = scrub_messages(messages, workers)
     # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
     assistant_texts = [text if role == "assistant" else None for text, role in zip(scrubbed.texts, roles)]
     recipe_names = extract_recipes(assistant_texts)
@@ -118,3 +121,42 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
         schema=ANONYMIZED_SCHEMA,
     )
     return AnonymizedDay(table, dict(scrubbed.counts))
+
+
+# Rows anonymized at a time: memory stays flat however large the day is.
+BATCH_ROWS = 131_072
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class AnonymizedDaySummary:
+    """What the privacy asset reports of a day it wrote (aggregates and a short preview only)."""
+
+    rows: int = 0
+    raw_rows: int = 0
+    redactions_by_kind: Counter = field(default_factory=Counter)
+    recipe_mentions: Counter = field(default_factory=Counter)
+    preview: list[dict] = field(default_factory=list)
+
+
+def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, batch_rows: int = BATCH_ROWS) -> AnonymizedDaySummary:
+    """Read the day's raw Parquet in batches, anonymize each and stream it to the day's
+    ``conversations/`` file (replaced whole, atomically), with provenance in the footer."""
+    raw_file = lake.parquet_file(layout.raw_conversations_path(day))
+    summary = AnonymizedDaySummary(raw_rows=raw_file.metadata.num_rows)
+    with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
+        for batch in raw_file.iter_batches(batch_size=batch_rows):
+            part = anonymize_day(pa.Table.from_batches([batch]), pseudonymizer, workers)
+            writer.write(part.table)
+            summary.rows += part.table.num_rows
+            summary.redactions_by_kind.update(part.redactions_by_kind)
+            recipes = part.table.column("recipe_name").drop_null()
+            summary.recipe_mentions.update({v["values"]: v["counts"] for v in pc.value_counts(recipes).to_pylist()} if len(recipes) else {})
+            if len(summary.preview) < PREVIEW_ROWS:
+                head = part.table.slice(0, PREVIEW_ROWS - len(summary.preview))
+                summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
+        if raw_file.metadata.num_rows == 0:
+            writer.write(ANONYMIZED_SCHEMA.empty_table())
+        provenance = {"partition": day, "raw_rows": summary.raw_rows, "redactions": dict(summary.redactions_by_kind)}
+        writer.add_metadata({layout.PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()})
+    return summary

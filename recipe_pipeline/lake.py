@@ -95,5 +95,7 @@ def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
 
 def read_provenance(lake: Location, path: str) -> dict:
     """The provenance stored in a Parquet file's footer (reads the footer only)."""
-    metadata = lake.parquet_file(path).schema_arrow.metadata or {}
+    # The file's key-value metadata: written with the schema (``with_provenance``) or added to a
+    # streamed file when it closes (``AtomicParquetWriter.add_metadata``).
+    metadata = lake.parquet_file(path).metadata.metadata or {}
     return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))

@@ -319,22 +319,45 @@ class ScrubResult:
     counts: Counter  # spans replaced, per kind
 
 
-# Below this many flagged messages a worker pool costs more than it saves.
-PARALLEL_SCRUB_FROM = 4000
+# Below this many flagged messages (in one call) the work stays in this process.
+PARALLEL_SCRUB_FROM = 500
 
 
-def _scrub_all(texts: list[str]) -> list[tuple[str, list[str]]]:
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class ScrubWorkers:
     """``scrub_text`` over many texts, on every core when there are enough of them.
 
-    libphonenumber (pure Python) dominates the cost of a flagged message, so large days spread
-    the flagged messages over worker processes; the result is the same, in the same order."""
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if workers < 2 or len(texts) < PARALLEL_SCRUB_FROM:
-        return [scrub_text(text) for text in texts]
-    # fork: workers start at once with the matchers loaded and run pure Python only, so the Arrow
-    # and DuckDB thread pools a fork copies are never touched (spawn would re-run __main__).
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(scrub_text, texts, chunksize=max(1, len(texts) // (workers * 4))))
+    libphonenumber (pure Python) dominates the cost of a flagged message, so a large day spreads
+    its flagged messages over worker processes: started on first need, shared by every batch of
+    the day, stopped on exit. The results are the same, in the same order."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def scrub_all(self, texts: list[str]) -> list[tuple[str, list[str]]]:
+        workers = _cores()
+        if workers < 2 or len(texts) < PARALLEL_SCRUB_FROM:
+            return [scrub_text(text) for text in texts]
+        if self._pool is None:
+            # fork: workers start at once with the matchers loaded and run pure Python only, so
+            # the Arrow and DuckDB thread pools a fork copies are never touched (spawn would
+            # re-run __main__).
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return list(self._pool.map(scrub_text, texts, chunksize=max(1, len(texts) // (workers * 4))))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> ScrubWorkers:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def candidate_mask(messages: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> list[bool]:
@@ -344,9 +367,13 @@ def candidate_mask(messages: pa.Array | pa.ChunkedArray | Sequence[str | None]) 
     return [bool(v) for v in pc.fill_null(mask, False).to_pylist()]
 
 
-def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> ScrubResult:
+def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray, workers: ScrubWorkers | None = None) -> ScrubResult:
     """Scrub a column of messages. Only the messages the vectorized pre-filter flags reach the
-    matchers, which keeps a day of mostly cooking chat cheap."""
+    matchers, which keeps a day of mostly cooking chat cheap. ``workers`` shares one process
+    pool across the batches of a day; without it a pool lives for this call only."""
+    if workers is None:
+        with ScrubWorkers() as own:
+            return scrub_messages(messages, own)
     values = messages.to_pylist() if isinstance(messages, (pa.Array, pa.ChunkedArray)) else list(messages)
     mask = candidate_mask(messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else values)
     texts: list[str | None] = list(values)
@@ -354,7 +381,7 @@ def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) 
     counts: Counter = Counter({kind: 0 for kind in PII_KINDS})
     flagged_rows = [index for index, flagged in enumerate(mask) if flagged]
     distinct = list(dict.fromkeys(values[index] for index in flagged_rows))  # templated messages repeat
-    done = dict(zip(distinct, _scrub_all(distinct)))
+    done = dict(zip(distinct, workers.scrub_all(distinct)))
     for index in flagged_rows:
         scrubbed, kinds = done[values[index]]
         if kinds:

@@ -211,6 +211,10 @@ class AtomicParquetWriter:
             self._writer.write_table(batch)
         self.rows += batch.num_rows
 
+    def add_metadata(self, metadata: dict[bytes | str, bytes | str]) -> None:
+        """Key-value metadata for the footer, known only once the rows are written (counts)."""
+        self._writer.add_key_value_metadata(metadata)
+
     def __enter__(self) -> AtomicParquetWriter:
         return self
 

@@ -3,6 +3,9 @@ process on the same generated export and agrees on the row count. No timing asse
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from bench.scale import main
 
 
@@ -18,3 +21,13 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
     assert all(run["max_rss_mb"] > 0 and run["seconds"] > 0 for run in runs.values())
     printed = capsys.readouterr().out
     assert "ours / floor =" in printed and "peer / ours =" in printed
+
+
+def test_the_sensor_tick_benchmark_runs_with_a_few_days_of_exports(tmp_path):
+    # Its own process: the benchmark sets the partitions' start date before the package loads.
+    out = subprocess.run([sys.executable, "-m", "bench.sensor_tick", "--days", "3", "--cache", str(tmp_path / "bench")],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in out.splitlines() if line.startswith(("| tick,", "| first"))}
+    # One run request per exported day, none when nothing is new, one for the one new export.
+    assert rows == {"first tick (indexes every export)": "3", "tick, nothing new (median of 5)": "0", "tick, one new export": "1"}
+    assert "sensor ticks with 4 exports present" in out

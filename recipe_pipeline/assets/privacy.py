@@ -2,10 +2,9 @@
 
 
 import dagster as dg
-import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS, anonymize_day
+from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS, write_anonymized_day
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.assets.ingestion import raw_conversations
 from recipe_pipeline.partitions import daily_partitions
@@ -45,26 +44,18 @@ def anonymized_conversations(
     if pseudonyms.is_dev_key:
         context.log.warning("RECIPE_PIPELINE_PSEUDONYM_KEY is not set: pseudonyms use the public development key")
 
-    raw = location.read_parquet(raw_path)
-    result = anonymize_day(raw, pseudonyms.pseudonymizer())
-    table = result.table
+    summary = write_anonymized_day(location, day, pseudonyms.pseudonymizer())
     path = layout.conversations_path(day)
-    provenance = {"partition": day, "raw_rows": raw.num_rows, "redactions": result.redactions_by_kind}
-    location.write_parquet(layout.with_provenance(table, provenance), path)
-
-    recipes = table.filter(pc.is_valid(table.column("recipe_name"))).column("recipe_name")
-    top = pc.value_counts(recipes).to_pylist() if len(recipes) else []
-    top = sorted(top, key=lambda v: (-v["counts"], v["values"]))[:10]
-    preview = table.slice(0, 10).select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
+    top = sorted(summary.recipe_mentions.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": table.num_rows,
+            "dagster/row_count": summary.rows,
             "dagster/uri": location.uri(path),
             "dagster/column_schema": column_schema(ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS),
-            "pii_redactions": sum(result.redactions_by_kind.values()),
-            **{f"pii_redactions_{kind.lower()}": count for kind, count in sorted(result.redactions_by_kind.items())},
-            "messages_with_recipe": len(recipes),
-            "top_recipes": dg.MetadataValue.md(markdown_table([{"recipe": v["values"], "mentions": v["counts"]} for v in top])),
-            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            "pii_redactions": sum(summary.redactions_by_kind.values()),
+            **{f"pii_redactions_{kind.lower()}": count for kind, count in sorted(summary.redactions_by_kind.items())},
+            "messages_with_recipe": sum(summary.recipe_mentions.values()),
+            "top_recipes": dg.MetadataValue.md(markdown_table([{"recipe": r, "mentions": n} for r, n in top])),
+            "preview": dg.MetadataValue.md(markdown_table(summary.preview)),
         }
     )
