@@ -132,17 +132,20 @@ def run_ours(exports: Path, lake: Path, mode: str) -> dict:
                                     resources=build_resources(load_settings()), instance=instance)
             assert result.success
     else:
-        from recipe_pipeline.anonymize import anonymize_day
+        from recipe_pipeline import lake as layout
+        from recipe_pipeline.anonymize import write_anonymized_day
         from recipe_pipeline.exports import ExportStore
         from recipe_pipeline.pseudonyms import Pseudonymizer
-        from recipe_pipeline.raw import build_raw_day
+        from recipe_pipeline.raw import write_raw_day
         from recipe_pipeline.storage import Location
         from recipe_pipeline.warehouse import compute_daily_metrics
 
+        # The plain functions the three assets are thin over, in the same order.
         lake_location = Location(str(lake))
-        raw = build_raw_day(ExportStore(Location(str(exports))), lake_location, DAY)
-        anonymized = anonymize_day(raw.table, Pseudonymizer("bench-key"))
-        metrics = compute_daily_metrics(DAY, anonymized.table)
+        pseudonymizer = Pseudonymizer("bench-key")
+        write_raw_day(ExportStore(Location(str(exports))), lake_location, DAY, set(), pseudonymizer)
+        write_anonymized_day(lake_location, DAY, pseudonymizer)
+        metrics = compute_daily_metrics(DAY, lake_location.parquet_dataset(layout.conversations_path(DAY)))
         (lake / "functions-metrics.json").write_text(json.dumps(metrics))
     metrics_path = lake / "aggregated/daily/year=2025/month=03/day=01/daily-metrics-2025-03-01.json"
     seconds = time.perf_counter() - started

@@ -14,16 +14,22 @@ Semantics (ARCHITECTURE.md, "Semantics of the data"):
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from recipe_pipeline.export_columns import read_data_file
+from recipe_pipeline import lake as layout
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
@@ -156,7 +162,11 @@ CREATE TEMP TABLE versions AS
 SELECT *,
     kind = 'delete' AND old_ttl IS NOT NULL AND old_ttl <= version // 1000000 AS ttl_expiry,
     version::HUGEINT * 8589934592 + incremental::HUGEINT * 4294967296 + (4294967295 - row_id) AS recency
-FROM candidates;
+FROM (
+    SELECT conversation_id, "timestamp", version, incremental, kind, old_ttl, ttl AS image_ttl, row_id FROM columnar_versions
+    UNION ALL
+    SELECT conversation_id, "timestamp", version, incremental, kind, old_ttl, image_ttl, row_id FROM exact_versions
+);
 
 CREATE TEMP TABLE items AS
 SELECT conversation_id, "timestamp", count(*) AS versions,
@@ -181,18 +191,16 @@ SELECT
     (SELECT count(*) FROM versions v JOIN items i USING (conversation_id, "timestamp")
         WHERE v.ttl_expiry AND (i.winner_recency IS NULL OR v.recency > i.winner_recency)) AS ttl_expiries_ignored
 """
-
-
-def _resolve(keys: pa.Table, snapshot_micros: int | None, counts: Counter) -> pa.Array:
-    """Row ids of the versions that survive: per item the newest version that is not a TTL
-    expiry, unless that is a delete or (older than the newest snapshot) absent from it."""
-    with duckdb.connect() as con:
-        con.register("candidates", keys)
-        con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
-        counts.update({name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()})
-        survivors = con.sql("SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot ORDER BY row_id")
-        return survivors.to_arrow_table().column("row_id").combine_chunks()
-
+_RAW_COLUMNS = ", ".join(f'"{name}"' for name in RAW_SCHEMA.names)
+_ROWS_SQL = f"""
+SELECT {_RAW_COLUMNS} FROM (
+    SELECT c.*, NULL::VARCHAR AS extra_attributes, c.version AS write_micros
+    FROM columnar_versions c JOIN winners w USING (row_id)
+    WHERE NOT w.is_delete AND NOT w.missing_from_snapshot
+    UNION ALL BY NAME
+    SELECT * FROM exact_rows
+) ORDER BY message_ts, conversation_id, "timestamp"
+"""
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -204,8 +212,8 @@ def _clamp(value: int | None) -> int | None:
 def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
     return pa.table(
         {
-            "conversation_id": [c.record.conversation_id for c in candidates],
-            "timestamp": [c.record.timestamp for c in candidates],
+            "conversation_id": pa.array([c.record.conversation_id for c in candidates], pa.string()),
+            "timestamp": pa.array([c.record.timestamp for c in candidates], pa.string()),
             "version": pa.array([c.record.version_micros for c in candidates], pa.int64()),
             "incremental": pa.array([not c.is_full for c in candidates], pa.bool_()),
             "kind": pa.array([c.record.kind for c in candidates], pa.string()),
@@ -219,111 +227,156 @@ def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
 _UTC_SUFFIX = r"(Z|\+00:00)$"
 
 
-def _rows_from_columns(fast: pa.Table) -> pa.Table:
-    """``RAW_SCHEMA`` rows from winning versions read columnar (plain UTC timestamps, plain types)."""
-    naive = pc.replace_substring_regex(fast.column("timestamp"), _UTC_SUFFIX, "")
+def _spill_columnar(part: pa.Table, is_full: bool, export_id: str, first_row_id: int) -> pa.Table:
+    """A file's rows for the day, as spilled for resolution: typed ``message_ts``, the export,
+    and a row id unique across the day."""
+    rows = part.num_rows
+    naive = pc.replace_substring_regex(part.column("timestamp"), _UTC_SUFFIX, "")
     message_ts = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
-    message = fast.column("message")
-    if pc.any(pc.match_substring_regex(message, _CONTROL.pattern)).as_py():
+    message = part.column("message")
+    if rows and pc.any(pc.match_substring_regex(message, _CONTROL.pattern)).as_py():
         message = pc.replace_substring_regex(message, _CONTROL.pattern, "")
-    return pa.table(
-        {
-            "conversation_id": fast.column("conversation_id"), "timestamp": fast.column("timestamp"),
-            "message_ts": message_ts, "user_id": fast.column("user_id"), "role": fast.column("role"),
-            "message": message, "metadata": fast.column("metadata"), "date_str": fast.column("date_str"),
-            "ttl": fast.column("ttl"), "has_recipe": fast.column("has_recipe"), "recipe_name": fast.column("recipe_name"),
-            "extra_attributes": pa.nulls(fast.num_rows, pa.string()), "write_micros": fast.column("version"),
-            "source_export": fast.column("source_export"),
-        },
-        schema=RAW_SCHEMA,
+    return (
+        part.drop_columns(["line", "message"])
+        .append_column("message", message)
+        .append_column("message_ts", message_ts)
+        .append_column("incremental", pc.fill_null(pa.nulls(rows, pa.bool_()), not is_full))
+        .append_column("source_export", pc.fill_null(pa.nulls(rows, pa.string()), export_id))
+        .append_column("row_id", pc.add(pc.cumulative_sum(pc.fill_null(pa.nulls(rows, pa.int64()), 1)), first_row_id - 1))
     )
 
 
-def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True) -> RawDay:
+# DuckDB's share of memory for resolving a day; beyond it, it spills to the work directory.
+RESOLVE_MEMORY_LIMIT = "384MB"
+BATCH_ROWS = 131_072
+
+
+@dataclass
+class RawDayStream:
+    """A resolved day whose rows arrive as sorted record batches (``RAW_SCHEMA``), so a day of
+    any size passes through bounded memory; ``counts`` and ``quarantine`` are final already."""
+
+    day: str
+    batches: Iterator[pa.RecordBatch]
+    exports_read: list[str]
+    counts: dict[str, int]
+    quarantine: list[dict]
+    covered_until: datetime | None
+
+
+def _quarantined(day: str, candidate: _Candidate, reason: str) -> dict:
+    record = candidate.record
+    return {"day": day, "conversation_id": record.conversation_id, "timestamp": record.timestamp,
+            "export_id": candidate.export_id, "reason": reason, "image": record.image}
+
+
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([batch.column(i).cast(f.type) for i, f in enumerate(RAW_SCHEMA)], schema=RAW_SCHEMA)
+
+
+@contextmanager
+def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS) -> Iterator[RawDayStream]:
     """Resolve every version of the day's items across all completed exports.
 
-    Data files are read columnar (``export_columns``); lines that need it, and every line when
-    ``columnar`` is False, take the exact line-by-line path. Both give the same day."""
+    Data files are read columnar (``export_columns``), one at a time, and the day's rows spilled
+    to a work directory; lines that need it, and every line when ``columnar`` is False, take the
+    exact line-by-line path. DuckDB resolves the versions and sorts the day within
+    ``RESOLVE_MEMORY_LIMIT``. Both paths give the same day. Consume ``batches`` inside the block."""
     summaries = store.completed()
     latest_full = max((s for s in summaries if s.is_full), key=lambda s: s.export_time, default=None)
-    fast_parts: list[pa.Table] = []
     exact: list[_Candidate] = []
     exports_read: list[str] = []
     counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
+    with tempfile.TemporaryDirectory(prefix=f"raw-{day}-") as work:
+        spilled = 0
+        for summary in summaries:
+            index = load_or_build_export_index(store, lake, summary, columnar=columnar)
+            if day not in index.days:
+                continue
+            exports_read.append(summary.export_id)
+            for data_file in store.data_files(summary):
+                file = read_data_file(store, summary, data_file, columnar=columnar)
+                # Columnar rows have plain UTC timestamps: their day is their first ten characters.
+                part = file.table.filter(pc.starts_with(file.table.column("timestamp"), day))
+                if part.num_rows:
+                    spill = _spill_columnar(part, summary.is_full, summary.export_id, spilled)
+                    pq.write_table(spill, os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4")
+                    spilled += part.num_rows
+                for _, line in file.exact_lines:
+                    try:
+                        record = parse_record(line, summary)
+                        if item_day(record.timestamp) != day:
+                            continue
+                    except (MalformedLine, BadTimestamp):
+                        continue  # quarantined (and counted) by the export index
+                    exact.append(_Candidate(record, summary.export_id, summary.is_full))
+                del file, part
+        counts["export_records"] = spilled + len(exact)
 
-    for summary in summaries:
-        index = load_or_build_export_index(store, lake, summary, columnar=columnar)
-        if day not in index.days:
-            continue
-        exports_read.append(summary.export_id)
-        for data_file in store.data_files(summary):
-            file = read_data_file(store, summary, data_file, columnar=columnar)
-            # Columnar rows have plain UTC timestamps: their day is their first ten characters.
-            part = file.table.filter(pc.starts_with(file.table.column("timestamp"), day)).drop_columns(["line"])
-            if part.num_rows:
-                fast_parts.append(
-                    part.append_column("incremental", pc.fill_null(pa.nulls(part.num_rows, pa.bool_()), not summary.is_full))
-                    .append_column("source_export", pc.fill_null(pa.nulls(part.num_rows, pa.string()), summary.export_id))
-                )
-            for _, line in file.exact_lines:
+        config = {"memory_limit": RESOLVE_MEMORY_LIMIT, "temp_directory": os.path.join(work, "duckdb")}
+        with duckdb.connect(config=config) as con:
+            con.execute("SET TimeZone = 'UTC'")  # message_ts comes back as UTC, whatever the host's zone
+            if spilled:
+                con.execute(f"CREATE VIEW columnar_versions AS SELECT * FROM read_parquet('{os.path.join(work, 'part-*.parquet')}')")
+            else:
+                con.register("columnar_versions", _spill_columnar(CANDIDATE_SCHEMA.empty_table(), True, "", 0))
+            con.register("exact_versions", _exact_keys(exact, spilled))
+            snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
+            con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
+            counts.update({name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()})
+
+            # Versions read line by line are decoded exactly; what cannot be read is quarantined.
+            exact_winners = con.sql(
+                f"SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot AND row_id >= {spilled} ORDER BY row_id"
+            ).to_arrow_table().column("row_id").to_pylist()
+            rows: list[dict] = []
+            quarantine: list[dict] = []
+            for row_id in exact_winners:
+                winner = exact[row_id - spilled]
                 try:
-                    record = parse_record(line, summary)
-                    if item_day(record.timestamp) != day:
-                        continue
-                except (MalformedLine, BadTimestamp):
-                    continue  # quarantined (and counted) by the export index
-                exact.append(_Candidate(record, summary.export_id, summary.is_full))
+                    rows.append(_to_row(winner))
+                except (ValueError, BadTimestamp) as exc:
+                    quarantine.append(_quarantined(day, winner, str(exc)))
+            quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
+            counts["quarantined"] = len(quarantine)
+            counts["rows"] = counts["unique_items"] - counts["deleted"] - counts["quarantined"]
+            con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
+            reader = con.sql(_ROWS_SQL).to_arrow_reader(batch_rows)
+            batches = (_conform(batch) for batch in reader)
+            yield RawDayStream(day, batches, exports_read, dict(counts), quarantine, coverage(summaries))
 
-    fast = pa.concat_tables(fast_parts) if fast_parts else None
-    fast_rows = fast.num_rows if fast is not None else 0
-    counts["export_records"] = fast_rows + len(exact)
-    keys = [_exact_keys(exact, fast_rows)]
-    if fast is not None:
-        keys.insert(0, pa.table(
-            {
-                "conversation_id": fast.column("conversation_id"), "timestamp": fast.column("timestamp"),
-                "version": fast.column("version"), "incremental": fast.column("incremental"), "kind": fast.column("kind"),
-                "old_ttl": fast.column("old_ttl"), "image_ttl": fast.column("ttl"),
-                "row_id": pc.subtract(pc.cumulative_sum(pc.fill_null(pa.nulls(fast_rows, pa.int64()), 1)), 1),
-            }
-        ))
-    snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
-    survivors = _resolve(pa.concat_tables(keys, promote_options="permissive"), snapshot_micros, counts)
 
-    fast_winners = survivors.filter(pc.less(survivors, fast_rows))
-    if len(fast_winners) == fast_rows:  # every version read columnar stands (no edits, no deletes)
-        parts = [_rows_from_columns(fast)] if fast_rows else []
-    else:
-        parts = [_rows_from_columns(fast.take(fast_winners))] if len(fast_winners) else []
-    rows: list[dict] = []
-    quarantine: list[dict] = []
-    for row_id in survivors.filter(pc.greater_equal(survivors, fast_rows)).to_pylist():
-        winner = exact[row_id - fast_rows]
-        try:
-            rows.append(_to_row(winner))
-        except (ValueError, BadTimestamp) as exc:
-            counts["quarantined"] += 1
-            quarantine.append(
-                {
-                    "day": day,
-                    "conversation_id": winner.record.conversation_id,
-                    "timestamp": winner.record.timestamp,
-                    "export_id": winner.export_id,
-                    "reason": str(exc),
-                    "image": winner.record.image,
-                }
-            )
-    quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
-    parts.append(pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
-    table = pa.concat_tables(parts)
-    table = table.take(pc.sort_indices(table, [("message_ts", "ascending"), ("conversation_id", "ascending"), ("timestamp", "ascending")]))
-    counts["rows"] = table.num_rows
-    return RawDay(day, table, exports_read, dict(counts), quarantine, coverage(summaries))
+def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True) -> RawDay:
+    """The whole resolved day in memory (see ``resolve_raw_day``; the asset streams it instead)."""
+    with resolve_raw_day(store, lake, day, columnar=columnar) as stream:
+        table = pa.Table.from_batches(list(stream.batches), schema=RAW_SCHEMA)
+    return RawDay(day, table, stream.exports_read, stream.counts, stream.quarantine, stream.covered_until)
 
 
 def _image_user_id(image: dict | None) -> str | None:
     value = (image or {}).get("user_id")
     return value.get("S") if isinstance(value, dict) and isinstance(value.get("S"), str) else None
+
+
+def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonymizer: Pseudonymizer):
+    """``rows`` less those of erased users (matched by pseudonym), and how many were removed."""
+    if not erased or not rows.num_rows:
+        return rows, 0
+    keep = pc.invert(pc.is_in(pseudonymizer.pseudonym_column(rows.column("user_id")), pa.array(sorted(erased), pa.string())))
+    kept = rows.filter(keep)
+    return kept, rows.num_rows - kept.num_rows
+
+
+def _quarantine_without_erased(quarantine: list[dict], erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> list[dict]:
+    kept = []
+    for entry in quarantine:
+        user_id = _image_user_id(entry.get("image"))
+        if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
+            counts["quarantined"] -= 1
+            counts["erased"] = counts.get("erased", 0) + 1
+        else:
+            kept.append(entry)
+    return kept
 
 
 def drop_erased_users(raw: RawDay, erased: set[str], pseudonymizer: Pseudonymizer) -> RawDay:
@@ -334,21 +387,47 @@ def drop_erased_users(raw: RawDay, erased: set[str], pseudonymizer: Pseudonymize
     if not erased:
         return raw
     counts = dict(raw.counts)
-    table = raw.table
-    if table.num_rows:
-        keep = [p not in erased for p in pseudonymizer.pseudonyms(table.column("user_id").to_pylist())]
-        removed = keep.count(False)
-        if removed:
-            table = table.filter(pa.array(keep, pa.bool_()))
-            counts["erased"] = counts.get("erased", 0) + removed
-            counts["rows"] = table.num_rows
-    quarantine = []
-    for entry in raw.quarantine:
-        user_id = _image_user_id(entry.get("image"))
-        if user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
-            counts["quarantined"] -= 1
-            counts["erased"] = counts.get("erased", 0) + 1
-        else:
-            quarantine.append(entry)
+    table, removed = _without_erased(raw.table, erased, pseudonymizer)
+    counts["erased"] = counts.get("erased", 0) + removed
+    counts["rows"] = table.num_rows
+    quarantine = _quarantine_without_erased(raw.quarantine, erased, pseudonymizer, counts)
     return RawDay(raw.day, table, raw.exports_read, counts, quarantine, raw.covered_until)
 
+
+@dataclass
+class RawDaySummary:
+    """What the ingestion asset reports of a day it wrote (aggregates only: restricted zone)."""
+
+    day: str
+    exports_read: list[str]
+    counts: dict[str, int]
+    quarantine: list[dict]
+    covered_until: datetime | None
+    messages_by_role: Counter
+
+    @property
+    def exports_cover_day(self) -> bool:
+        return RawDay(self.day, RAW_SCHEMA.empty_table(), [], {}, [], self.covered_until).exports_cover_day
+
+
+def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str], pseudonymizer: Pseudonymizer) -> RawDaySummary:
+    """Resolve the day, leave out erased users, and stream it to the day's raw Parquet file
+    (replaced whole, atomically) with its provenance in the footer, batch by batch."""
+    by_role: Counter[str] = Counter()
+    with resolve_raw_day(store, lake, day) as stream, lake.open_parquet_writer(RAW_SCHEMA, layout.raw_conversations_path(day)) as writer:
+        counts = dict(stream.counts)
+        quarantine = _quarantine_without_erased(stream.quarantine, erased, pseudonymizer, counts)
+        for batch in stream.batches:
+            batch, removed = _without_erased(batch, erased, pseudonymizer)
+            counts["erased"] = counts.get("erased", 0) + removed
+            writer.write(batch)
+            by_role.update({v["values"]: v["counts"] for v in pc.value_counts(batch.column("role")).to_pylist()} if batch.num_rows else {})
+        if writer.rows == 0:
+            writer.write(RAW_SCHEMA.empty_table())
+        counts["rows"] = writer.rows
+        summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)
+        provenance = {"partition": day, "exports": summary.exports_read, "counts": counts,
+                      "covered_until": summary.covered_until.isoformat() if summary.covered_until else None,
+                      "exports_cover_day": summary.exports_cover_day}
+        writer.add_metadata({layout.PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()})
+    return summary

@@ -102,7 +102,7 @@ class DuckDBWarehouseResource(WarehouseResource):
         return DuckDBCatalog(self.database, self.lake.location())
 
     def daily_metrics(self, day: str) -> dict[str, Any]:
-        return compute_daily_metrics(day, self.lake.location().read_parquet(conversations_path(day)))
+        return compute_daily_metrics(day, self.lake.location().parquet_dataset(conversations_path(day)))
 
     def register_tables(self, day: str) -> dict[str, Any]:
         """Make ``day`` queryable; returns the statements run and the rows each table serves."""

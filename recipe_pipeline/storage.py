@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 
@@ -115,6 +116,10 @@ class Location:
         return pq.ParquetFile(self.path(*parts), filesystem=self.filesystem)
 
     # -- writing -----------------------------------------------------------------------------
+    def parquet_dataset(self, *parts: str) -> ds.Dataset:
+        """A Parquet file (or folder) read lazily: column pruning, batch by batch."""
+        return ds.dataset(self.path(*parts), filesystem=self.filesystem, format="parquet")
+
     def ensure_dir(self, *parts: str) -> None:
         if not self.is_s3:  # S3 has no directories to create
             self.filesystem.create_dir(self.path(*parts), recursive=True)

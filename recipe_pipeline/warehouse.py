@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 from filelock import FileLock
 
 from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS
@@ -37,20 +38,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def compute_daily_metrics(day: str, conversations: pa.Table) -> dict[str, Any]:
-    """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row."""
+def compute_daily_metrics(day: str, conversations: pa.Table | ds.Dataset) -> dict[str, Any]:
+    """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row.
+
+    ``conversations`` may be a Parquet dataset: DuckDB then scans only the columns the query
+    reads, in batches, so a day of any size is aggregated in bounded memory."""
     query = load_query("daily_metrics")
     d = date.fromisoformat(day)
-    n = conversations.num_rows
-    # The SQL filters on the Hive partition columns, as Athena would; the day's table lacks them.
-    table = (
-        conversations.append_column("year", pa.array([d.year] * n, pa.int32()))
-        .append_column("month", pa.array([d.month] * n, pa.int32()))
-        .append_column("day", pa.array([d.day] * n, pa.int32()))
-    )
     with duckdb.connect(config=DUCKDB_CONFIG) as con:
         con.execute("SET TimeZone = 'UTC'")
-        con.register("recipe_conversations", table)
+        con.register("day_rows", conversations)
+        # The SQL filters on the Hive partition columns, as Athena would; the day's file lacks them.
+        con.execute(f"CREATE VIEW recipe_conversations AS SELECT *, {d.year} AS year, {d.month} AS month, {d.day} AS day FROM day_rows")
         result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
         row = dict(zip((c[0] for c in result.description), result.fetchone()))
     metrics = {k: _plain(v) for k, v in row.items()}

@@ -9,7 +9,7 @@ import dagster as dg
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.partitions import daily_partitions
-from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, drop_erased_users
+from recipe_pipeline.raw import RAW_SCHEMA, write_raw_day
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
 
 dynamodb_exports = dg.AssetSpec(
@@ -44,14 +44,8 @@ def raw_conversations(
     metadata or logs. Unreadable items go to `quarantine/` with a reason."""
     day = context.partition_key
     location = lake.location()
-    result = build_raw_day(exports.store(), location, day)
-    result = drop_erased_users(result, layout.erased_pseudonyms(location), pseudonyms.pseudonymizer())
-
-    provenance = {"partition": day, "exports": result.exports_read, "counts": result.counts,
-                  "covered_until": result.covered_until.isoformat() if result.covered_until else None,
-                  "exports_cover_day": result.exports_cover_day}
+    result = write_raw_day(exports.store(), location, day, layout.erased_pseudonyms(location), pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
-    location.write_parquet(layout.with_provenance(result.table, provenance), path)
 
     quarantine_path = layout.day_quarantine_path(day)
     if result.quarantine:
@@ -64,11 +58,11 @@ def raw_conversations(
                             "the partition will be rebuilt when later exports land")
 
     # Aggregates only: the restricted zone's messages and user ids never reach the UI.
-    by_role = Counter(result.table.column("role").to_pylist())
+    by_role = result.messages_by_role
     reasons = Counter(q["reason"] for q in result.quarantine)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": result.table.num_rows,
+            "dagster/row_count": result.counts["rows"],
             "dagster/uri": location.uri(path),
             "dagster/column_schema": column_schema(RAW_SCHEMA),
             "exports_read": dg.MetadataValue.json(result.exports_read),
