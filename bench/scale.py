@@ -145,7 +145,8 @@ def run_ours(exports: Path, lake: Path, mode: str) -> dict:
         pseudonymizer = Pseudonymizer("bench-key")
         write_raw_day(ExportStore(Location(str(exports))), lake_location, DAY, set(), pseudonymizer)
         write_anonymized_day(lake_location, DAY, pseudonymizer)
-        metrics = compute_daily_metrics(DAY, lake_location.parquet_dataset(layout.conversations_path(DAY)))
+        with lake_location.local_file(layout.conversations_path(DAY)) as path:
+            metrics = compute_daily_metrics(DAY, path)
         (lake / "functions-metrics.json").write_text(json.dumps(metrics))
     metrics_path = lake / "aggregated/daily/year=2025/month=03/day=01/daily-metrics-2025-03-01.json"
     seconds = time.perf_counter() - started

@@ -9,9 +9,14 @@ rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehou
 
 import json
 import re
+import tempfile
 import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,6 +29,7 @@ from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.resources import WarehouseResource, LakeResource
+from recipe_pipeline.warehouse import DUCKDB_CONFIG, METRICS_MEMORY_LIMIT, parquet_relation
 
 
 
@@ -101,8 +107,26 @@ def raw_conversations_exports_cover_day(context: dg.AssetCheckExecutionContext, 
     )
 
 
-def _keys(table: pa.Table) -> set[tuple[str, str]]:
-    return set(zip(table.column("conversation_id").to_pylist(), table.column("timestamp").to_pylist()))
+# Rows read at a time by the checks that look at every message: memory stays flat.
+CHECK_BATCH_ROWS = 131_072
+
+
+@contextmanager
+def _duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
+    with tempfile.TemporaryDirectory(prefix="check-") as spill, duckdb.connect(
+        config={**DUCKDB_CONFIG, "memory_limit": METRICS_MEMORY_LIMIT, "temp_directory": spill}
+    ) as con:
+        yield con
+
+_KEY_DIFFERENCES_SQL = """
+SELECT
+    (SELECT count(*) FROM raw_day) AS raw_rows,
+    (SELECT count(*) FROM anonymized_day) AS anonymized_rows,
+    (SELECT count(*) FROM (SELECT conversation_id, "timestamp" FROM raw_day EXCEPT ALL
+                           SELECT conversation_id, "timestamp" FROM anonymized_day)) AS missing,
+    (SELECT count(*) FROM (SELECT conversation_id, "timestamp" FROM anonymized_day EXCEPT ALL
+                           SELECT conversation_id, "timestamp" FROM raw_day)) AS unexpected
+"""
 
 
 @daily_check(asset=anonymized_conversations, blocking=True)
@@ -110,16 +134,17 @@ def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: Lake
     """The anonymized day has exactly the raw day's messages: same count, same keys."""
     day = context.partition_key
     location = lake.location()
-    columns = ["conversation_id", "timestamp"]
-    raw = location.read_parquet(layout.raw_conversations_path(day), columns=columns)
-    anonymized = location.read_parquet(layout.conversations_path(day), columns=columns)
-    raw_keys, anonymized_keys = _keys(raw), _keys(anonymized)
+    # DuckDB scans the two files' key columns and spills if it must; no day is held in Python.
+    with location.local_file(layout.raw_conversations_path(day)) as raw_path, location.local_file(layout.conversations_path(day)) as path, _duckdb() as con:
+        con.execute(f"CREATE VIEW raw_day AS SELECT * FROM {parquet_relation(raw_path)}")
+        con.execute(f"CREATE VIEW anonymized_day AS SELECT * FROM {parquet_relation(path)}")
+        raw_rows, anonymized_rows, missing, unexpected = con.execute(_KEY_DIFFERENCES_SQL).fetchone()
     problems = []
-    if raw.num_rows != anonymized.num_rows:
-        problems.append(f"{raw.num_rows} raw rows but {anonymized.num_rows} anonymized rows")
-    if raw_keys != anonymized_keys:
-        problems.append(f"{len(raw_keys - anonymized_keys)} raw message(s) missing, {len(anonymized_keys - raw_keys)} unexpected")
-    return _result(not problems, problems, raw_rows=raw.num_rows, anonymized_rows=anonymized.num_rows)
+    if raw_rows != anonymized_rows:
+        problems.append(f"{raw_rows} raw rows but {anonymized_rows} anonymized rows")
+    if missing or unexpected:
+        problems.append(f"{missing} raw message(s) missing, {unexpected} unexpected")
+    return _result(not problems, problems, raw_rows=raw_rows, anonymized_rows=anonymized_rows)
 
 
 @daily_check(asset=anonymized_conversations, blocking=True)
@@ -128,22 +153,24 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     a message. Reports counts and row numbers only, never the ids."""
     day = context.partition_key
     location = lake.location()
-    raw_ids = set(location.read_parquet(layout.raw_conversations_path(day), columns=["user_id"]).column("user_id").to_pylist())
-    anonymized = location.read_parquet(layout.conversations_path(day), columns=["user_id", "message"])
-    leaked_as_id = sum(1 for value in anonymized.column("user_id").to_pylist() if value in raw_ids)
-    leaked_rows: list[int] = []
+    raw_ids = set(pc.unique(location.read_parquet(layout.raw_conversations_path(day), columns=["user_id"]).column("user_id")).to_pylist())
     # Ids shorter than 6 characters would match ordinary words; the user_id column check covers them.
     searchable = sorted((re.escape(i) for i in raw_ids if len(i) >= 6), key=len, reverse=True)
-    if searchable and anonymized.num_rows:
-        pattern = "(?:" + "|".join(searchable) + ")"
-        hits = pc.match_substring_regex(anonymized.column("message"), pattern)
-        leaked_rows = [i for i, hit in enumerate(hits.to_pylist()) if hit]
+    pattern = "(?:" + "|".join(searchable) + ")" if searchable else None
+    raw_id_values = pa.array(sorted(raw_ids), pa.string())
+    leaked_as_id, leaked_rows, rows = 0, [], 0
+    for batch in location.parquet_file(layout.conversations_path(day)).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=["user_id", "message"]):
+        leaked_as_id += pc.sum(pc.is_in(batch.column("user_id"), raw_id_values)).as_py() or 0
+        if pattern and batch.num_rows:
+            hits = pc.match_substring_regex(batch.column("message"), pattern)
+            leaked_rows += [rows + i for i in pc.indices_nonzero(pc.fill_null(hits, False)).to_pylist()]
+        rows += batch.num_rows
     problems = []
     if leaked_as_id:
         problems.append(f"{leaked_as_id} row(s) carry a raw user id as user_id")
     if leaked_rows:
         problems.append(f"{len(leaked_rows)} message(s) contain a raw user id (rows {json.dumps(leaked_rows[:20])})")
-    return _result(not problems, problems, raw_user_ids=len(raw_ids), rows_checked=anonymized.num_rows)
+    return _result(not problems, problems, raw_user_ids=len(raw_ids), rows_checked=rows)
 
 
 @daily_check(asset=anonymized_conversations, blocking=True)
@@ -153,38 +180,46 @@ def anonymized_has_no_pii(context: dg.AssetCheckExecutionContext, lake: LakeReso
     downstream is built on a leaking partition. Reports counts per kind and row references
     (row number, conversation id, timestamp), never the text."""
     day = context.partition_key
-    table = lake.location().read_parquet(layout.conversations_path(day), columns=["conversation_id", "timestamp", "message"])
-    found, leaking_rows = scan_for_pii(table.column("message"))
-    references = [
-        {"row": row, "conversation_id": table.column("conversation_id")[row].as_py(), "timestamp": table.column("timestamp")[row].as_py()}
-        for row in leaking_rows[:20]
-    ]
+    found: Counter = Counter()
+    leaking_rows: list[int] = []
+    references: list[dict] = []
+    rows = 0
+    columns = ["conversation_id", "timestamp", "message"]
+    for batch in lake.location().parquet_file(layout.conversations_path(day)).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=columns):
+        batch_found, batch_rows = scan_for_pii(batch.column("message"))
+        found.update(batch_found)
+        leaking_rows += [rows + row for row in batch_rows]
+        references += [
+            {"row": rows + row, "conversation_id": batch.column("conversation_id")[row].as_py(), "timestamp": batch.column("timestamp")[row].as_py()}
+            for row in batch_rows[: max(0, 20 - len(references))]
+        ]
+        rows += batch.num_rows
     problems = [f"{count} {kind} span(s) left" for kind, count in sorted(found.items())]
     if leaking_rows:
         problems.append(f"{len(leaking_rows)} message(s) leak; first rows: {json.dumps(references)}")
     return _result(
-        not leaking_rows, problems, rows_checked=table.num_rows, leaking_rows=len(leaking_rows),
+        not leaking_rows, problems, rows_checked=rows, leaking_rows=len(leaking_rows),
         **{f"pii_{kind.lower()}": found.get(kind, 0) for kind in PII_KINDS},
     )
 
 
 @daily_check(asset=daily_metrics, blocking=True)
 def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-    """The metrics agree with the anonymized day recounted with pyarrow (not with the SQL that
-    produced them): messages, conversations, users, role counts."""
+    """The metrics agree with the anonymized day recounted by plain aggregates over the file (not
+    with the metrics SQL that produced them): messages, conversations, users, role counts."""
     day = context.partition_key
     location = lake.location()
     metrics = json.loads(location.read_bytes(layout.daily_metrics_path(day)))
-    table = location.read_parquet(layout.conversations_path(day), columns=["conversation_id", "user_id", "role"])
-    roles = pc.value_counts(table.column("role")).to_pylist() if table.num_rows else []
-    role_counts = {v["values"]: v["counts"] for v in roles}
+    # A recount by plain aggregates over the file, not by the metrics SQL.
+    with lake.location().local_file(layout.conversations_path(day)) as path, _duckdb() as con:
+        recount = con.execute(
+            "SELECT count(*), count(DISTINCT conversation_id), count(DISTINCT user_id),"
+            " count(*) FILTER (WHERE role = 'user'), count(*) FILTER (WHERE role = 'assistant')"
+            f" FROM {parquet_relation(path)}"
+        ).fetchone()
     expected = {
         "date": day,
-        "total_messages": table.num_rows,
-        "total_conversations": pc.count_distinct(table.column("conversation_id")).as_py(),
-        "unique_users": pc.count_distinct(table.column("user_id")).as_py(),
-        "user_messages": role_counts.get("user", 0),
-        "assistant_messages": role_counts.get("assistant", 0),
+        **dict(zip(("total_messages", "total_conversations", "unique_users", "user_messages", "assistant_messages"), recount)),
     }
     problems = [f"{name} is {metrics.get(name)!r}, recount gives {value!r}" for name, value in expected.items() if metrics.get(name) != value]
     return _result(not problems, problems, **{k: v for k, v in expected.items() if k != "date"})

@@ -102,7 +102,8 @@ class DuckDBWarehouseResource(WarehouseResource):
         return DuckDBCatalog(self.database, self.lake.location())
 
     def daily_metrics(self, day: str) -> dict[str, Any]:
-        return compute_daily_metrics(day, self.lake.location().parquet_dataset(conversations_path(day)))
+        with self.lake.location().local_file(conversations_path(day)) as path:
+            return compute_daily_metrics(day, path)
 
     def register_tables(self, day: str) -> dict[str, Any]:
         """Make ``day`` queryable; returns the statements run and the rows each table serves."""

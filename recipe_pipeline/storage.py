@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 
@@ -116,9 +117,18 @@ class Location:
         return pq.ParquetFile(self.path(*parts), filesystem=self.filesystem)
 
     # -- writing -----------------------------------------------------------------------------
-    def parquet_dataset(self, *parts: str) -> ds.Dataset:
-        """A Parquet file (or folder) read lazily: column pruning, batch by batch."""
-        return ds.dataset(self.path(*parts), filesystem=self.filesystem, format="parquet")
+    @contextmanager
+    def local_file(self, *parts: str) -> Iterator[str]:
+        """A local path to read the file at: itself on a local lake; on S3, a temporary copy
+        streamed to disk (for engines such as DuckDB that read files natively, within a memory
+        limit, but cannot reach S3 here)."""
+        if not self.is_s3:
+            yield self.path(*parts)
+            return
+        with tempfile.TemporaryDirectory(prefix="lake-copy-") as work:
+            local = os.path.join(work, parts[-1].rsplit("/", 1)[-1])
+            pafs.copy_files(self.path(*parts), local, source_filesystem=self.filesystem, destination_filesystem=pafs.LocalFileSystem())
+            yield local
 
     def ensure_dir(self, *parts: str) -> None:
         if not self.is_s3:  # S3 has no directories to create

@@ -10,6 +10,7 @@ taken under a file lock: concurrent runs queue instead of failing or corrupting 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -17,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from filelock import FileLock
 
 from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS
@@ -27,6 +27,7 @@ from recipe_pipeline.storage import Location
 # Nothing may be downloaded at run time: parquet and json are built into the duckdb wheel.
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 TABLES = ("recipe_conversations", "daily_metrics")
+METRICS_MEMORY_LIMIT = "384MB"
 
 
 def _plain(value: Any) -> Any:
@@ -38,18 +39,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def compute_daily_metrics(day: str, conversations: pa.Table | ds.Dataset) -> dict[str, Any]:
+def parquet_relation(path: str) -> str:
+    """DuckDB's native scan of a local Parquet file, as a FROM item (it spills within its memory
+    limit; an Arrow object is scanned zero-copy and held in memory whole)."""
+    return "read_parquet('" + path.replace("'", "''") + "')"
+
+
+def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, Any]:
     """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row.
 
-    ``conversations`` may be a Parquet dataset: DuckDB then scans only the columns the query
-    reads, in batches, so a day of any size is aggregated in bounded memory."""
+    ``conversations`` is a table or the path of a local Parquet file, which DuckDB scans itself
+    in bounded memory however large the day is."""
     query = load_query("daily_metrics")
     d = date.fromisoformat(day)
-    with duckdb.connect(config=DUCKDB_CONFIG) as con:
+    # DuckDB materializes a CTE the query reads several times: within this limit, it spills.
+    with tempfile.TemporaryDirectory(prefix="daily-metrics-") as spill, duckdb.connect(
+        config={**DUCKDB_CONFIG, "memory_limit": METRICS_MEMORY_LIMIT, "temp_directory": spill}
+    ) as con:
         con.execute("SET TimeZone = 'UTC'")
-        con.register("day_rows", conversations)
+        if isinstance(conversations, str):
+            source = parquet_relation(conversations)
+        else:
+            con.register("day_rows", conversations)
+            source = "day_rows"
         # The SQL filters on the Hive partition columns, as Athena would; the day's file lacks them.
-        con.execute(f"CREATE VIEW recipe_conversations AS SELECT *, {d.year} AS year, {d.month} AS month, {d.day} AS day FROM day_rows")
+        con.execute(f"CREATE VIEW recipe_conversations AS SELECT *, {d.year} AS year, {d.month} AS month, {d.day} AS day FROM {source}")
         result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
         row = dict(zip((c[0] for c in result.description), result.fetchone()))
     metrics = {k: _plain(v) for k, v in row.items()}
