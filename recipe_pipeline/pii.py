@@ -212,11 +212,18 @@ def _is_phone(match: phonenumbers.PhoneNumberMatch, region: str) -> bool:
     return digits >= 10 and _PHONE_SHAPE.fullmatch(match.raw_string) is not None
 
 
+# Where a number written with its trunk "0" or in "+" form could start: a "+", or a "0" that
+# opens a digit group. Without one, the trunk-zero regions cannot yield a phone (``_is_phone``).
+_TRUNK_OR_PLUS = re.compile(r"\+|(?<!\d)0")
+
+
 def _phone_spans(text: str) -> list[PIISpan]:
     if not _DIGIT_RUN.search(text):
         return []
     spans: dict[tuple[int, int], PIISpan] = {}
-    for region in PHONE_REGIONS:
+    # libphonenumber is the costly part: skip the regions whose every match would be rejected.
+    regions = PHONE_REGIONS if _TRUNK_OR_PLUS.search(text) else [r for r in PHONE_REGIONS if r not in _TRUNK_ZERO_REGIONS]
+    for region in regions:
         for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
             if _is_phone(match, region):
                 spans.setdefault((match.start, match.end), PIISpan("PHONE", match.start, match.end))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import phonenumbers
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recipe_pipeline import pii
 from recipe_pipeline.pii import PII_KINDS, find_pii, luhn_valid, scrub_messages, scrub_text
 
 
@@ -287,3 +290,36 @@ def test_pii_inside_any_sentence_is_caught(pii, before, after):
     scrubbed, kinds = scrub_text(f"{before} {pii} {after}")
     assert pii not in scrubbed and kinds
     assert not re.search(r"\d", scrubbed)  # the only digits were the PII's
+
+
+def _phone_spans_in_every_region(text: str) -> list:
+    """The phone matcher before its shortcut: every region, always."""
+    spans = {}
+    for region in pii.PHONE_REGIONS:
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+            if pii._is_phone(match, region):
+                spans.setdefault((match.start, match.end), pii.PIISpan("PHONE", match.start, match.end))
+    return list(spans.values())
+
+
+PHONE_LIKE = st.lists(
+    st.sampled_from(["0", "1", "4", "5", "7", "9", "20", "44", "555", "7700", "900123", " ", "-", ".", "(", ")", "+", "/", "call ", "x", "ext. "]),
+    min_size=3, max_size=14,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PHONE_LIKE)
+def test_skipping_trunk_zero_regions_without_a_plus_or_leading_zero_changes_nothing(text):
+    found = pii._phone_spans(text) if pii._DIGIT_RUN.search(text) else []
+    expected = _phone_spans_in_every_region(text) if pii._DIGIT_RUN.search(text) else []
+    assert sorted((s.start, s.end) for s in found) == sorted((s.start, s.end) for s in expected)
+
+
+def test_the_phone_shortcut_agrees_on_the_labeled_corpus():
+    from bench.jsonl import read_jsonl
+
+    for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "pii_corpus.jsonl"):
+        text = entry["text"]
+        if pii._DIGIT_RUN.search(text):
+            assert sorted((s.start, s.end) for s in pii._phone_spans(text)) == sorted((s.start, s.end) for s in _phone_spans_in_every_region(text))
