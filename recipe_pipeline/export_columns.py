@@ -138,7 +138,7 @@ def _plain_metadata_json(dynamodb_json: str) -> str | None:
 
 def _dynamodb_json_texts(metadata) -> pa.ChunkedArray:
     """Each row's metadata struct as JSON text (DuckDB reads the Arrow column in place)."""
-    metadata_rows = pa.table({"m": metadata})
+    metadata_rows = pa.table({"m": metadata})  # DuckDB finds the Arrow table by this name
     try:
         with duckdb.connect() as con:
             return con.sql("SELECT to_json(m) AS j FROM metadata_rows").to_arrow_table().column("j")

@@ -379,21 +379,6 @@ def _quarantine_without_erased(quarantine: list[dict], erased: set[str], pseudon
     return kept
 
 
-def drop_erased_users(raw: RawDay, erased: set[str], pseudonymizer: Pseudonymizer) -> RawDay:
-    """Leave out every row (and quarantined item) of users erased with ``forget-user``.
-
-    Exports keep a user's items until the app deletes them in DynamoDB; the erasure registry
-    holds only pseudonyms, so a rebuilt day is matched by pseudonym, never by a stored raw id."""
-    if not erased:
-        return raw
-    counts = dict(raw.counts)
-    table, removed = _without_erased(raw.table, erased, pseudonymizer)
-    counts["erased"] = counts.get("erased", 0) + removed
-    counts["rows"] = table.num_rows
-    quarantine = _quarantine_without_erased(raw.quarantine, erased, pseudonymizer, counts)
-    return RawDay(raw.day, table, raw.exports_read, counts, quarantine, raw.covered_until)
-
-
 @dataclass
 class RawDaySummary:
     """What the ingestion asset reports of a day it wrote (aggregates only: restricted zone)."""

@@ -15,7 +15,7 @@ import pytest
 
 from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline.export_index import build_export_index
-from recipe_pipeline.export_writer import Change, ExportWriter, micros
+from recipe_pipeline.export_writer import ExportWriter, micros
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.raw import build_raw_day
 
