@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline.columns import by_distinct
 from recipe_pipeline.pii import ScrubWorkers, scrub_messages
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.recipes import extract_recipes, recipe_category
@@ -83,11 +84,10 @@ def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]
 
 def _tools_and_ratings(metadata: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
     """``_tools_and_rating`` per distinct metadata text (a day repeats a handful of them)."""
-    encoded = pc.dictionary_encode(metadata)
-    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-    pairs = [_tools_and_rating(text) for text in encoded.dictionary.to_pylist()]
-    tools = pa.array([names for names, _ in pairs], pa.list_(pa.string())).take(encoded.indices)
-    ratings = pa.array([rating for _, rating in pairs], pa.int8()).take(encoded.indices)
+    distinct, indices = by_distinct(metadata)
+    pairs = [_tools_and_rating(text) for text in distinct]
+    tools = pa.array([names for names, _ in pairs], pa.list_(pa.string())).take(indices)
+    ratings = pa.array([rating for _, rating in pairs], pa.int8()).take(indices)
     # No metadata at all: no tools (an empty list, never null), no rating.
     return pc.if_else(pc.is_valid(tools), tools, pa.scalar([], pa.list_(pa.string()))), ratings
 
@@ -155,8 +155,6 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
             if len(summary.preview) < PREVIEW_ROWS:
                 head = part.table.slice(0, PREVIEW_ROWS - len(summary.preview))
                 summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
-        if raw_file.metadata.num_rows == 0:
-            writer.write(ANONYMIZED_SCHEMA.empty_table())
         provenance = {"partition": day, "raw_rows": summary.raw_rows, "redactions": dict(summary.redactions_by_kind)}
-        writer.add_metadata({layout.PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()})
+        writer.add_metadata(layout.provenance_metadata(provenance))
     return summary

@@ -9,14 +9,11 @@ rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehou
 
 import json
 import re
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,7 +26,7 @@ from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.resources import WarehouseResource, LakeResource
-from recipe_pipeline.warehouse import DUCKDB_CONFIG, METRICS_MEMORY_LIMIT, parquet_relation
+from recipe_pipeline.warehouse import METRICS_MEMORY_LIMIT, bounded_duckdb, parquet_relation
 
 
 
@@ -111,12 +108,13 @@ def raw_conversations_exports_cover_day(context: dg.AssetCheckExecutionContext, 
 CHECK_BATCH_ROWS = 131_072
 
 
-@contextmanager
-def _duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
-    with tempfile.TemporaryDirectory(prefix="check-") as spill, duckdb.connect(
-        config={**DUCKDB_CONFIG, "memory_limit": METRICS_MEMORY_LIMIT, "temp_directory": spill}
-    ) as con:
-        yield con
+def _batches(location, path: str, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The file's ``columns`` in batches, each with the row number it starts at."""
+    first = 0
+    for batch in location.parquet_file(path).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=columns):
+        yield first, batch
+        first += batch.num_rows
+
 
 _KEY_DIFFERENCES_SQL = """
 SELECT
@@ -135,7 +133,7 @@ def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: Lake
     day = context.partition_key
     location = lake.location()
     # DuckDB scans the two files' key columns and spills if it must; no day is held in Python.
-    with location.local_file(layout.raw_conversations_path(day)) as raw_path, location.local_file(layout.conversations_path(day)) as path, _duckdb() as con:
+    with location.local_file(layout.raw_conversations_path(day)) as raw_path, location.local_file(layout.conversations_path(day)) as path, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
         con.execute(f"CREATE VIEW raw_day AS SELECT * FROM {parquet_relation(raw_path)}")
         con.execute(f"CREATE VIEW anonymized_day AS SELECT * FROM {parquet_relation(path)}")
         raw_rows, anonymized_rows, missing, unexpected = con.execute(_KEY_DIFFERENCES_SQL).fetchone()
@@ -159,11 +157,11 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     pattern = "(?:" + "|".join(searchable) + ")" if searchable else None
     raw_id_values = pa.array(sorted(raw_ids), pa.string())
     leaked_as_id, leaked_rows, rows = 0, [], 0
-    for batch in location.parquet_file(layout.conversations_path(day)).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=["user_id", "message"]):
+    for first, batch in _batches(location, layout.conversations_path(day), ["user_id", "message"]):
         leaked_as_id += pc.sum(pc.is_in(batch.column("user_id"), raw_id_values)).as_py() or 0
         if pattern and batch.num_rows:
             hits = pc.match_substring_regex(batch.column("message"), pattern)
-            leaked_rows += [rows + i for i in pc.indices_nonzero(pc.fill_null(hits, False)).to_pylist()]
+            leaked_rows += [first + i for i in pc.indices_nonzero(pc.fill_null(hits, False)).to_pylist()]
         rows += batch.num_rows
     problems = []
     if leaked_as_id:
@@ -184,13 +182,12 @@ def anonymized_has_no_pii(context: dg.AssetCheckExecutionContext, lake: LakeReso
     leaking_rows: list[int] = []
     references: list[dict] = []
     rows = 0
-    columns = ["conversation_id", "timestamp", "message"]
-    for batch in lake.location().parquet_file(layout.conversations_path(day)).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=columns):
+    for first, batch in _batches(lake.location(), layout.conversations_path(day), ["conversation_id", "timestamp", "message"]):
         batch_found, batch_rows = scan_for_pii(batch.column("message"))
         found.update(batch_found)
-        leaking_rows += [rows + row for row in batch_rows]
+        leaking_rows += [first + row for row in batch_rows]
         references += [
-            {"row": rows + row, "conversation_id": batch.column("conversation_id")[row].as_py(), "timestamp": batch.column("timestamp")[row].as_py()}
+            {"row": first + row, "conversation_id": batch.column("conversation_id")[row].as_py(), "timestamp": batch.column("timestamp")[row].as_py()}
             for row in batch_rows[: max(0, 20 - len(references))]
         ]
         rows += batch.num_rows
@@ -210,8 +207,7 @@ def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, la
     day = context.partition_key
     location = lake.location()
     metrics = json.loads(location.read_bytes(layout.daily_metrics_path(day)))
-    # A recount by plain aggregates over the file, not by the metrics SQL.
-    with lake.location().local_file(layout.conversations_path(day)) as path, _duckdb() as con:
+    with location.local_file(layout.conversations_path(day)) as path, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
         recount = con.execute(
             "SELECT count(*), count(DISTINCT conversation_id), count(DISTINCT user_id),"
             " count(*) FILTER (WHERE role = 'user'), count(*) FILTER (WHERE role = 'assistant')"

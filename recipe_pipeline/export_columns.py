@@ -25,8 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from recipe_pipeline.columns import by_distinct, constant, row_numbers
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_value, to_plain
 from recipe_pipeline.exports import DataFile, ExportStore, ExportSummary
+from recipe_pipeline.warehouse import DUCKDB_CONFIG
 
 # Plain UTC ISO 8601 (the seed's naive isoformat() or RFC 3339 with Z): its first ten characters
 # are its UTC day. Anything else (offsets, spaces, dates alone) is read by the exact path.
@@ -82,14 +84,6 @@ def _path(array, *names):
     return array
 
 
-def _nulls(length: int, type_: pa.DataType) -> pa.Array:
-    return pa.nulls(length, type_)
-
-
-def _constant(length: int, value, type_: pa.DataType) -> pa.Array:
-    return pc.fill_null(pa.nulls(length, type_), pa.scalar(value, type_))
-
-
 def _valid(array) -> pa.Array:
     return pc.is_valid(array) if array is not None else None
 
@@ -140,7 +134,7 @@ def _dynamodb_json_texts(metadata) -> pa.ChunkedArray:
     """Each row's metadata struct as JSON text (DuckDB reads the Arrow column in place)."""
     metadata_rows = pa.table({"m": metadata})  # DuckDB finds the Arrow table by this name
     try:
-        with duckdb.connect() as con:
+        with duckdb.connect(config=DUCKDB_CONFIG) as con:
             return con.sql("SELECT to_json(m) AS j FROM metadata_rows").to_arrow_table().column("j")
     except duckdb.Error:  # a shape DuckDB does not take from Arrow (an empty nested map): slower, same text
         return pa.chunked_array([pa.array([None if v is None else json.dumps(v) for v in metadata.to_pylist()], pa.string())])
@@ -150,10 +144,10 @@ def _metadata_texts(metadata, rows: int) -> tuple[pa.Array, pa.Array | None]:
     """Plain JSON text of each row's metadata map, decoded once per distinct value; and the rows
     whose metadata the columnar path cannot decode (not a map, or not valid DynamoDB JSON)."""
     if metadata is None:
-        return _nulls(rows, pa.string()), None
+        return pa.nulls(rows, pa.string()), None
     maps = _path(metadata, "M")
     if maps is None:
-        return _nulls(rows, pa.string()), pc.is_valid(metadata)
+        return pa.nulls(rows, pa.string()), pc.is_valid(metadata)
     not_a_map = pc.and_(pc.is_valid(metadata), pc.is_null(maps))
     for tag in metadata.type:  # {"M": …, "S": …} is not one typed value
         if tag.name != "M":
@@ -161,9 +155,8 @@ def _metadata_texts(metadata, rows: int) -> tuple[pa.Array, pa.Array | None]:
     if maps.type.num_fields == 0:  # every map in the file is empty
         return pc.if_else(pc.is_valid(maps), pa.scalar("{}"), pa.scalar(None, pa.string())), not_a_map
     texts = _dynamodb_json_texts(metadata)
-    encoded = pc.dictionary_encode(texts).combine_chunks()
-    plain = pa.array([_plain_metadata_json(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    converted = plain.take(encoded.indices)
+    distinct, indices = by_distinct(texts)
+    converted = pa.array([_plain_metadata_json(v) for v in distinct], pa.string()).take(indices)
     undecodable = pc.and_(pc.is_valid(texts), pc.is_null(converted))
     return converted, pc.or_(not_a_map, undecodable)
 
@@ -171,7 +164,7 @@ def _metadata_texts(metadata, rows: int) -> tuple[pa.Array, pa.Array | None]:
 def _integers(strings, rows: int) -> tuple[pa.Array, pa.Array | None]:
     """Integer N values as int64, and the rows holding an N that is not a plain integer."""
     if strings is None:
-        return _nulls(rows, pa.int64()), None
+        return pa.nulls(rows, pa.int64()), None
     plain = pc.fill_null(pc.match_substring_regex(strings, _INTEGER), True)
     values = pc.cast(pc.if_else(plain, strings, None), pa.int64())
     return values, pc.and_(pc.is_valid(strings), pc.invert(plain))
@@ -193,9 +186,9 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
     if summary.is_full:
         image = parsed.column("Item")
         conversation_id, timestamp = _path(image, "conversation_id", "S"), _path(image, "timestamp", "S")
-        version = _constant(rows, summary.snapshot_micros, pa.int64())
-        kind = _constant(rows, "item", pa.string())
-        old_ttl, bad_old_ttl, bad_version = _nulls(rows, pa.int64()), None, None
+        version = constant(rows, summary.snapshot_micros, pa.int64())
+        kind = constant(rows, "item", pa.string())
+        old_ttl, bad_old_ttl, bad_version = pa.nulls(rows, pa.int64()), None, None
     else:
         image = parsed.column("NewImage")
         conversation_id, timestamp = _path(parsed.column("Keys"), "conversation_id", "S"), _path(parsed.column("Keys"), "timestamp", "S")
@@ -212,13 +205,14 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
 
     def tagged(name: str, tag: str):
         if _path(image, name) is None:
-            return _nulls(rows, IMAGE_TYPE.field(name).type.field(tag).type), None
+            return pa.nulls(rows, IMAGE_TYPE.field(name).type.field(tag).type), None
         value = _path(image, name, tag)
         # Present under its attribute but null ({"S": null}): not something to guess about.
         return value, pc.and_(pc.is_valid(pc.struct_field(image, name)), pc.is_null(value))
 
-    user_id, bad_user = tagged("user_id", "S")
-    role, bad_role = tagged("role", "S")
+    # A put needs both as strings: absent or {"S": null} alike go to the exact path.
+    user_id, _ = tagged("user_id", "S")
+    role, _ = tagged("role", "S")
     exact = _or(exact, pc.and_(is_put, pc.or_(pc.is_null(user_id), pc.is_null(role))))
     columns = {}
     for name, tag in (("message", "S"), ("date_str", "S"), ("has_recipe", "BOOL"), ("recipe_name", "S")):
@@ -242,7 +236,7 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
             "message": pc.if_else(is_put, pc.fill_null(columns["message"], ""), None),
             "metadata": metadata, "date_str": columns["date_str"], "ttl": ttl,
             "has_recipe": columns["has_recipe"], "recipe_name": columns["recipe_name"],
-            "line": pc.cumulative_sum(_constant(rows, 1, pa.int64())),
+            "line": row_numbers(rows),
         },
         schema=CANDIDATE_SCHEMA,
     )
@@ -251,10 +245,11 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
 
 def read_data_file(store: ExportStore, summary: ExportSummary, data_file: DataFile, *, columnar: bool = True) -> FileCandidates:
     """Every line of a verified data file: columnar where it is safe, as lines where it is not."""
-    parsed = _parse(store.read_verified(summary, data_file), summary) if columnar else None
+    body = store.read_verified(summary, data_file)
+    parsed = _parse(body, summary) if columnar else None
     if parsed is None or parsed.num_rows != data_file.item_count:
-        # The exact path verifies, decompresses and counts again, and names what is wrong.
-        lines = list(enumerate(store.iter_lines(summary, data_file), start=1))
+        # The exact path decompresses and counts again, and names what is wrong.
+        lines = list(enumerate(store.iter_lines(summary, data_file, body), start=1))
         return FileCandidates(CANDIDATE_SCHEMA.empty_table(), lines)
     table, exact = columns_of(parsed, summary)
     del parsed
@@ -262,5 +257,5 @@ def read_data_file(store: ExportStore, summary: ExportSummary, data_file: DataFi
     if pc.any(exact).as_py():
         exact_numbers = set(pc.add(pc.indices_nonzero(exact), 1).to_pylist())
         table = table.filter(pc.invert(exact))
-    lines = [(n, line) for n, line in enumerate(store.iter_lines(summary, data_file), start=1) if n in exact_numbers] if exact_numbers else []
+    lines = [(n, line) for n, line in enumerate(store.iter_lines(summary, data_file, body), start=1) if n in exact_numbers] if exact_numbers else []
     return FileCandidates(table, lines)

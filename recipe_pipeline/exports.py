@@ -273,9 +273,10 @@ class ExportStore:
             )
         return body
 
-    def iter_lines(self, summary: ExportSummary, data_file: DataFile) -> Iterator[bytes]:
-        """Non-empty lines of a verified data file, decompressed as a stream."""
-        body = self.read_verified(summary, data_file)
+    def iter_lines(self, summary: ExportSummary, data_file: DataFile, verified_body: bytes | None = None) -> Iterator[bytes]:
+        """Non-empty lines of a verified data file, decompressed as a stream (from
+        ``verified_body`` when the caller has already read and verified the file)."""
+        body = verified_body if verified_body is not None else self.read_verified(summary, data_file)
         count = 0
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:

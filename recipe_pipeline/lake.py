@@ -88,9 +88,12 @@ PROVENANCE_KEY = b"recipe_pipeline.provenance"
 def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
     """Attach ``provenance`` (what the file was built from, and its counts) to a table's schema,
     so it travels in the Parquet footer, atomically with the rows it describes."""
-    metadata = dict(table.schema.metadata or {})
-    metadata[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True).encode()
-    return table.replace_schema_metadata(metadata)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), **provenance_metadata(provenance)})
+
+
+def provenance_metadata(provenance: dict) -> dict[bytes, bytes]:
+    """The footer key-value entry that carries ``provenance``."""
+    return {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()}
 
 
 def read_provenance(lake: Location, path: str) -> dict:

@@ -12,7 +12,8 @@ import hmac
 from collections.abc import Iterable
 
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from recipe_pipeline.columns import by_distinct
 
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: no collisions at any plausible user count
 KNOWN_IDS_LIMIT = 200_000  # pseudonyms remembered across batches (~30 MB at most)
@@ -41,18 +42,9 @@ class Pseudonymizer:
 
     def pseudonym_column(self, user_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Columnar form: one HMAC per distinct id, gathered back by the dictionary indices."""
-        encoded = pc.dictionary_encode(user_ids)
-        encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-        distinct = pa.array([None if u is None else self._remembered(u) for u in encoded.dictionary.to_pylist()], pa.string())
-        return distinct.take(encoded.indices)
+        distinct, indices = by_distinct(user_ids)
+        return pa.array([self._remembered(u) for u in distinct], pa.string()).take(indices)
 
     def pseudonyms(self, user_ids: Iterable[str]) -> list[str]:
-        """Batch form: one HMAC per distinct id (a day has far fewer users than messages)."""
-        cache: dict[str, str] = {}
-        out = []
-        for user_id in user_ids:
-            value = cache.get(user_id)
-            if value is None:
-                value = cache[user_id] = self.pseudonym(user_id)
-            out.append(value)
-        return out
+        """List form of ``pseudonym_column``."""
+        return self.pseudonym_column(pa.array(list(user_ids), pa.string())).to_pylist()

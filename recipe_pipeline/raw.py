@@ -23,18 +23,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline.columns import constant, row_numbers
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
+from recipe_pipeline.warehouse import bounded_duckdb, parquet_relation
 
 # Exports are not transactionally consistent and AWS's clock "can vary by one minute"; an item
 # written this close to a snapshot may be missing from it without having been deleted.
@@ -77,8 +78,13 @@ class RawDay:
 
     @property
     def exports_cover_day(self) -> bool:
-        end = datetime.fromisoformat(self.day).replace(tzinfo=UTC) + timedelta(days=1)
-        return self.covered_until is not None and self.covered_until >= end
+        return exports_cover_day(self.day, self.covered_until)
+
+
+def exports_cover_day(day: str, covered_until: datetime | None) -> bool:
+    """Whether the exports reflect every write of ``day`` (until its end)."""
+    end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
+    return covered_until is not None and covered_until >= end
 
 
 @dataclass
@@ -86,11 +92,6 @@ class _Candidate:
     record: ExportRecord
     export_id: str
     is_full: bool
-
-    @property
-    def order(self) -> tuple[int, int]:
-        # At equal versions an incremental line (exact write time) beats a snapshot.
-        return (self.record.version_micros, 0 if self.is_full else 1)
 
 
 def coverage(summaries: list[ExportSummary]) -> datetime | None:
@@ -240,9 +241,9 @@ def _spill_columnar(part: pa.Table, is_full: bool, export_id: str, first_row_id:
         part.drop_columns(["line", "message"])
         .append_column("message", message)
         .append_column("message_ts", message_ts)
-        .append_column("incremental", pc.fill_null(pa.nulls(rows, pa.bool_()), not is_full))
-        .append_column("source_export", pc.fill_null(pa.nulls(rows, pa.string()), export_id))
-        .append_column("row_id", pc.add(pc.cumulative_sum(pc.fill_null(pa.nulls(rows, pa.int64()), 1)), first_row_id - 1))
+        .append_column("incremental", constant(rows, not is_full, pa.bool_()))
+        .append_column("source_export", constant(rows, export_id, pa.string()))
+        .append_column("row_id", row_numbers(rows, first=first_row_id))
     )
 
 
@@ -313,11 +314,9 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                 del file, part
         counts["export_records"] = spilled + len(exact)
 
-        config = {"memory_limit": RESOLVE_MEMORY_LIMIT, "temp_directory": os.path.join(work, "duckdb")}
-        with duckdb.connect(config=config) as con:
-            con.execute("SET TimeZone = 'UTC'")  # message_ts comes back as UTC, whatever the host's zone
+        with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb")) as con:
             if spilled:
-                con.execute(f"CREATE VIEW columnar_versions AS SELECT * FROM read_parquet('{os.path.join(work, 'part-*.parquet')}')")
+                con.execute(f"CREATE VIEW columnar_versions AS SELECT * FROM {parquet_relation(os.path.join(work, 'part-*.parquet'))}")
             else:
                 con.register("columnar_versions", _spill_columnar(CANDIDATE_SCHEMA.empty_table(), True, "", 0))
             con.register("exact_versions", _exact_keys(exact, spilled))
@@ -392,7 +391,7 @@ class RawDaySummary:
 
     @property
     def exports_cover_day(self) -> bool:
-        return RawDay(self.day, RAW_SCHEMA.empty_table(), [], {}, [], self.covered_until).exports_cover_day
+        return exports_cover_day(self.day, self.covered_until)
 
 
 def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str], pseudonymizer: Pseudonymizer) -> RawDaySummary:
@@ -407,12 +406,10 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
             counts["erased"] = counts.get("erased", 0) + removed
             writer.write(batch)
             by_role.update({v["values"]: v["counts"] for v in pc.value_counts(batch.column("role")).to_pylist()} if batch.num_rows else {})
-        if writer.rows == 0:
-            writer.write(RAW_SCHEMA.empty_table())
         counts["rows"] = writer.rows
         summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)
         provenance = {"partition": day, "exports": summary.exports_read, "counts": counts,
                       "covered_until": summary.covered_until.isoformat() if summary.covered_until else None,
                       "exports_cover_day": summary.exports_cover_day}
-        writer.add_metadata({layout.PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()})
+        writer.add_metadata(layout.provenance_metadata(provenance))
     return summary

@@ -210,6 +210,7 @@ class AtomicParquetWriter:
     def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str) -> None:
         self._location = location
         self._final = final
+        self._schema = schema
         if location.is_s3:  # built in memory, then one PUT (see Location.write_bytes)
             self._tmp = None
             self._sink = pa.BufferOutputStream()
@@ -235,6 +236,8 @@ class AtomicParquetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            if exc_type is None and self.rows == 0:
+                self._writer.write_table(self._schema.empty_table())  # one empty row group, as write_parquet makes
             self._writer.close()
         finally:
             if self._tmp is None:

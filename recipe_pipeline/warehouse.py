@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from typing import Any
 
@@ -39,6 +39,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def bounded_duckdb(memory_limit: str, spill_dir: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB that spills to ``spill_dir`` (a temporary one by default) beyond
+    ``memory_limit``, in UTC, never downloading extensions."""
+    with ExitStack() as stack:
+        spill = spill_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="duckdb-spill-"))
+        con = stack.enter_context(duckdb.connect(config={**DUCKDB_CONFIG, "memory_limit": memory_limit, "temp_directory": spill}))
+        con.execute("SET TimeZone = 'UTC'")  # days and hours are UTC, whatever the host's zone
+        yield con
+
+
 def parquet_relation(path: str) -> str:
     """DuckDB's native scan of a local Parquet file, as a FROM item (it spills within its memory
     limit; an Arrow object is scanned zero-copy and held in memory whole)."""
@@ -53,10 +64,7 @@ def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, 
     query = load_query("daily_metrics")
     d = date.fromisoformat(day)
     # DuckDB materializes a CTE the query reads several times: within this limit, it spills.
-    with tempfile.TemporaryDirectory(prefix="daily-metrics-") as spill, duckdb.connect(
-        config={**DUCKDB_CONFIG, "memory_limit": METRICS_MEMORY_LIMIT, "temp_directory": spill}
-    ) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
         if isinstance(conversations, str):
             source = parquet_relation(conversations)
         else:

@@ -1,0 +1,26 @@
+"""Small Arrow column helpers shared by the columnar steps (export reading, raw, anonymize)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def constant(length: int, value, type_: pa.DataType) -> pa.Array:
+    """``length`` copies of ``value``."""
+    return pa.repeat(pa.scalar(value, type_), length)
+
+
+def row_numbers(length: int, first: int = 1) -> pa.Array:
+    """``first``, ``first + 1``, … as int64."""
+    return pc.add(pc.cumulative_sum(constant(length, 1, pa.int64())), first - 1)
+
+
+def by_distinct(values: pa.Array | pa.ChunkedArray) -> tuple[list, pa.Array]:
+    """The distinct non-null values (as Python) and, per row, the index of its value (null for a
+    null). Work done once per distinct value is gathered back with ``pa.array(...).take(indices)``:
+    a day repeats a few user ids, metadata maps and templated texts many times."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return encoded.dictionary.to_pylist(), encoded.indices
