@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import by_distinct
-from recipe_pipeline.pii import ScrubWorkers, scrub_messages
+from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
-from recipe_pipeline.recipes import extract_recipes, recipe_category
+from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
 from recipe_pipeline.storage import Location
+
+T = TypeVar("T")
 
 ANONYMIZED_SCHEMA = pa.schema(
     [
@@ -94,14 +98,20 @@ def _tools_and_ratings(metadata: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, 
 
 def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWorkers | None = None) -> AnonymizedDay:
     """Anonymize one raw day, or one batch of it (a table with ``RAW_SCHEMA``); row order is kept."""
-    messages = raw.column("message").to_pylist()
-    roles = raw.column("role").to_pylist()
-    scrubbed = scrub_messages(messages, workers)
-    # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
-    assistant_texts = [text if role == "assistant" else None for text, role in zip(scrubbed.texts, roles)]
-    recipe_names = extract_recipes(assistant_texts)
-    tools, ratings = _tools_and_ratings(raw.column("metadata"))
+    if workers is None:
+        with ScrubWorkers() as own:
+            return anonymize_day(raw, pseudonymizer, own)
+    return _anonymized(raw, start_scrub(raw.column("message"), workers), pseudonymizer)
+
+
+def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
+    """The anonymized table of ``raw`` once its scrub (started earlier) is done."""
+    scrubbed = scrub.result()
     texts = pa.array(scrubbed.texts, pa.string())
+    # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
+    assistant_texts = pc.if_else(pc.equal(raw.column("role"), "assistant"), texts, pa.scalar(None, pa.string()))
+    recipe_names = extract_recipe_column(assistant_texts)
+    tools, ratings = _tools_and_ratings(raw.column("metadata"))
     table = pa.table(
         {
             "conversation_id": raw.column("conversation_id"),
@@ -112,9 +122,9 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWor
             "message": texts,
             "message_length": pc.cast(pc.utf8_length(texts), pa.int32()),
             "pii_redactions": pa.array(scrubbed.redactions, pa.int32()),
-            "has_recipe": pa.array([name is not None for name in recipe_names], pa.bool_()),
-            "recipe_name": pa.array(recipe_names, pa.string()),
-            "recipe_category": pa.array([recipe_category(name) for name in recipe_names], pa.string()),
+            "has_recipe": pc.is_valid(recipe_names),
+            "recipe_name": recipe_names,
+            "recipe_category": recipe_category_column(recipe_names),
             "tools_used": tools,
             "rating": ratings,
         },
@@ -139,14 +149,32 @@ class AnonymizedDaySummary:
     preview: list[dict] = field(default_factory=list)
 
 
+def _table(batch: pa.RecordBatch) -> pa.Table:
+    return pa.Table.from_batches([batch])
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` in order, each one yielded only after the next has been produced (started)."""
+    previous = next(items, _NOTHING)
+    for item in items:
+        yield previous
+        previous = item
+    if previous is not _NOTHING:
+        yield previous
+
+
+_NOTHING = object()
+
+
 def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, batch_rows: int = BATCH_ROWS) -> AnonymizedDaySummary:
     """Read the day's raw Parquet in batches, anonymize each and stream it to the day's
     ``conversations/`` file (replaced whole, atomically), with provenance in the footer."""
     raw_file = lake.parquet_file(layout.raw_conversations_path(day))
     summary = AnonymizedDaySummary(raw_rows=raw_file.metadata.num_rows)
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
-        for batch in raw_file.iter_batches(batch_size=batch_rows):
-            part = anonymize_day(pa.Table.from_batches([batch]), pseudonymizer, workers)
+        # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
+        started = ((table, start_scrub(table.column("message"), workers)) for table in map(_table, raw_file.iter_batches(batch_size=batch_rows)))
+        for part in (_anonymized(table, scrub, pseudonymizer) for table, scrub in _one_ahead(started)):
             writer.write(part.table)
             summary.rows += part.table.num_rows
             summary.redactions_by_kind.update(part.redactions_by_kind)

@@ -16,11 +16,17 @@ def row_numbers(length: int, first: int = 1) -> pa.Array:
     return pc.add(pc.cumulative_sum(constant(length, 1, pa.int64())), first - 1)
 
 
+def dictionary_of(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """The distinct non-null values and, per row, the index of its value (null for a null)."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks else pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], values.type))
+    return encoded.dictionary, encoded.indices
+
+
 def by_distinct(values: pa.Array | pa.ChunkedArray) -> tuple[list, pa.Array]:
     """The distinct non-null values (as Python) and, per row, the index of its value (null for a
     null). Work done once per distinct value is gathered back with ``pa.array(...).take(indices)``:
     a day repeats a few user ids, metadata maps and templated texts many times."""
-    encoded = pc.dictionary_encode(values)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    return encoded.dictionary.to_pylist(), encoded.indices
+    dictionary, indices = dictionary_of(values)
+    return dictionary.to_pylist(), indices

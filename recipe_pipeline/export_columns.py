@@ -18,7 +18,11 @@ problem. Either way the result is the same; only the speed differs.
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +33,9 @@ from recipe_pipeline.columns import by_distinct, constant, row_numbers
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_value, to_plain
 from recipe_pipeline.exports import DataFile, ExportStore, ExportSummary
 from recipe_pipeline.warehouse import DUCKDB_CONFIG
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Plain UTC ISO 8601 (the seed's naive isoformat() or RFC 3339 with Z): its first ten characters
 # are its UTC day. Anything else (offsets, spaces, dates alone) is read by the exact path.
@@ -259,3 +266,20 @@ def read_data_file(store: ExportStore, summary: ExportSummary, data_file: DataFi
         table = table.filter(pc.invert(exact))
     lines = [(n, line) for n, line in enumerate(store.iter_lines(summary, data_file, body), start=1) if n in exact_numbers] if exact_numbers else []
     return FileCandidates(table, lines)
+
+
+# Data files parsed at once: Arrow's JSON parser and zlib release the GIL, so a second file
+# parses while this thread works on the first (more would only hold more memory on 2 cores).
+PARALLEL_FILES = 2
+
+
+def in_order_ahead(work: Callable[[T], R], items: Iterable[T], ahead: int = PARALLEL_FILES) -> Iterator[R]:
+    """``map(work, items)`` on ``ahead`` threads, in order, holding at most ``ahead + 1`` results."""
+    with ThreadPoolExecutor(ahead) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > ahead:  # ``ahead`` keep working while the caller takes this one
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

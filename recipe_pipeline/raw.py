@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, row_numbers
-from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
-from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
+from recipe_pipeline.exports import DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 from recipe_pipeline.warehouse import bounded_duckdb, parquet_relation
@@ -228,9 +228,9 @@ def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
 _UTC_SUFFIX = r"(Z|\+00:00)$"
 
 
-def _spill_columnar(part: pa.Table, is_full: bool, export_id: str, first_row_id: int) -> pa.Table:
-    """A file's rows for the day, as spilled for resolution: typed ``message_ts``, the export,
-    and a row id unique across the day."""
+def _typed_part(part: pa.Table, is_full: bool, export_id: str) -> pa.Table:
+    """A file's rows for the day, as spilled for resolution (less ``row_id``): typed
+    ``message_ts``, control characters out of the message, and the export."""
     rows = part.num_rows
     naive = pc.replace_substring_regex(part.column("timestamp"), _UTC_SUFFIX, "")
     message_ts = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
@@ -243,8 +243,12 @@ def _spill_columnar(part: pa.Table, is_full: bool, export_id: str, first_row_id:
         .append_column("message_ts", message_ts)
         .append_column("incremental", constant(rows, not is_full, pa.bool_()))
         .append_column("source_export", constant(rows, export_id, pa.string()))
-        .append_column("row_id", row_numbers(rows, first=first_row_id))
     )
+
+
+def _with_row_ids(part: pa.Table, first_row_id: int) -> pa.Table:
+    """Row ids unique across the day, in reading order (the last tie-break between versions)."""
+    return part.append_column("row_id", row_numbers(part.num_rows, first=first_row_id))
 
 
 # DuckDB's share of memory for resolving a day; beyond it, it spills to the work directory.
@@ -289,36 +293,41 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
     exports_read: list[str] = []
     counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
     with tempfile.TemporaryDirectory(prefix=f"raw-{day}-") as work:
-        spilled = 0
+        files = []
         for summary in summaries:
             index = load_or_build_export_index(store, lake, summary, columnar=columnar)
-            if day not in index.days:
-                continue
-            exports_read.append(summary.export_id)
-            for data_file in store.data_files(summary):
-                file = read_data_file(store, summary, data_file, columnar=columnar)
-                # Columnar rows have plain UTC timestamps: their day is their first ten characters.
-                part = file.table.filter(pc.starts_with(file.table.column("timestamp"), day))
-                if part.num_rows:
-                    spill = _spill_columnar(part, summary.is_full, summary.export_id, spilled)
-                    pq.write_table(spill, os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4")
-                    spilled += part.num_rows
-                for _, line in file.exact_lines:
-                    try:
-                        record = parse_record(line, summary)
-                        if item_day(record.timestamp) != day:
-                            continue
-                    except (MalformedLine, BadTimestamp):
-                        continue  # quarantined (and counted) by the export index
-                    exact.append(_Candidate(record, summary.export_id, summary.is_full))
-                del file, part
+            if day in index.days:
+                exports_read.append(summary.export_id)
+                files += [(summary, data_file) for data_file in store.data_files(summary)]
+
+        def day_part(file: tuple[ExportSummary, DataFile]) -> tuple[ExportSummary, pa.Table, list[tuple[int, str]]]:
+            summary, data_file = file
+            read = read_data_file(store, summary, data_file, columnar=columnar)
+            # Columnar rows have plain UTC timestamps: their day is their first ten characters.
+            part = read.table.filter(pc.starts_with(read.table.column("timestamp"), day))
+            return summary, _typed_part(part, summary.is_full, summary.export_id), read.exact_lines
+
+        spilled = 0
+        for summary, part, exact_lines in in_order_ahead(day_part, files):
+            if part.num_rows:
+                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4")
+                spilled += part.num_rows
+            for _, line in exact_lines:
+                try:
+                    record = parse_record(line, summary)
+                    if item_day(record.timestamp) != day:
+                        continue
+                except (MalformedLine, BadTimestamp):
+                    continue  # quarantined (and counted) by the export index
+                exact.append(_Candidate(record, summary.export_id, summary.is_full))
+            del part, exact_lines
         counts["export_records"] = spilled + len(exact)
 
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb")) as con:
             if spilled:
                 con.execute(f"CREATE VIEW columnar_versions AS SELECT * FROM {parquet_relation(os.path.join(work, 'part-*.parquet'))}")
             else:
-                con.register("columnar_versions", _spill_columnar(CANDIDATE_SCHEMA.empty_table(), True, "", 0))
+                con.register("columnar_versions", _with_row_ids(_typed_part(CANDIDATE_SCHEMA.empty_table(), True, ""), 0))
             con.register("exact_versions", _exact_keys(exact, spilled))
             snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
             con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})

@@ -323,3 +323,24 @@ def test_the_phone_shortcut_agrees_on_the_labeled_corpus():
         text = entry["text"]
         if pii._DIGIT_RUN.search(text):
             assert sorted((s.start, s.end) for s in pii._phone_spans(text)) == sorted((s.start, s.end) for s in _phone_spans_in_every_region(text))
+
+
+_ASCII_CHAT = st.lists(
+    _PIECES | st.sampled_from(["Name Is", "CALL ME", "Street", "st", "St.", "ave", "way", "Ship It To", "SSN", "drive", "x::y", "1.2.3.4"])
+    | st.text(alphabet=st.characters(max_codepoint=127), max_size=12),
+    max_size=10,
+).map("".join)
+
+
+@_PROPERTY_SETTINGS
+@given(_ASCII_CHAT | st.text(max_size=60))
+def test_the_fast_prefilter_is_the_candidate_regex(text):
+    assert pii.could_hold_pii(text) == (bool(text) and pii._CANDIDATE.search(text) is not None)
+
+
+def test_the_fast_prefilter_agrees_on_the_labeled_corpus():
+    from bench.jsonl import read_jsonl
+
+    for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "pii_corpus.jsonl"):
+        text = entry["text"]
+        assert pii.could_hold_pii(text) == (pii._CANDIDATE.search(text) is not None), text

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recipe_pipeline.recipes import (
     CATEGORIES,
@@ -10,8 +15,10 @@ from recipe_pipeline.recipes import (
     RECIPE_CATALOGUE,
     canonical_recipe_name,
     extract_recipe,
+    extract_recipe_column,
     extract_recipes,
     recipe_category,
+    recipe_category_column,
 )
 
 
@@ -192,3 +199,40 @@ def test_extract_recipes_over_a_list():
     assert extract_recipes(texts) == ["ramen", None, None, None, "lasagna", "ramen"]
     assert extract_recipes([]) == []
     assert extract_recipes(iter(["Tacos!"])) == ["beef tacos"]
+
+
+# -- the vectorized column form is extract_recipe, exactly --------------------------------------
+_RECIPE_PIECES = st.sampled_from(
+    [
+        "lasagna", "Lasagnes", "mac-and-cheese", "Mac  and\ncheese", "mac and\x0bcheese", "chicken\x1cnoodle soup", "chicken noodle soup", "chicken soup", "pho", "phone",
+        "crème brûlée", "creme brulee", "nan's", "recipe for ", "How to make ", "Here's a recipe for ", "the ", "an easy ",
+        "ramen", "Ramen's", "tacos", "[PHONE]", "beef rendang", "-", " ", "\t", "\x0b", "\x1c", ".", ",", "!", "'", "’", "_",
+        "x", "İ", "K", "ſ", "\n", "(", ")", "1",
+    ]
+)
+_RECIPE_TEXT = st.lists(_RECIPE_PIECES, max_size=12).map("".join) | st.text(max_size=40)
+
+
+def _one_by_one(texts):
+    return [extract_recipe(text) if text else None for text in texts]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.none() | _RECIPE_TEXT, max_size=8))
+def test_the_column_form_is_extract_recipe(texts):
+    assert extract_recipe_column(pa.array(texts, pa.string())).to_pylist() == _one_by_one(texts)
+
+
+def test_the_column_form_agrees_on_the_recipe_corpus_and_every_surface_form():
+    from bench.jsonl import read_jsonl
+    from recipe_pipeline.recipes import _FORMS
+
+    texts = [entry["text"] for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "recipe_corpus.jsonl")]
+    texts += [f"Try the {form}, it's great" for form in _FORMS] + [f"{form.upper()}!" for form in _FORMS]
+    chunked = pa.chunked_array([texts[:10], texts[10:]], pa.string())
+    assert extract_recipe_column(chunked).to_pylist() == _one_by_one(texts)
+
+
+def test_recipe_category_column():
+    names = pa.array(["ramen", None, "grilled octopus", "ramen"], pa.string())
+    assert recipe_category_column(names).to_pylist() == ["soup", None, "other", "soup"]
