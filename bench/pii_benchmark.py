@@ -85,7 +85,7 @@ def score(corpus: list[dict], scrub_all, spans_of) -> Score:
 def run(corpus: list[dict] | None = None) -> dict[str, Score]:
     corpus = corpus if corpus is not None else load_corpus()
     return {
-        "recipe-pipeline": score(corpus, lambda texts: scrub_messages(texts).texts, our_spans),
+        "recipe-pipeline": score(corpus, lambda texts: scrub_messages(texts).texts.to_pylist(), our_spans),
         "seed regexes": score(corpus, lambda texts: [seed_scrub(t) for t in texts], seed_spans),
     }
 

@@ -29,23 +29,18 @@ from pathlib import Path
 
 DAY = "2025-03-01"
 CACHE = Path(os.environ.get("RECIPE_PIPELINE_BENCH_CACHE", ".bench"))
-TEMPLATES = [
-    "How do I make {r}? I have about {n} minutes.",
-    "Here's a recipe for {r}: preheat the oven to 200C and bake for 25-30 minutes. Serves 4-6.",
-    "Can I use a 9x13 pan instead? Also 1 1/2 cups of stock ok?",
-    "Thanks, it worked perfectly! My family loved the {r}.",
-    "Great choice! {R} is easier than it looks; use 2 tbsp of oil and simmer for {n} minutes.",
-]
-PII = ["email me at jo.smith{n}@example.com", "call me on (555) 123-{n:04d}", "card 4111 1111 1111 1111 please"]
+PII_RATE = 0.04  # of user messages (2% of all), as in the demo's simulation
+GENERATOR_VERSION = 2  # part of the cache key: a change to the generated text makes new exports
 
 
 def generate(root: Path, messages: int, seed: int = 1) -> Path:
-    """A FULL export of one day with ``messages`` items (cached by size and seed)."""
+    """A FULL export of one day with ``messages`` items (cached by generator version, size and seed)."""
+    from bench.chat_text import assistant_message, user_message
     from recipe_pipeline.export_writer import ExportWriter
     from recipe_pipeline.recipes import RECIPE_CATALOGUE
     from recipe_pipeline.storage import Location
 
-    exports = root / f"exports-{messages}-{seed}"
+    exports = root / f"exports-v{GENERATOR_VERSION}-{messages}-{seed}"
     if (exports / "DONE").exists():
         return exports
     rng = random.Random(seed)
@@ -54,19 +49,18 @@ def generate(root: Path, messages: int, seed: int = 1) -> Path:
     start = datetime.fromisoformat(DAY).replace(tzinfo=UTC)
 
     def items():
-        conversation, user, left = None, None, 0
+        conversation, user, recipe, left = None, None, None, 0
         for i in range(messages):
             if left == 0:
                 conversation, user, left = f"conv-{rng.getrandbits(64):016x}", rng.choice(users), rng.randint(2, 10)
+                recipe = rng.choice(recipes)
             left -= 1
-            recipe = rng.choice(recipes)
-            text = rng.choice(TEMPLATES).format(r=recipe, R=recipe.title(), n=rng.randint(5, 90))
-            if rng.random() < 0.02:
-                text += " " + rng.choice(PII).format(n=rng.randint(0, 9999))
+            role = "user" if i % 2 == 0 else "assistant"
+            text = user_message(rng, recipe, PII_RATE) if role == "user" else assistant_message(rng, recipe)
             moment = start + timedelta(microseconds=int(i * 86_400_000_000 / messages))
             yield {
                 "conversation_id": conversation, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": user,
-                "role": "user" if i % 2 == 0 else "assistant", "message": text,
+                "role": role, "message": text,
                 "metadata": {"tools_used": [rng.choice(["web_search", "timer", "cookware_check"])]} if i % 7 == 0 else {},
                 "date_str": DAY, "ttl": int((moment + timedelta(days=90)).timestamp()),
             }

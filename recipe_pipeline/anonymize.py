@@ -107,7 +107,7 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWor
 def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
     """The anonymized table of ``raw`` once its scrub (started earlier) is done."""
     scrubbed = scrub.result()
-    texts = pa.array(scrubbed.texts, pa.string())
+    texts = scrubbed.texts
     # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
     assistant_texts = pc.if_else(pc.equal(raw.column("role"), "assistant"), texts, pa.scalar(None, pa.string()))
     recipe_names = extract_recipe_column(assistant_texts)
@@ -121,7 +121,7 @@ def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer
             "role": raw.column("role"),
             "message": texts,
             "message_length": pc.cast(pc.utf8_length(texts), pa.int32()),
-            "pii_redactions": pa.array(scrubbed.redactions, pa.int32()),
+            "pii_redactions": scrubbed.redactions,
             "has_recipe": pc.is_valid(recipe_names),
             "recipe_name": recipe_names,
             "recipe_category": recipe_category_column(recipe_names),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,3 +34,23 @@ def by_distinct(values: pa.Array | pa.ChunkedArray) -> tuple[list, pa.Array]:
     a day repeats a few user ids, metadata maps and templated texts many times."""
     dictionary, indices = dictionary_of(values)
     return dictionary.to_pylist(), indices
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# Below this many rows a column is not worth splitting.
+SPLIT_FROM = 16_384
+
+
+def on_every_core(work: Callable[[pa.Array], pa.Array], values: pa.Array) -> pa.Array:
+    """``work(values)`` computed on one slice of ``values`` per core, in threads, and
+    concatenated: for work that is mostly Arrow compute calls, which release the GIL."""
+    parts = cores()
+    if parts < 2 or len(values) < SPLIT_FROM:
+        return work(values)
+    size = -(-len(values) // parts)
+    with ThreadPoolExecutor(parts) as pool:
+        results = list(pool.map(work, [values.slice(start, size) for start in range(0, len(values), size)]))
+    return pa.concat_arrays(results)

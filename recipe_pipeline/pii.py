@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import ipaddress
 import multiprocessing
-import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from recipe_pipeline.columns import cores
 
 PII_KINDS = ("EMAIL", "IBAN", "CARD", "SSN", "IP", "PHONE", "ADDRESS", "NAME")
 PHONE_REGIONS = ("US", "GB", "CA", "AU", "IN")  # IE would take "1999-2005" for a number
@@ -105,6 +106,25 @@ _NAME = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)\s+)"
     r"([A-Za-z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?)"
 )
+
+
+# Per kind, an RE2 pattern (run over a whole column by pyarrow) that matches every ASCII text in
+# which that kind's detector can find anything: its detector's core without lookarounds and
+# validation. Python's \s on ASCII also takes \v and \x1c-\x1f. Non-ASCII text (Unicode case
+# folding and \s differ between the engines) goes through every detector.
+_SPACE = r"[\t\n\v\f\r \x1c-\x1f]"
+KIND_HINTS = {
+    "EMAIL": "@",
+    "IBAN": r"[A-Za-z]{2}\d{2}",
+    "CARD": r"\d(?:[ -]?\d){12}",
+    "SSN": r"\d{3}[- ]\d{2}[- ]\d{4}|(?i:ssn|social security)",
+    "IP": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:",
+    "PHONE": r"\d(?:[" + _SPACE[1:-1] + r"().\-/]*\d){6}",
+    "ADDRESS": r"\d[A-Za-z]?,?" + _SPACE + r"+[A-Z]|(?i:i live at|i live on|my address is|my home address is|i'm at|i am at"
+    r"|deliver(?:y)? (?:it )?to|ship (?:it )?to|send (?:it|them) to)",
+    "NAME": r"(?i:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)",
+}
+_ANY_HINT = "|".join(f"(?:{hint})" for hint in KIND_HINTS.values())
 
 
 def luhn_valid(digits: str) -> bool:
@@ -296,12 +316,15 @@ def could_hold_pii(text: str) -> bool:
     return any(phrase in lowered for phrase in _TRIGGER_PHRASES) or _TRIGGER_ABBREVIATION.search(lowered) is not None
 
 
-def find_pii(text: str) -> list[PIISpan]:
-    """PII spans in ``text``, non-overlapping, in text order."""
+def find_pii(text: str, kinds: Collection[str] = PII_KINDS) -> list[PIISpan]:
+    """PII spans in ``text``, non-overlapping, in text order. ``kinds`` limits the detectors run:
+    the batch path passes the kinds whose ``KIND_HINTS`` match (any other finds nothing)."""
     if not could_hold_pii(text):
         return []
     spans: list[PIISpan] = []
     for kind, detect in _DETECTORS:
+        if kind not in kinds:
+            continue
         if kind == "PHONE" and not _free_digit_run(text, spans):
             continue  # libphonenumber is the costly matcher; digits already taken cannot be a phone
         # Within a kind the longest span wins ("Flat 3, 12 Oak Avenue" over "12 Oak Avenue").
@@ -316,14 +339,15 @@ def _free_digit_run(text: str, spans: list[PIISpan]) -> bool:
     )
 
 
-def scrub_text(text: str) -> tuple[str, list[str]]:
+def scrub_text(text: str, first_kinds: Collection[str] = PII_KINDS) -> tuple[str, list[str]]:
     """``text`` with each PII span replaced by ``[KIND]``, and the kinds replaced.
 
     Replacing a span can expose a neighbour its context hid ("jo@x.com12 Oak Avenue": the street
     number was glued to the address before it), so scrubbing repeats until nothing is found. Each
-    pass replaces original characters with placeholders that never match, so this ends."""
+    pass replaces original characters with placeholders that never match, so this ends. The first
+    pass looks for ``first_kinds`` only (see ``find_pii``); later passes, on changed text, for all."""
     kinds: list[str] = []
-    spans = find_pii(text)
+    spans = find_pii(text, first_kinds)
     while spans:
         pieces, last = [], 0
         for span in spans:
@@ -337,23 +361,12 @@ def scrub_text(text: str) -> tuple[str, list[str]]:
     return text, kinds
 
 
-@dataclass(frozen=True)
-class ScrubResult:
-    texts: list[str | None]
-    redactions: list[int]  # spans replaced, per message
-    counts: Counter  # spans replaced, per kind
-
-
 # Below this many flagged messages (in one call) the work stays in this process.
 PARALLEL_SCRUB_FROM = 500
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _scrub_chunk(texts: list[str]) -> list[tuple[str, list[str]]]:
-    return [scrub_text(text) for text in texts]
+def _scrub_chunk(work: list[tuple[str, Collection[str]]]) -> list[tuple[str, list[str]]]:
+    return [scrub_text(text, kinds) for text, kinds in work]
 
 
 class ScrubWorkers:
@@ -367,23 +380,21 @@ class ScrubWorkers:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, texts: list[str]) -> Callable[[], list[tuple[str, list[str]]]]:
-        """Start scrubbing ``texts``; the returned function waits for and returns the results."""
-        workers = _cores()
-        if workers < 2 or len(texts) < PARALLEL_SCRUB_FROM:
-            results = _scrub_chunk(texts)
+    def submit(self, work: list[tuple[str, Collection[str]]]) -> Callable[[], list[tuple[str, list[str]]]]:
+        """Start ``scrub_text`` on each (text, first kinds); the returned function waits for and
+        returns the results."""
+        workers = cores()
+        if workers < 2 or len(work) < PARALLEL_SCRUB_FROM:
+            results = _scrub_chunk(work)
             return lambda: results
         if self._pool is None:
             # fork: workers start at once with the matchers loaded and run pure Python only, so
             # the Arrow and DuckDB thread pools a fork copies are never touched (spawn would
             # re-run __main__).
             self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        size = max(1, len(texts) // (workers * 4))
-        futures = [self._pool.submit(_scrub_chunk, texts[i : i + size]) for i in range(0, len(texts), size)]
+        size = max(1, len(work) // (workers * 4))
+        futures = [self._pool.submit(_scrub_chunk, work[i : i + size]) for i in range(0, len(work), size)]
         return lambda: [result for future in futures for result in future.result()]
-
-    def scrub_all(self, texts: list[str]) -> list[tuple[str, list[str]]]:
-        return self.submit(texts)()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -397,47 +408,89 @@ class ScrubWorkers:
         self.close()
 
 
-def candidate_mask(messages: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> list[bool]:
-    """Which messages could hold PII, decided for the whole column in one RE2 pass."""
-    array = messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else pa.array(messages, pa.string())
-    mask = pc.match_substring_regex(array, CANDIDATE_PATTERN)
-    return [bool(v) for v in pc.fill_null(mask, False).to_pylist()]
+def _column(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(messages, pa.ChunkedArray):
+        return messages.combine_chunks() if messages.num_chunks else pa.array([], pa.string())
+    return messages if isinstance(messages, pa.Array) else pa.array(list(messages), pa.string())
+
+
+def _matches(texts: pa.Array, pattern: str) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+
+
+def kinds_to_look_for(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> tuple[pa.Array, list[Collection[str]]]:
+    """The rows that could hold PII (as indices) and, per such row, the kinds worth looking for,
+    decided for the whole column by RE2: ``KIND_HINTS`` for ASCII text, ``CANDIDATE_PATTERN`` (and
+    then every kind) for the rest."""
+    texts = _column(messages)
+    ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
+    flagged = pc.and_(ascii_, _matches(texts, _ANY_HINT))
+    if not pc.all(ascii_).as_py():
+        flagged = pc.or_(flagged, pc.and_(pc.invert(ascii_), _matches(texts, CANDIDATE_PATTERN)))
+    rows = pc.indices_nonzero(flagged)
+    candidates = texts.take(rows)
+    hinted = {kind: _matches(candidates, hint).to_pylist() for kind, hint in KIND_HINTS.items()}
+    kinds = [
+        tuple(kind for kind in PII_KINDS if hinted[kind][i]) if is_ascii else PII_KINDS
+        for i, is_ascii in enumerate(ascii_.take(rows).to_pylist())
+    ]
+    return rows, kinds
+
+
+def candidate_mask(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> list[bool]:
+    """Which messages could hold PII (see ``kinds_to_look_for``)."""
+    texts = _column(messages)
+    mask = [False] * len(texts)
+    for row in kinds_to_look_for(texts)[0].to_pylist():
+        mask[row] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class ScrubResult:
+    texts: pa.Array  # the column, PII replaced
+    redactions: pa.Array  # int32: spans replaced, per message
+    counts: Counter  # spans replaced, per kind
 
 
 class PendingScrub:
     """A column's scrub under way (``start_scrub``); ``result()`` waits for it."""
 
-    def __init__(self, values: list[str | None], flagged_rows: list[int], distinct: list[str], results: Callable[[], list]) -> None:
-        self._values, self._flagged_rows, self._distinct, self._results = values, flagged_rows, distinct, results
+    def __init__(self, texts: pa.Array, rows: pa.Array, work: list[tuple[str, Collection[str]]], results: Callable[[], list]) -> None:
+        self._texts, self._rows, self._work, self._results = texts, rows, work, results
 
     def result(self) -> ScrubResult:
-        texts: list[str | None] = list(self._values)
-        redactions = [0] * len(texts)
         counts: Counter = Counter({kind: 0 for kind in PII_KINDS})
-        done = dict(zip(self._distinct, self._results()))
-        for index in self._flagged_rows:
-            scrubbed, kinds = done[texts[index]]
+        done = dict(zip((text for text, _ in self._work), self._results()))
+        changed_rows, changed_texts, redactions = [], [], [0] * len(self._texts)
+        for row, text in zip(self._rows.to_pylist(), self._texts.take(self._rows).to_pylist()):
+            scrubbed, kinds = done[text]
             if kinds:
-                texts[index] = scrubbed
-                redactions[index] = len(kinds)
+                changed_rows.append(row)
+                changed_texts.append(scrubbed)
+                redactions[row] = len(kinds)
                 counts.update(kinds)
-        return ScrubResult(texts, redactions, counts)
+        texts = self._texts
+        if changed_rows:
+            mask = pc.is_in(pa.array(range(len(texts)), pa.int64()), pa.array(changed_rows, pa.int64()))
+            texts = pc.replace_with_mask(texts, mask, pa.array(changed_texts, pa.string()))
+        return ScrubResult(texts, pa.array(redactions, pa.int32()), counts)
 
 
 def start_scrub(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray, workers: ScrubWorkers) -> PendingScrub:
-    """Flag a column's messages with the vectorized pre-filter and hand the flagged ones (each
-    distinct text once: templated messages repeat) to ``workers`` without waiting."""
-    values = messages.to_pylist() if isinstance(messages, (pa.Array, pa.ChunkedArray)) else list(messages)
-    mask = candidate_mask(messages if isinstance(messages, (pa.Array, pa.ChunkedArray)) else values)
-    flagged_rows = [index for index, flagged in enumerate(mask) if flagged]
-    distinct = list(dict.fromkeys(values[index] for index in flagged_rows))
-    return PendingScrub(values, flagged_rows, distinct, workers.submit(distinct))
+    """Pick a column's messages that could hold PII and the kinds to look for (vectorized), and
+    hand them (each distinct text once: templated messages repeat) to ``workers`` without waiting."""
+    texts = _column(messages)
+    rows, kinds = kinds_to_look_for(texts)
+    work = list(dict(zip(texts.take(rows).to_pylist(), kinds)).items())
+    return PendingScrub(texts, rows, work, workers.submit(work))
 
 
 def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray, workers: ScrubWorkers | None = None) -> ScrubResult:
     """Scrub a column of messages. Only the messages the vectorized pre-filter flags reach the
-    matchers, which keeps a day of mostly cooking chat cheap. ``workers`` shares one process
-    pool across the batches of a day; without it a pool lives for this call only."""
+    matchers, and only the matchers their kinds' hints call for, which keeps a day of mostly
+    cooking chat cheap. ``workers`` shares one process pool across the batches of a day; without
+    it a pool lives for this call only."""
     if workers is None:
         with ScrubWorkers() as own:
             return scrub_messages(messages, own)

@@ -232,8 +232,11 @@ def _typed_part(part: pa.Table, is_full: bool, export_id: str) -> pa.Table:
     """A file's rows for the day, as spilled for resolution (less ``row_id``): typed
     ``message_ts``, control characters out of the message, and the export."""
     rows = part.num_rows
-    naive = pc.replace_substring_regex(part.column("timestamp"), _UTC_SUFFIX, "")
-    message_ts = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
+    try:  # the usual case, every timestamp with its "Z" or "+00:00": Arrow casts it directly
+        message_ts = pc.cast(part.column("timestamp"), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # some without a zone (UTC too: STRICT_UTC_TIMESTAMP)
+        naive = pc.replace_substring_regex(part.column("timestamp"), _UTC_SUFFIX, "")
+        message_ts = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
     message = part.column("message")
     if rows and pc.any(pc.match_substring_regex(message, _CONTROL.pattern)).as_py():
         message = pc.replace_substring_regex(message, _CONTROL.pattern, "")
@@ -251,6 +254,8 @@ def _with_row_ids(part: pa.Table, first_row_id: int) -> pa.Table:
     return part.append_column("row_id", row_numbers(part.num_rows, first=first_row_id))
 
 
+# Columns that repeat (dictionary-encoded in the spill); texts and keys would only pay for trying.
+_SPILL_DICTIONARY_COLUMNS = ["kind", "user_id", "role", "metadata", "date_str", "recipe_name", "source_export"]
 # DuckDB's share of memory for resolving a day; beyond it, it spills to the work directory.
 RESOLVE_MEMORY_LIMIT = "384MB"
 BATCH_ROWS = 131_072
@@ -310,7 +315,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         spilled = 0
         for summary, part, exact_lines in in_order_ahead(day_part, files):
             if part.num_rows:
-                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4")
+                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4",
+                               use_dictionary=_SPILL_DICTIONARY_COLUMNS)
                 spilled += part.num_rows
             for _, line in exact_lines:
                 try:

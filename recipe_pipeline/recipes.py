@@ -17,7 +17,7 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recipe_pipeline.columns import by_distinct, dictionary_of
+from recipe_pipeline.columns import by_distinct, on_every_core
 
 # canonical name -> category. Categories: pasta, soup, dessert, baking, curry, salad, breakfast,
 # main, seafood, vegetarian, rice, snack, drink.
@@ -326,44 +326,52 @@ def extract_recipes(texts: Iterable[str | None]) -> list[str | None]:
     return extract_recipe_column(pa.array(list(texts), pa.string())).to_pylist()
 
 
-# ``_normalize`` and ``_MENTION`` for RE2 (pyarrow), exact for ASCII text: Python's ``\s`` also
-# takes \v and \x1c-\x1f, and lookarounds become a consumed non-word character (or an edge).
-_ASCII_SPACES = r"[ \t\n\r\f\v\x1c-\x1f]+"
-_STRIPPED = " .,!?;:\"'()"
+# ``_normalize`` and ``_MENTION`` for RE2 (pyarrow, a whole column at once), exact for ASCII text:
+# lowered, "-" as a space, whitespace runs collapsed (Python's \s on ASCII also takes \v and
+# \x1c-\x1f); the strip is left to the pattern, which reaches the text's ends through the
+# stripped characters. Lookarounds become a consumed non-word character.
+# ``test_the_column_form_is_extract_recipe`` holds it to ``extract_recipe``.
+_ODD_SPACE = r"[\t\n\v\f\r\x1c-\x1f]|  "
+_SPACES_RE2 = r"[\t\n\v\f\r \x1c-\x1f]+"
+_STRIPPED = r"[ .,!?;:\"'()]"
 _MENTION_RE2 = (
-    r"(?:^|[^\w'])(?P<form>" + "|".join(re.escape(form) for form in sorted(_FORMS, key=len, reverse=True)) + r")(?:[^\w']|$)"
+    r"(?:^" + _STRIPPED + r"*|[^\w'])(?P<form>" + "|".join(re.escape(form) for form in sorted(_FORMS, key=len, reverse=True))
+    + r")(?:[^\w']|" + _STRIPPED + r"*$)"
 )
+# A superset of the texts whose normalized form holds "recipe for " or "how to make ".
 _SEED_PHRASE_RE2 = "recipe for |how to make "
 
 
-_NOT_ONE_SPACE = "[\t\n\r\f\v\x1c-\x1f]|  "  # texts whose whitespace _normalize would change
-
-
-def _normalized_ascii(texts: pa.Array) -> pa.Array:
+def _lowered_ascii(texts: pa.Array) -> pa.Array:
     lowered = pc.replace_substring(pc.ascii_lower(texts), "-", " ")
-    # The whitespace regex is the costly step: only texts that need it go through it.
-    needs = pc.fill_null(pc.match_substring_regex(lowered, _NOT_ONE_SPACE), False)
-    if pc.any(needs).as_py():
-        lowered = pc.replace_with_mask(lowered, needs, pc.replace_substring_regex(lowered.filter(needs), _ASCII_SPACES, " "))
-    return pc.utf8_trim(lowered, _STRIPPED)
+    # The whitespace regex is the costly step: only the texts it would change go through it.
+    odd = pc.fill_null(pc.match_substring_regex(lowered, _ODD_SPACE), False)
+    if pc.any(odd).as_py():
+        lowered = pc.replace_with_mask(lowered, odd, pc.replace_substring_regex(lowered.filter(odd), _SPACES_RE2, " "))
+    return lowered
 
 
 def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """``extract_recipe`` over a column, vectorized: each distinct text once, and RE2 normalizes
-    the ASCII ones and finds their first catalogue mention in one pass. Python sees only the rest
-    (non-ASCII text, and messages with a seed phrase but no catalogue dish)."""
-    distinct, indices = dictionary_of(texts)
-    ascii_ = pc.string_is_ascii(distinct)
-    normalized = _normalized_ascii(pc.if_else(ascii_, distinct, pa.scalar(None, pa.string())))
-    forms = pc.struct_field(pc.extract_regex(normalized, _MENTION_RE2), "form")
+    """``extract_recipe`` over a column, vectorized: RE2 finds the first catalogue mention of every
+    ASCII message in one pass (a slice per core). Python sees only the rest (non-ASCII text, and
+    messages with a seed phrase but no catalogue dish), each distinct text once."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.string())
+    return on_every_core(_extract_recipes, texts)
+
+
+def _extract_recipes(texts: pa.Array) -> pa.Array:
+    ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
+    lowered = _lowered_ascii(pc.if_else(ascii_, texts, pa.scalar(None, pa.string())))
+    forms = pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form")
     names = pc.take(pa.array(list(_FORMS.values()), pa.string()), pc.index_in(forms, pa.array(list(_FORMS), pa.string())))
     # No mention found by RE2: Python decides the non-ASCII texts and the seed phrases.
-    seed_phrase = pc.fill_null(pc.match_substring_regex(normalized, _SEED_PHRASE_RE2), False)
-    in_python = pc.and_(pc.is_null(names), pc.or_(pc.invert(ascii_), seed_phrase))
+    seed_phrase = pc.fill_null(pc.match_substring_regex(lowered, _SEED_PHRASE_RE2), False)
+    in_python = pc.and_(pc.and_(pc.is_valid(texts), pc.is_null(names)), pc.or_(pc.invert(ascii_), seed_phrase))
     if pc.any(in_python).as_py():
-        found = [extract_recipe(text) for text in distinct.filter(in_python).to_pylist()]
+        found = [extract_recipe(text) for text in texts.filter(in_python).to_pylist()]
         names = pc.replace_with_mask(names, in_python, pa.array(found, pa.string()))
-    return names.take(indices)
+    return names
 
 
 def recipe_category_column(names: pa.Array | pa.ChunkedArray) -> pa.Array:

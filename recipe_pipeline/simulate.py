@@ -121,7 +121,7 @@ _THANKS = ["Thanks, it worked perfectly!", "That was delicious, thank you!", "Th
 _UNHAPPY = ["That didn't help, it burned.", "Hmm, it came out too dry.", "Not what I was looking for."]
 
 
-def _pii_message(rng: random.Random) -> str:
+def pii_message(rng: random.Random) -> str:
     name = rng.choice(_FIRST_NAMES)
     shapes = [
         f"Can you email the shopping list to {name.lower()}.{rng.randint(1, 99)}@{rng.choice(_DOMAINS)}?",
@@ -220,7 +220,7 @@ def _conversation(rng: random.Random, user: _User, start: datetime, config: Simu
             index = rng.randrange(len(_FOLLOW_UPS))
             if rng.random() < config.pii_rate:
                 pii_turns.add(len(turns))
-                turns.append(("user", _pii_message(rng), {}))
+                turns.append(("user", pii_message(rng), {}))
             else:
                 turns.append(("user", _FOLLOW_UPS[index], {}))
             turns.append(("assistant", _FOLLOW_UP_ANSWERS[index], {"tools_used": ["unit_conversion"] if "Fahrenheit" in _FOLLOW_UPS[index] else [], "model": "chef-v2"}))
@@ -231,7 +231,7 @@ def _conversation(rng: random.Random, user: _User, start: datetime, config: Simu
             turns.append(("user", rng.choice(_UNHAPPY), {"rating": rng.choice([1, 2]) if rng.random() < 0.5 else None}))
     if rng.random() < config.pii_rate:
         pii_turns.add(len(turns))
-        turns.append(("user", _pii_message(rng), {}))
+        turns.append(("user", pii_message(rng), {}))
 
     items = []
     moment = start

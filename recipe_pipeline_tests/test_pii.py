@@ -214,27 +214,27 @@ def test_empty_text():
 # -- scrub_messages --------------------------------------------------------------------------
 def test_scrub_messages_counts_per_kind_and_per_message():
     result = scrub_messages(["a@b.com and c@d.org", None, "plain 350F", "call 555-123-4567, card 4111111111111111", ""])
-    assert result.texts == ["[EMAIL] and [EMAIL]", None, "plain 350F", "call [PHONE], card [CARD]", ""]
-    assert result.redactions == [2, 0, 0, 2, 0]
+    assert result.texts.to_pylist() == ["[EMAIL] and [EMAIL]", None, "plain 350F", "call [PHONE], card [CARD]", ""]
+    assert result.redactions.to_pylist() == [2, 0, 0, 2, 0]
     assert set(result.counts) == set(PII_KINDS)  # every kind, zeros included
     assert {k: v for k, v in result.counts.items() if v} == {"EMAIL": 2, "CARD": 1, "PHONE": 1}
-    assert sum(result.counts.values()) == sum(result.redactions)
+    assert sum(result.counts.values()) == sum(result.redactions.to_pylist())
 
 
 def test_scrub_messages_agrees_with_scrub_text_and_takes_arrow_columns():
     texts = ["plain cooking", "call 555-123-4567", None, "my name is Jo", "10.0.0.1", "a@b.co", "Bake 20 min", "fe80::1 and ::1"]
     expected = [None if t is None else scrub_text(t)[0] for t in texts]
-    assert scrub_messages(texts).texts == expected
-    assert scrub_messages(pa.array(texts, pa.string())).texts == expected
+    assert scrub_messages(texts).texts.to_pylist() == expected
+    assert scrub_messages(pa.array(texts, pa.string())).texts.to_pylist() == expected
     chunked = scrub_messages(pa.chunked_array([texts[:3], texts[3:]], pa.string()))
-    assert chunked.texts == expected
-    assert chunked.redactions == [len(scrub_text(t)[1]) if t else 0 for t in texts]
+    assert chunked.texts.to_pylist() == expected
+    assert chunked.redactions.to_pylist() == [len(scrub_text(t)[1]) if t else 0 for t in texts]
 
 
 def test_scrub_messages_on_nothing():
     result = scrub_messages([])
-    assert result.texts == [] and result.redactions == [] and sum(result.counts.values()) == 0
-    assert scrub_messages([None, None]).texts == [None, None]
+    assert result.texts.to_pylist() == [] and result.redactions.to_pylist() == [] and sum(result.counts.values()) == 0
+    assert scrub_messages([None, None]).texts.to_pylist() == [None, None]
 
 
 # -- properties ------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ _PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_c
 def test_never_raises_on_any_text(text):
     scrubbed, kinds = scrub_text(text)
     assert isinstance(scrubbed, str) and all(kind in PII_KINDS for kind in kinds)
-    assert scrub_messages([text]).texts == [scrubbed]
+    assert scrub_messages([text]).texts.to_pylist() == [scrubbed]
 
 
 @_PROPERTY_SETTINGS
@@ -344,3 +344,34 @@ def test_the_fast_prefilter_agrees_on_the_labeled_corpus():
     for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "pii_corpus.jsonl"):
         text = entry["text"]
         assert pii.could_hold_pii(text) == (pii._CANDIDATE.search(text) is not None), text
+
+
+# -- routing by kind hints: the batch path runs only the detectors a text's hints call for ------
+_HINT_PIECES = _PIECES | st.sampled_from(
+    ["Place", "close", "I live on ", "deliver to ", "Ship It To ", "my names ", "They Call Me ", "Social Security ", "ssn",
+     "GB82", "de89", "12 Oak", "3B, Elm", "\x0b", "\x1c", "\t", "a:b:", "1.2.3.4", "5555-5555-5555-4444", "123 45 6789"]
+)
+
+
+@_PROPERTY_SETTINGS
+@given(st.lists(_HINT_PIECES, max_size=10).map("".join))
+def test_the_hinted_kinds_find_what_every_kind_finds(text):
+    rows, kinds = pii.kinds_to_look_for([text])
+    hinted = kinds[0] if len(rows) else ()
+    assert pii.find_pii(text, hinted) == pii.find_pii(text)
+    assert pii.scrub_text(text, hinted) == pii.scrub_text(text)
+
+
+def test_the_hinted_kinds_find_everything_in_the_labeled_corpus():
+    from bench.jsonl import read_jsonl
+
+    texts = [entry["text"] for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "pii_corpus.jsonl")]
+    rows, kinds = pii.kinds_to_look_for(texts)
+    hinted = dict(zip(rows.to_pylist(), kinds))
+    for row, text in enumerate(texts):
+        assert pii.find_pii(text, hinted.get(row, ())) == pii.find_pii(text), text
+
+
+def test_cooking_words_alone_reach_no_detector():
+    rows, _ = pii.kinds_to_look_for(["Place the tray on the middle shelf, close the lid and cut into squares.", "Drive a knife in."])
+    assert len(rows) == 0

@@ -207,7 +207,7 @@ _RECIPE_PIECES = st.sampled_from(
         "lasagna", "Lasagnes", "mac-and-cheese", "Mac  and\ncheese", "mac and\x0bcheese", "chicken\x1cnoodle soup", "chicken noodle soup", "chicken soup", "pho", "phone",
         "crème brûlée", "creme brulee", "nan's", "recipe for ", "How to make ", "Here's a recipe for ", "the ", "an easy ",
         "ramen", "Ramen's", "tacos", "[PHONE]", "beef rendang", "-", " ", "\t", "\x0b", "\x1c", ".", ",", "!", "'", "’", "_",
-        "x", "İ", "K", "ſ", "\n", "(", ")", "1",
+        "x", "İ", "K", "ſ", "\n", "(", ")", "1", "'(", " - ", "--", "? ", "Chicken - Noodle\tSoup", "SHRIMP  SCAMPI",
     ]
 )
 _RECIPE_TEXT = st.lists(_RECIPE_PIECES, max_size=12).map("".join) | st.text(max_size=40)
@@ -223,12 +223,17 @@ def test_the_column_form_is_extract_recipe(texts):
     assert extract_recipe_column(pa.array(texts, pa.string())).to_pylist() == _one_by_one(texts)
 
 
-def test_the_column_form_agrees_on_the_recipe_corpus_and_every_surface_form():
+@pytest.mark.parametrize("split_from", [1_000_000, 4], ids=["whole", "a-slice-per-core"])
+def test_the_column_form_agrees_on_the_recipe_corpus_and_every_surface_form(monkeypatch, split_from):
     from bench.jsonl import read_jsonl
+
+    monkeypatch.setattr("recipe_pipeline.columns.SPLIT_FROM", split_from)
     from recipe_pipeline.recipes import _FORMS
 
     texts = [entry["text"] for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "recipe_corpus.jsonl")]
     texts += [f"Try the {form}, it's great" for form in _FORMS] + [f"{form.upper()}!" for form in _FORMS]
+    # Quoted at the very start and end: the quotes are stripped, so the form is at the text's edges.
+    texts += [f"'{form.replace(' ', ' - ')}'" for form in _FORMS] + [f"\"'{form}'s\"" for form in _FORMS]
     chunked = pa.chunked_array([texts[:10], texts[10:]], pa.string())
     assert extract_recipe_column(chunked).to_pylist() == _one_by_one(texts)
 
