@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.columns import by_distinct
+from recipe_pipeline.columns import by_distinct, give_back_memory
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
@@ -133,8 +133,9 @@ def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer
     return AnonymizedDay(table, dict(scrubbed.counts))
 
 
-# Rows anonymized at a time: memory stays flat however large the day is.
-BATCH_ROWS = 131_072
+# Rows anonymized at a time: memory stays flat however large the day is (two batches are in
+# flight, each copied a few times over: long replies make a batch tens of megabytes).
+BATCH_ROWS = 65_536
 PREVIEW_ROWS = 10
 
 
@@ -185,4 +186,5 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
                 summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
         provenance = {"partition": day, "raw_rows": summary.raw_rows, "redactions": dict(summary.redactions_by_kind)}
         writer.add_metadata(layout.provenance_metadata(provenance))
+    give_back_memory()
     return summary

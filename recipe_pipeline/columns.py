@@ -54,3 +54,9 @@ def on_every_core(work: Callable[[pa.Array], pa.Array], values: pa.Array) -> pa.
     with ThreadPoolExecutor(parts) as pool:
         results = list(pool.map(work, [values.slice(start, size) for start in range(0, len(values), size)]))
     return pa.concat_arrays(results)
+
+
+def give_back_memory() -> None:
+    """Return the memory Arrow's allocator holds but no longer uses to the OS: a step that
+    streamed a large day should not leave the next one to start from its high-water mark."""
+    pa.default_memory_pool().release_unused()

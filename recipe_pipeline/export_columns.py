@@ -239,8 +239,7 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
         {
             "conversation_id": conversation_id, "timestamp": timestamp, "version": version, "kind": kind,
             "old_ttl": old_ttl, "user_id": user_id, "role": role,
-            # An absent message is an empty one (as in the exact path).
-            "message": pc.if_else(is_put, pc.fill_null(columns["message"], ""), None),
+            "message": _put_messages(columns["message"], is_put),
             "metadata": metadata, "date_str": columns["date_str"], "ttl": ttl,
             "has_recipe": columns["has_recipe"], "recipe_name": columns["recipe_name"],
             "line": row_numbers(rows),
@@ -248,6 +247,16 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
         schema=CANDIDATE_SCHEMA,
     )
     return table, exact
+
+
+def _put_messages(message: pa.Array, is_put: pa.Array) -> pa.Array:
+    """A put's message, an absent one as empty (as in the exact path); none for a delete. The
+    texts are the bulk of a file: they are copied only when something needs changing."""
+    if message.null_count:
+        message = pc.fill_null(message, "")
+    if not pc.all(is_put).as_py():
+        message = pc.if_else(is_put, message, pa.scalar(None, pa.string()))
+    return message
 
 
 def read_data_file(store: ExportStore, summary: ExportSummary, data_file: DataFile, *, columnar: bool = True) -> FileCandidates:

@@ -495,3 +495,17 @@ def scrub_messages(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray, 
         with ScrubWorkers() as own:
             return scrub_messages(messages, own)
     return start_scrub(messages, workers).result()
+
+
+def scan_for_pii(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> tuple[Counter, list[int]]:
+    """PII spans left in a column, per kind, and the rows that hold them (the leak check's core)."""
+    texts = _column(messages)
+    rows, kinds = kinds_to_look_for(texts)
+    found: Counter = Counter()
+    leaking: list[int] = []
+    for row, text, hinted in zip(rows.to_pylist(), texts.take(rows).to_pylist(), kinds):
+        spans = find_pii(text, hinted)
+        if spans:
+            found.update(span.kind for span in spans)
+            leaking.append(row)
+    return found, leaking

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.columns import constant, row_numbers
+from recipe_pipeline.columns import constant, give_back_memory, row_numbers
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
@@ -309,7 +309,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
             summary, data_file = file
             read = read_data_file(store, summary, data_file, columnar=columnar)
             # Columnar rows have plain UTC timestamps: their day is their first ten characters.
-            part = read.table.filter(pc.starts_with(read.table.column("timestamp"), day))
+            in_day = pc.starts_with(read.table.column("timestamp"), day)
+            part = read.table if pc.all(in_day).as_py() else read.table.filter(in_day)
             return summary, _typed_part(part, summary.is_full, summary.export_id), read.exact_lines
 
         spilled = 0
@@ -328,6 +329,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                 exact.append(_Candidate(record, summary.export_id, summary.is_full))
             del part, exact_lines
         counts["export_records"] = spilled + len(exact)
+        give_back_memory()  # what reading freed, before DuckDB takes its share
 
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb")) as con:
             if spilled:
@@ -427,4 +429,5 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
                       "covered_until": summary.covered_until.isoformat() if summary.covered_until else None,
                       "exports_cover_day": summary.exports_cover_day}
         writer.add_metadata(layout.provenance_metadata(provenance))
+    give_back_memory()
     return summary

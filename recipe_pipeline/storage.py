@@ -13,6 +13,7 @@ import posixpath
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -205,7 +206,11 @@ class Location:
 
 class AtomicParquetWriter:
     """Writes record batches to a temporary Parquet file and moves it into place on success,
-    so a day can be streamed batch by batch without a reader ever seeing half of it."""
+    so a day can be streamed batch by batch without a reader ever seeing half of it.
+
+    Encoding and compressing a batch (Arrow, without the GIL) runs on a background thread while
+    the caller prepares the next one; one batch at most is in flight, so memory stays bounded.
+    A failed write surfaces at the next ``write``, ``add_metadata`` or on exit."""
 
     def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str) -> None:
         self._location = location
@@ -218,35 +223,62 @@ class AtomicParquetWriter:
         else:
             self._tmp = location._tmp_path(final)
             self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=location.filesystem, compression=compression)
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
+        self._in_flight: Future | None = None
         self.rows = 0
 
-    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def _write_now(self, batch: pa.RecordBatch | pa.Table) -> None:
         if isinstance(batch, pa.RecordBatch):
             self._writer.write_batch(batch)
         else:
             self._writer.write_table(batch)
+
+    def _finish_in_flight(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        self._finish_in_flight()
+        self._in_flight = self._background.submit(self._write_now, batch)
         self.rows += batch.num_rows
 
     def add_metadata(self, metadata: dict[bytes | str, bytes | str]) -> None:
         """Key-value metadata for the footer, known only once the rows are written (counts)."""
+        self._finish_in_flight()
         self._writer.add_key_value_metadata(metadata)
 
     def __enter__(self) -> AtomicParquetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None and self.rows == 0:
-                self._writer.write_table(self._schema.empty_table())  # one empty row group, as write_parquet makes
-            self._writer.close()
-        finally:
+        if exc_type is None:
+            try:
+                self._finish_in_flight()
+                if self.rows == 0:
+                    self._writer.write_table(self._schema.empty_table())  # one empty row group, as write_parquet makes
+                self._writer.close()
+            except BaseException:
+                self._abandon()
+                raise
+            self._background.shutdown()
             if self._tmp is None:
-                if exc_type is None:
-                    self._location.write_bytes(self._sink.getvalue(), self._final.removeprefix(self._location.root + "/"))
-            elif exc_type is None:
-                self._location._commit(self._tmp, self._final)
+                self._location.write_bytes(self._sink.getvalue(), self._final.removeprefix(self._location.root + "/"))
             else:
-                self._location._delete_quietly(self._tmp)
+                self._location._commit(self._tmp, self._final)
+        else:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """After a failure: let the batch in flight end, close, and leave nothing behind."""
+        self._background.shutdown()
+        for step in (self._finish_in_flight, self._writer.close):
+            try:
+                step()
+            except Exception:  # the failure already under way is the one to report
+                pass
+        if self._tmp is not None:
+            self._location._delete_quietly(self._tmp)
 
 
 def iter_lines(stream: pa.NativeFile, chunk_size: int = 1 << 20) -> Iterator[bytes]:

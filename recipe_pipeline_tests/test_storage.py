@@ -152,6 +152,17 @@ def test_streamed_parquet_writer_discards_everything_on_error(location):
     assert all_files(location) == ["z/one.parquet"]
 
 
+def test_a_batch_that_fails_in_the_background_fails_the_write_and_commits_nothing(location):
+    schema = pa.schema([("x", pa.int64())])
+    location.write_parquet(pa.table({"x": [1, 2, 3]}), "z/one.parquet")
+    with pytest.raises(ValueError, match="schema"):
+        with location.open_parquet_writer(schema, "z/one.parquet") as writer:
+            writer.write(pa.table({"x": [4]}))
+            writer.write(pa.table({"y": ["not the file's schema"]}))  # fails on the writer's thread
+    assert location.read_parquet("z/one.parquet").to_pydict() == {"x": [1, 2, 3]}
+    assert all_files(location) == ["z/one.parquet"]
+
+
 def test_streamed_parquet_writer_creates_parent_directories(location):
     schema = pa.schema([("x", pa.int64())])
     with location.open_parquet_writer(schema, "a/year=2025/month=01/day=02/f.parquet") as writer:
