@@ -160,3 +160,26 @@ def test_a_file_the_vectorized_parser_rejects_is_read_line_by_line(project):
     raw = build_raw_day(store, project.lake, "2025-01-01")
     assert raw.table.column("message").to_pylist() == ["hi"]
     assert isinstance(raw.table, pa.Table)
+
+
+def test_in_order_ahead_keeps_the_order_and_holds_at_most_ahead_plus_one():
+    import threading
+    import time
+
+    from recipe_pipeline.export_columns import in_order_ahead
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            started.append(n)
+        time.sleep(0.01 * (5 - n % 5))  # later items finish first
+        return n * n
+
+    taken = []
+    for value in in_order_ahead(work, range(12), ahead=2):
+        # When item k is handed over, at most k + 2 more have been started.
+        assert len(started) <= len(taken) + 3
+        taken.append(value)
+    assert taken == [n * n for n in range(12)]
