@@ -316,8 +316,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         spilled = 0
         for summary, part, exact_lines in in_order_ahead(day_part, files):
             if part.num_rows:
-                # Uncompressed: read back once, from local disk; compressing cost more than the bytes saved.
-                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="none",
+                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4",
                                use_dictionary=_SPILL_DICTIONARY_COLUMNS)
                 spilled += part.num_rows
             for _, line in exact_lines:
