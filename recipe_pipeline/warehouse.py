@@ -40,12 +40,16 @@ def _plain(value: Any) -> Any:
 
 
 @contextmanager
-def bounded_duckdb(memory_limit: str, spill_dir: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def bounded_duckdb(memory_limit: str, spill_dir: str | None = None, threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB that spills to ``spill_dir`` (a temporary one by default) beyond
-    ``memory_limit``, in UTC, never downloading extensions."""
+    ``memory_limit``, in UTC, never downloading extensions; on ``threads`` threads (DuckDB's
+    default: one per core) — each thread's buffers come out of the same limit."""
     with ExitStack() as stack:
         spill = spill_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="duckdb-spill-"))
-        con = stack.enter_context(duckdb.connect(config={**DUCKDB_CONFIG, "memory_limit": memory_limit, "temp_directory": spill}))
+        config = {**DUCKDB_CONFIG, "memory_limit": memory_limit, "temp_directory": spill}
+        if threads is not None:
+            config["threads"] = threads
+        con = stack.enter_context(duckdb.connect(config=config))
         con.execute("SET TimeZone = 'UTC'")  # days and hours are UTC, whatever the host's zone
         yield con
 
