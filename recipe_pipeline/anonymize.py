@@ -21,7 +21,7 @@ from recipe_pipeline.columns import by_distinct, give_back_memory
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
-from recipe_pipeline.storage import Location
+from recipe_pipeline.storage import Location, parquet_batches
 
 T = TypeVar("T")
 
@@ -174,7 +174,7 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
     summary = AnonymizedDaySummary(raw_rows=raw_file.metadata.num_rows)
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
-        started = ((table, start_scrub(table.column("message"), workers)) for table in map(_table, raw_file.iter_batches(batch_size=batch_rows)))
+        started = ((table, start_scrub(table.column("message"), workers)) for table in map(_table, parquet_batches(raw_file, batch_rows)))
         for part in (_anonymized(table, scrub, pseudonymizer) for table, scrub in _one_ahead(started)):
             writer.write(part.table)
             summary.rows += part.table.num_rows

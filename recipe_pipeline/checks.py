@@ -26,6 +26,7 @@ from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.resources import WarehouseResource, LakeResource
+from recipe_pipeline.storage import parquet_batches
 from recipe_pipeline.warehouse import METRICS_MEMORY_LIMIT, bounded_duckdb, parquet_relation
 
 
@@ -111,7 +112,7 @@ CHECK_BATCH_ROWS = 131_072
 def _batches(location, path: str, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
     """The file's ``columns`` in batches, each with the row number it starts at."""
     first = 0
-    for batch in location.parquet_file(path).iter_batches(batch_size=CHECK_BATCH_ROWS, columns=columns):
+    for batch in parquet_batches(location.parquet_file(path), CHECK_BATCH_ROWS, columns):
         yield first, batch
         first += batch.num_rows
 

@@ -281,6 +281,16 @@ class AtomicParquetWriter:
             self._location._delete_quietly(self._tmp)
 
 
+def parquet_batches(file: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """``file``'s rows in batches of at most ``batch_rows``, one row group at a time.
+
+    pyarrow's ``iter_batches`` over a whole file holds on to what it has read until it is
+    exhausted: anonymizing a 10M-message day grew Arrow's memory by ~3 MB a batch. A reader per
+    row group keeps it to one row group."""
+    for group in range(file.num_row_groups):
+        yield from file.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns)
+
+
 def iter_lines(stream: pa.NativeFile, chunk_size: int = 1 << 20) -> Iterator[bytes]:
     """Lines of a (possibly huge) stream without reading it whole."""
     pending = b""
