@@ -203,6 +203,24 @@ def run_peer(exports: Path) -> dict:
     return {"rows": len(items), "conversations": len(conversations)}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it exec'd, in MB.
+
+    ``VmHWM`` belongs to the address space the interpreter started with. ``ru_maxrss`` does not:
+    Linux carries the parent's peak over fork and exec, so every child of a parent that had just
+    generated a large export reported the parent's figure instead of its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: kilobytes, bytes on macOS
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
 def _child(args: list[str]) -> dict:
     """Run one contender in a fresh interpreter; its wall time and peak RSS come back as JSON."""
     started = time.perf_counter()
@@ -229,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         result = {"floor": lambda: run_floor(Path(exports)), "peer": lambda: run_peer(Path(exports)),
                   "ours": lambda: run_ours(Path(exports), Path(rest[0]), rest[1])}[kind]()
         result.setdefault("seconds", time.perf_counter() - started)
-        result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["max_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bench.scale import main
 
 
@@ -31,3 +33,15 @@ def test_the_sensor_tick_benchmark_runs_with_a_few_days_of_exports(tmp_path):
     # One run request per exported day, none when nothing is new, one for the one new export.
     assert rows == {"first tick (indexes every export)": "3", "tick, nothing new (median of 5)": "0", "tick, one new export": "1"}
     assert "sensor ticks with 4 exports present" in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is in Linux's /proc")
+def test_a_child_reports_its_own_peak_rss_not_its_parents():
+    # Linux carries ru_maxrss over fork and exec; the benchmark's children used to report the
+    # parent's peak (1 GB after generating an export) as their own.
+    ballast = bytearray(400 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page so it is resident
+    probe = "from bench.scale import peak_rss_mb; print(peak_rss_mb())"
+    own = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert 0 < own < 200
+    del ballast
