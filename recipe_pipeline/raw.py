@@ -159,7 +159,7 @@ def _to_row(candidate: _Candidate) -> dict:
 # One ordering of an item's versions, newest first: the write time, then an incremental line
 # (exact write time) before a snapshot, then the version read first (overlapping exports).
 _RESOLVE_SQL = """
-CREATE TEMP TABLE versions AS
+CREATE OR REPLACE TEMP TABLE versions AS
 SELECT *,
     kind = 'delete' AND old_ttl IS NOT NULL AND old_ttl <= version // 1000000 AS ttl_expiry,
     version::HUGEINT * 8589934592 + incremental::HUGEINT * 4294967296 + (4294967295 - row_id) AS recency
@@ -169,13 +169,13 @@ FROM (
     SELECT conversation_id, "timestamp", version, incremental, kind, old_ttl, image_ttl, row_id FROM exact_versions
 );
 
-CREATE TEMP TABLE items AS
+CREATE OR REPLACE TEMP TABLE items AS
 SELECT conversation_id, "timestamp", count(*) AS versions,
     arg_max(row_id, recency) FILTER (WHERE NOT ttl_expiry) AS winner,
     max(recency) FILTER (WHERE NOT ttl_expiry) AS winner_recency
 FROM versions GROUP BY conversation_id, "timestamp";
 
-CREATE TEMP TABLE winners AS
+CREATE OR REPLACE TEMP TABLE winners AS
 SELECT v.row_id, v.kind = 'delete' AS is_delete,
     v.kind <> 'delete' AND $snapshot IS NOT NULL AND v.version < $snapshot
         AND (v.image_ttl IS NULL OR v.image_ttl > $snapshot // 1000000) AS missing_from_snapshot
@@ -210,7 +210,7 @@ def _clamp(value: int | None) -> int | None:
     return None if value is None else min(max(value, _INT64[0]), _INT64[1])
 
 
-def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
+def _exact_keys(candidates: list[_Candidate], row_ids: list[int]) -> pa.Table:
     return pa.table(
         {
             "conversation_id": pa.array([c.record.conversation_id for c in candidates], pa.string()),
@@ -220,7 +220,7 @@ def _exact_keys(candidates: list[_Candidate], first_row_id: int) -> pa.Table:
             "kind": pa.array([c.record.kind for c in candidates], pa.string()),
             "old_ttl": pa.array([_clamp(c.record.old_ttl) for c in candidates], pa.int64()),
             "image_ttl": pa.array([_clamp(image_ttl(c.record.image)) for c in candidates], pa.int64()),
-            "row_id": pa.array(range(first_row_id, first_row_id + len(candidates)), pa.int64()),
+            "row_id": pa.array(row_ids, pa.int64()),
         }
     )
 
@@ -256,16 +256,23 @@ def _with_row_ids(part: pa.Table, first_row_id: int) -> pa.Table:
 
 # Columns that repeat (dictionary-encoded in the spill); texts and keys would only pay for trying.
 _SPILL_DICTIONARY_COLUMNS = ["kind", "user_id", "role", "metadata", "date_str", "recipe_name", "source_export"]
-# DuckDB's share of memory for resolving a day; beyond it, it spills to the work directory.
+# DuckDB's share of memory for resolving a bucket; beyond it, it spills to the work directory.
 RESOLVE_MEMORY_LIMIT = "384MB"
 RESOLVE_THREADS = 1
 BATCH_ROWS = 131_072
+# Versions per time bucket of the day. Every version of an item shares the item's timestamp, so
+# a bucket of whole minutes is resolved and sorted on its own, within DuckDB's memory, and the
+# buckets in time order are the day in order. One sort of a whole 5M-message day spilled to disk
+# and took 9 s; its keys alone sort in 1 s: the cost was moving wide rows through the spill.
+BUCKET_ROWS = 200_000
+_MINUTES_PER_DAY = 1440
 
 
 @dataclass
 class RawDayStream:
     """A resolved day whose rows arrive as sorted record batches (``RAW_SCHEMA``), so a day of
-    any size passes through bounded memory; ``counts`` and ``quarantine`` are final already."""
+    any size passes through bounded memory. ``counts`` and ``quarantine`` fill in as buckets are
+    resolved: they are final once ``batches`` is exhausted."""
 
     day: str
     batches: Iterator[pa.RecordBatch]
@@ -285,26 +292,80 @@ def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([batch.column(i).cast(f.type) for i, f in enumerate(RAW_SCHEMA)], schema=RAW_SCHEMA)
 
 
+def bucket_count(expected_versions: int, bucket_rows: int = BUCKET_ROWS) -> int:
+    """How many time buckets a day of ``expected_versions`` is resolved in (whole minutes each)."""
+    return max(1, min(_MINUTES_PER_DAY, -(-expected_versions // bucket_rows)))
+
+
+def _minute_bucket(minute_of_day: int, buckets: int) -> int:
+    return min(max(minute_of_day, 0), _MINUTES_PER_DAY - 1) * buckets // _MINUTES_PER_DAY
+
+
+class _BucketSpill:
+    """The day's columnar versions on local disk, one Parquet file per time bucket (a row group
+    per data file read), so each bucket is read back alone."""
+
+    def __init__(self, work: str, day: str, buckets: int):
+        self.work, self.buckets = work, buckets
+        self.day_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        self._day_start_micros = to_micros(self.day_start)
+        self._writers: dict[int, pq.ParquetWriter] = {}
+
+    def bucket_of(self, moment: datetime) -> int:
+        return _minute_bucket((moment - self.day_start) // timedelta(minutes=1), self.buckets)
+
+    def path(self, bucket: int) -> str | None:
+        return os.path.join(self.work, f"bucket-{bucket:04d}.parquet") if bucket in self._writers else None
+
+    def write(self, part: pa.Table) -> None:
+        if self.buckets == 1:
+            self._write(0, part)
+            return
+        micros = pc.subtract(pc.cast(part.column("message_ts"), pa.int64()), self._day_start_micros)
+        minutes = pc.max_element_wise(pc.min_element_wise(pc.divide(micros, 60_000_000), _MINUTES_PER_DAY - 1), 0)
+        bucket = pc.divide(pc.multiply(minutes, self.buckets), _MINUTES_PER_DAY)
+        for number in pc.unique(bucket).to_pylist():
+            self._write(number, part.filter(pc.equal(bucket, number)))
+
+    def _write(self, bucket: int, piece: pa.Table) -> None:
+        writer = self._writers.get(bucket)
+        if writer is None:
+            writer = self._writers[bucket] = pq.ParquetWriter(
+                os.path.join(self.work, f"bucket-{bucket:04d}.parquet"), piece.schema, compression="lz4",
+                use_dictionary=_SPILL_DICTIONARY_COLUMNS)
+        writer.write_table(piece if piece.schema == writer.schema else piece.cast(writer.schema))
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+
 @contextmanager
-def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS) -> Iterator[RawDayStream]:
+def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS,
+                    bucket_rows: int = BUCKET_ROWS) -> Iterator[RawDayStream]:
     """Resolve every version of the day's items across all completed exports.
 
     Data files are read columnar (``export_columns``), one at a time, and the day's rows spilled
-    to a work directory; lines that need it, and every line when ``columnar`` is False, take the
-    exact line-by-line path. DuckDB resolves the versions and sorts the day within
-    ``RESOLVE_MEMORY_LIMIT``. Both paths give the same day. Consume ``batches`` inside the block."""
+    to a work directory by time bucket; lines that need it, and every line when ``columnar`` is
+    False, take the exact line-by-line path. DuckDB resolves the versions and sorts the day a
+    bucket at a time within ``RESOLVE_MEMORY_LIMIT``. Both paths, and any number of buckets, give
+    the same day. Consume ``batches`` inside the block."""
     summaries = store.completed()
     latest_full = max((s for s in summaries if s.is_full), key=lambda s: s.export_time, default=None)
     exact: list[_Candidate] = []
+    exact_buckets: list[int] = []
     exports_read: list[str] = []
-    counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
+    counts = {name: 0 for name in COUNT_NAMES}
     with tempfile.TemporaryDirectory(prefix=f"raw-{day}-") as work:
         files = []
+        expected_versions = 0
         for summary in summaries:
             index = load_or_build_export_index(store, lake, summary, columnar=columnar)
             if day in index.days:
                 exports_read.append(summary.export_id)
+                expected_versions += index.days[day]
                 files += [(summary, data_file) for data_file in store.data_files(summary)]
+        spill = _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows))
 
         def day_part(file: tuple[ExportSummary, DataFile]) -> tuple[ExportSummary, pa.Table, list[tuple[int, str]]]:
             summary, data_file = file
@@ -317,8 +378,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         spilled = 0
         for summary, part, exact_lines in in_order_ahead(day_part, files):
             if part.num_rows:
-                pq.write_table(_with_row_ids(part, spilled), os.path.join(work, f"part-{spilled:012d}.parquet"), compression="lz4",
-                               use_dictionary=_SPILL_DICTIONARY_COLUMNS)
+                spill.write(_with_row_ids(part, spilled))
                 spilled += part.num_rows
             for _, line in exact_lines:
                 try:
@@ -328,47 +388,63 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                 except (MalformedLine, BadTimestamp):
                     continue  # quarantined (and counted) by the export index
                 exact.append(_Candidate(record, summary.export_id, summary.is_full))
+                exact_buckets.append(spill.bucket_of(parse_item_timestamp(record.timestamp)))
             del part, exact_lines
+        spill.close()
         counts["export_records"] = spilled + len(exact)
         give_back_memory()  # what reading freed, before DuckDB takes its share
 
-        # One thread: the day's wide rows are sorted with every thread's buffers inside the limit.
-        # At 5M messages two threads ran out of memory with an uncompressed spill; one is as fast
-        # (the Parquet writer's thread takes the other core) and peaks ~100 MB lower.
+        quarantine: list[dict] = []
+        stream = RawDayStream(day, iter(()), exports_read, counts, quarantine, coverage(summaries))
+        # One thread: the rows are sorted with every thread's buffers inside the limit, and the
+        # Parquet writer's thread takes the other core (two were no faster, and ~100 MB bigger).
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb"), threads=RESOLVE_THREADS) as con:
-            if spilled:
-                con.execute(f"CREATE VIEW columnar_versions AS SELECT * FROM {parquet_relation(os.path.join(work, 'part-*.parquet'))}")
-            else:
-                con.register("columnar_versions", _with_row_ids(_typed_part(CANDIDATE_SCHEMA.empty_table(), True, ""), 0))
-            con.register("exact_versions", _exact_keys(exact, spilled))
             snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
-            con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
-            counts.update({name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()})
-
-            # Versions read line by line are decoded exactly; what cannot be read is quarantined.
-            exact_winners = con.sql(
-                f"SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot AND row_id >= {spilled} ORDER BY row_id"
-            ).to_arrow_table().column("row_id").to_pylist()
-            rows: list[dict] = []
-            quarantine: list[dict] = []
-            for row_id in exact_winners:
-                winner = exact[row_id - spilled]
-                try:
-                    rows.append(_to_row(winner))
-                except (ValueError, BadTimestamp) as exc:
-                    quarantine.append(_quarantined(day, winner, str(exc)))
-            quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
-            counts["quarantined"] = len(quarantine)
-            counts["rows"] = counts["unique_items"] - counts["deleted"] - counts["quarantined"]
-            con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
-            reader = con.sql(_ROWS_SQL).to_arrow_reader(batch_rows)
-            batches = (_conform(batch) for batch in reader)
-            yield RawDayStream(day, batches, exports_read, dict(counts), quarantine, coverage(summaries))
+            stream.batches = _resolved_batches(con, stream, spill, exact, exact_buckets, spilled, snapshot_micros, batch_rows)
+            yield stream
 
 
-def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True) -> RawDay:
+def _resolved_batches(con, stream: RawDayStream, spill: _BucketSpill, exact: list[_Candidate], exact_buckets: list[int],
+                      spilled: int, snapshot_micros: int | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Each time bucket resolved (the newest version of each item wins) and sorted, in order;
+    ``stream.counts`` and ``stream.quarantine`` gather every bucket's."""
+    counts, quarantine = stream.counts, stream.quarantine
+    con.register("no_columnar_versions", _with_row_ids(_typed_part(CANDIDATE_SCHEMA.empty_table(), True, ""), 0))
+    exact_by_bucket: dict[int, list[int]] = {}
+    for position, bucket in enumerate(exact_buckets):
+        exact_by_bucket.setdefault(bucket, []).append(position)
+    for bucket in range(spill.buckets):
+        path, positions = spill.path(bucket), exact_by_bucket.get(bucket, [])
+        if path is None and not positions:
+            continue
+        con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(path) if path else 'no_columnar_versions'}")
+        con.register("exact_versions", _exact_keys([exact[p] for p in positions], [spilled + p for p in positions]))
+        con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
+        for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items():
+            counts[name] += int(value)
+
+        # Versions read line by line are decoded exactly; what cannot be read is quarantined.
+        exact_winners = con.sql(
+            f"SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot AND row_id >= {spilled} ORDER BY row_id"
+        ).to_arrow_table().column("row_id").to_pylist()
+        rows: list[dict] = []
+        for row_id in exact_winners:
+            winner = exact[row_id - spilled]
+            try:
+                rows.append(_to_row(winner))
+            except (ValueError, BadTimestamp) as exc:
+                quarantine.append(_quarantined(stream.day, winner, str(exc)))
+        con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
+        for batch in con.sql(_ROWS_SQL).to_arrow_reader(batch_rows):
+            yield _conform(batch)
+    quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
+    counts["quarantined"] = len(quarantine)
+    counts["rows"] = counts["unique_items"] - counts["deleted"] - counts["quarantined"]
+
+
+def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, bucket_rows: int = BUCKET_ROWS) -> RawDay:
     """The whole resolved day in memory (see ``resolve_raw_day``; the asset streams it instead)."""
-    with resolve_raw_day(store, lake, day, columnar=columnar) as stream:
+    with resolve_raw_day(store, lake, day, columnar=columnar, bucket_rows=bucket_rows) as stream:
         table = pa.Table.from_batches(list(stream.batches), schema=RAW_SCHEMA)
     return RawDay(day, table, stream.exports_read, stream.counts, stream.quarantine, stream.covered_until)
 
@@ -419,14 +495,16 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
     """Resolve the day, leave out erased users, and stream it to the day's raw Parquet file
     (replaced whole, atomically) with its provenance in the footer, batch by batch."""
     by_role: Counter[str] = Counter()
+    erased_rows = 0
     with resolve_raw_day(store, lake, day) as stream, lake.open_parquet_writer(RAW_SCHEMA, layout.raw_conversations_path(day)) as writer:
-        counts = dict(stream.counts)
-        quarantine = _quarantine_without_erased(stream.quarantine, erased, pseudonymizer, counts)
         for batch in stream.batches:
             batch, removed = _without_erased(batch, erased, pseudonymizer)
-            counts["erased"] = counts.get("erased", 0) + removed
+            erased_rows += removed
             writer.write(batch)
             by_role.update({v["values"]: v["counts"] for v in pc.value_counts(batch.column("role")).to_pylist()} if batch.num_rows else {})
+        counts = dict(stream.counts)  # final now that every bucket is resolved
+        counts["erased"] = counts.get("erased", 0) + erased_rows
+        quarantine = _quarantine_without_erased(stream.quarantine, erased, pseudonymizer, counts)
         counts["rows"] = writer.rows
         summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)
         provenance = {"partition": day, "exports": summary.exports_read, "counts": counts,
