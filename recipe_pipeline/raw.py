@@ -265,6 +265,9 @@ BATCH_ROWS = 131_072
 # buckets in time order are the day in order. One sort of a whole 5M-message day spilled to disk
 # and took 9 s; its keys alone sort in 1 s: the cost was moving wide rows through the spill.
 BUCKET_ROWS = 200_000
+# A spill file is open per bucket while files are read: stay well inside the usual 1,024 open
+# files. Beyond 256 x BUCKET_ROWS versions a day, buckets grow and DuckDB spills within them.
+MAX_BUCKETS = 256
 _MINUTES_PER_DAY = 1440
 
 
@@ -294,7 +297,7 @@ def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def bucket_count(expected_versions: int, bucket_rows: int = BUCKET_ROWS) -> int:
     """How many time buckets a day of ``expected_versions`` is resolved in (whole minutes each)."""
-    return max(1, min(_MINUTES_PER_DAY, -(-expected_versions // bucket_rows)))
+    return max(1, min(MAX_BUCKETS, -(-expected_versions // bucket_rows)))
 
 
 def _minute_bucket(minute_of_day: int, buckets: int) -> int:

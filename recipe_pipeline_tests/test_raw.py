@@ -8,7 +8,7 @@ import pytest
 
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.exports import ExportStore
-from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day
+from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, bucket_count, build_raw_day
 
 FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
 DAY2_END = FULL_AT + timedelta(days=1)
@@ -110,3 +110,29 @@ def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):
     result = raw_day(project, "2025-01-01")
     assert not result.exports_cover_day
     assert result.covered_until == datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def test_a_day_is_cut_into_more_buckets_as_it_grows_within_a_cap():
+    assert bucket_count(0) == bucket_count(1) == 1
+    assert bucket_count(200_000, bucket_rows=200_000) == 1
+    assert bucket_count(1_000_000, bucket_rows=200_000) == 5
+    assert bucket_count(10**12) == MAX_BUCKETS
+
+
+def test_the_day_is_the_same_in_one_bucket_or_many(project, writer):
+    # The day's edges, minute boundaries, a naive timestamp, an offset one (12:30 UTC, read line by
+    # line) with a neighbour a minute later, an edit and a deletion: any bucket count, one day.
+    times = ["2025-01-01T00:00:00Z", "2025-01-01T00:00:59.999999Z", "2025-01-01T00:01:00Z", "2025-01-01T11:59:59Z",
+             "2025-01-01T12:00:00Z", "2025-01-01T23:59:59.999999Z", "2025-01-01T06:30:00", "2025-01-01T18:00:00+05:30", "2025-01-01T12:31:00Z"]
+    items = [item(f"c{i % 3}", ts, message=f"m{i}") for i, ts in enumerate(times)]
+    writer.write_full_export(items, FULL_AT)
+    at = micros(FULL_AT + timedelta(minutes=30))
+    writer.write_incremental_export([Change(("c0", times[0]), at, {**items[0], "message": "edited"}, items[0]),
+                                     Change(("c1", times[1]), at, None, items[1])], FULL_AT, DAY2_END)
+    store = ExportStore(project.exports)
+    whole = build_raw_day(store, project.lake, "2025-01-01")
+    assert messages(whole)[("c0", times[0])] == "edited" and ("c1", times[1]) not in messages(whole)
+    for bucket_rows in (1, 2, 3):
+        bucketed = build_raw_day(store, project.lake, "2025-01-01", bucket_rows=bucket_rows)
+        assert bucketed.table.equals(whole.table) and bucketed.counts == whole.counts
+    assert whole.table.column("message_ts").to_pylist() == sorted(whole.table.column("message_ts").to_pylist())
