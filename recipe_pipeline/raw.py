@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -314,6 +315,13 @@ class _BucketSpill:
         self._day_start_micros = to_micros(self.day_start)
         self._writers: dict[int, pq.ParquetWriter] = {}
 
+    def __enter__(self) -> _BucketSpill:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
     def bucket_of(self, moment: datetime) -> int:
         return _minute_bucket((moment - self.day_start) // timedelta(minutes=1), self.buckets)
 
@@ -339,10 +347,6 @@ class _BucketSpill:
                 os.path.join(self.work, f"bucket-{bucket:04d}.parquet"), piece.schema, compression="lz4",
                 use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
         writer.write_table(piece if piece.schema == writer.schema else piece.cast(writer.schema))
-
-    def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
 
 
 @contextmanager
@@ -370,7 +374,6 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                 exports_read.append(summary.export_id)
                 expected_versions += index.days[day]
                 files += [(summary, data_file) for data_file in store.data_files(summary)]
-        spill = _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows))
 
         def day_part(file: tuple[ExportSummary, DataFile]) -> tuple[ExportSummary, pa.Table, list[tuple[int, str]]]:
             summary, data_file = file
@@ -381,35 +384,35 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
             return summary, _typed_part(part, summary.is_full, summary.export_id), read.exact_lines
 
         spilled = 0
-        for summary, part, exact_lines in in_order_ahead(day_part, files):
-            if part.num_rows:
-                spill.write(_with_row_ids(part, spilled))
-                spilled += part.num_rows
-            for _, line in exact_lines:
-                try:
-                    record = parse_record(line, summary)
-                    if item_day(record.timestamp) != day:
-                        continue
-                except (MalformedLine, BadTimestamp):
-                    continue  # quarantined (and counted) by the export index
-                exact.append(_Candidate(record, summary.export_id, summary.is_full))
-                exact_buckets.append(spill.bucket_of(parse_item_timestamp(record.timestamp)))
-            del part, exact_lines
-        spill.close()
+        with _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows)) as spill:
+            for summary, part, exact_lines in in_order_ahead(day_part, files):
+                if part.num_rows:
+                    spill.write(_with_row_ids(part, spilled))
+                    spilled += part.num_rows
+                for _, line in exact_lines:
+                    try:
+                        record = parse_record(line, summary)
+                        if item_day(record.timestamp) != day:
+                            continue
+                    except (MalformedLine, BadTimestamp):
+                        continue  # quarantined (and counted) by the export index
+                    exact.append(_Candidate(record, summary.export_id, summary.is_full))
+                    exact_buckets.append(spill.bucket_of(parse_item_timestamp(record.timestamp)))
+                del part, exact_lines
         counts["export_records"] = spilled + len(exact)
         give_back_memory()  # what reading freed, before DuckDB takes its share
 
         quarantine: list[dict] = []
         stream = RawDayStream(day, iter(()), exports_read, counts, quarantine, coverage(summaries))
-        # One thread: the rows are sorted with every thread's buffers inside the limit, and the
-        # Parquet writer's thread takes the other core (two were no faster, and ~100 MB bigger).
+        # One thread: a bucket is sorted with every thread's buffers inside the limit, and the
+        # Parquet writer's thread takes the other core (two measured within noise of one).
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb"), threads=RESOLVE_THREADS) as con:
             snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
             stream.batches = _resolved_batches(con, stream, spill, exact, exact_buckets, spilled, snapshot_micros, batch_rows)
             yield stream
 
 
-def _resolved_batches(con, stream: RawDayStream, spill: _BucketSpill, exact: list[_Candidate], exact_buckets: list[int],
+def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spill: _BucketSpill, exact: list[_Candidate], exact_buckets: list[int],
                       spilled: int, snapshot_micros: int | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Each time bucket resolved (the newest version of each item wins) and sorted, in order;
     ``stream.counts`` and ``stream.quarantine`` gather every bucket's."""
