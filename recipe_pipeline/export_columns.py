@@ -139,9 +139,9 @@ def _plain_metadata_json(dynamodb_json: str) -> str | None:
 
 def _dynamodb_json_texts(metadata) -> pa.ChunkedArray:
     """Each row's metadata struct as JSON text (DuckDB reads the Arrow column in place)."""
-    metadata_rows = pa.table({"m": metadata})  # DuckDB finds the Arrow table by this name
     try:
         with duckdb.connect(config=DUCKDB_CONFIG) as con:
+            con.register("metadata_rows", pa.table({"m": metadata}))
             return con.sql("SELECT to_json(m) AS j FROM metadata_rows").to_arrow_table().column("j")
     except duckdb.Error:  # a shape DuckDB does not take from Arrow (an empty nested map): slower, same text
         return pa.chunked_array([pa.array([None if v is None else json.dumps(v) for v in metadata.to_pylist()], pa.string())])
