@@ -301,18 +301,13 @@ def bucket_count(expected_versions: int, bucket_rows: int = BUCKET_ROWS) -> int:
     return max(1, min(MAX_BUCKETS, -(-expected_versions // bucket_rows)))
 
 
-def _minute_bucket(minute_of_day: int, buckets: int) -> int:
-    return min(max(minute_of_day, 0), _MINUTES_PER_DAY - 1) * buckets // _MINUTES_PER_DAY
-
-
 class _BucketSpill:
     """The day's columnar versions on local disk, one Parquet file per time bucket (a row group
     per data file read), so each bucket is read back alone."""
 
     def __init__(self, work: str, day: str, buckets: int):
         self.work, self.buckets = work, buckets
-        self.day_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        self._day_start_micros = to_micros(self.day_start)
+        self._day_start_micros = to_micros(datetime.fromisoformat(day).replace(tzinfo=UTC))
         self._writers: dict[int, pq.ParquetWriter] = {}
 
     def __enter__(self) -> _BucketSpill:
@@ -322,19 +317,24 @@ class _BucketSpill:
         for writer in self._writers.values():
             writer.close()
 
-    def bucket_of(self, moment: datetime) -> int:
-        return _minute_bucket((moment - self.day_start) // timedelta(minutes=1), self.buckets)
+    def buckets_of(self, message_ts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        """Each instant's bucket: its minute of the day, scaled to the bucket count. The one rule
+        for rows read both ways, so every version of an item lands in the same bucket."""
+        micros = pc.subtract(pc.cast(message_ts, pa.int64()), self._day_start_micros)
+        minutes = pc.max_element_wise(pc.min_element_wise(pc.divide(micros, 60_000_000), _MINUTES_PER_DAY - 1), 0)
+        return pc.divide(pc.multiply(minutes, self.buckets), _MINUTES_PER_DAY)
+
+    def _file(self, bucket: int) -> str:
+        return os.path.join(self.work, f"bucket-{bucket:04d}.parquet")
 
     def path(self, bucket: int) -> str | None:
-        return os.path.join(self.work, f"bucket-{bucket:04d}.parquet") if bucket in self._writers else None
+        return self._file(bucket) if bucket in self._writers else None
 
     def write(self, part: pa.Table) -> None:
         if self.buckets == 1:
             self._write(0, part)
             return
-        micros = pc.subtract(pc.cast(part.column("message_ts"), pa.int64()), self._day_start_micros)
-        minutes = pc.max_element_wise(pc.min_element_wise(pc.divide(micros, 60_000_000), _MINUTES_PER_DAY - 1), 0)
-        bucket = pc.divide(pc.multiply(minutes, self.buckets), _MINUTES_PER_DAY)
+        bucket = self.buckets_of(part.column("message_ts"))
         for number in pc.unique(bucket).to_pylist():
             self._write(number, part.filter(pc.equal(bucket, number)))
 
@@ -344,7 +344,7 @@ class _BucketSpill:
         writer = self._writers.get(bucket)
         if writer is None:
             writer = self._writers[bucket] = pq.ParquetWriter(
-                os.path.join(self.work, f"bucket-{bucket:04d}.parquet"), piece.schema, compression="lz4",
+                self._file(bucket), piece.schema, compression="lz4",
                 use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
         writer.write_table(piece if piece.schema == writer.schema else piece.cast(writer.schema))
 
@@ -362,7 +362,6 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
     summaries = store.completed()
     latest_full = max((s for s in summaries if s.is_full), key=lambda s: s.export_time, default=None)
     exact: list[_Candidate] = []
-    exact_buckets: list[int] = []
     exports_read: list[str] = []
     counts = {name: 0 for name in COUNT_NAMES}
     with tempfile.TemporaryDirectory(prefix=f"raw-{day}-") as work:
@@ -397,8 +396,9 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                     except (MalformedLine, BadTimestamp):
                         continue  # quarantined (and counted) by the export index
                     exact.append(_Candidate(record, summary.export_id, summary.is_full))
-                    exact_buckets.append(spill.bucket_of(parse_item_timestamp(record.timestamp)))
                 del part, exact_lines
+        exact_ts = pa.array([parse_item_timestamp(c.record.timestamp) for c in exact], pa.timestamp("us", tz="UTC"))
+        exact_buckets = spill.buckets_of(exact_ts).to_pylist()
         counts["export_records"] = spilled + len(exact)
         give_back_memory()  # what reading freed, before DuckDB takes its share
 
