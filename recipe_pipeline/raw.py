@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
-from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, in_order_ahead, read_data_file
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, PARALLEL_FILES, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
@@ -384,7 +384,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
 
         spilled = 0
         with _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows)) as spill:
-            for summary, part, exact_lines in in_order_ahead(day_part, files):
+            for summary, part, exact_lines in in_order_ahead(day_part, files, ahead=PARALLEL_FILES):
                 if part.num_rows:
                     spill.write(_with_row_ids(part, spilled))
                     spilled += part.num_rows
@@ -412,42 +412,64 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
             yield stream
 
 
+@dataclass
+class _ResolvedBucket:
+    """One time bucket resolved: its rows in order, and what it adds to the day's counts."""
+
+    rows: pa.Table
+    counts: dict[str, int]
+    quarantine: list[dict]
+
+
+def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, path: str | None, exact: list[_Candidate], positions: list[int],
+                    spilled: int, snapshot_micros: int | None) -> _ResolvedBucket:
+    """The newest version of each item of one bucket wins; the winners sorted by time."""
+    con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(path) if path else 'no_columnar_versions'}")
+    con.register("exact_versions", _exact_keys([exact[p] for p in positions], [spilled + p for p in positions]))
+    con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
+    counts = {name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()}
+
+    # Versions read line by line are decoded exactly; what cannot be read is quarantined.
+    exact_winners = con.sql(
+        f"SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot AND row_id >= {spilled} ORDER BY row_id"
+    ).to_arrow_table().column("row_id").to_pylist()
+    rows: list[dict] = []
+    quarantine: list[dict] = []
+    for row_id in exact_winners:
+        winner = exact[row_id - spilled]
+        try:
+            rows.append(_to_row(winner))
+        except (ValueError, BadTimestamp) as exc:
+            quarantine.append(_quarantined(day, winner, str(exc)))
+    con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
+    return _ResolvedBucket(con.sql(_ROWS_SQL).to_arrow_table(), counts, quarantine)
+
+
 def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spill: _BucketSpill, exact: list[_Candidate], exact_buckets: list[int],
                       spilled: int, snapshot_micros: int | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Each time bucket resolved (the newest version of each item wins) and sorted, in order;
-    ``stream.counts`` and ``stream.quarantine`` gather every bucket's."""
-    counts, quarantine = stream.counts, stream.quarantine
+    """Each time bucket resolved and sorted, in order; ``stream.counts`` and ``stream.quarantine``
+    gather every bucket's. The next bucket is resolved (DuckDB, without the GIL) while the caller
+    writes this one's batches: two buckets' rows are held at most."""
     con.register("no_columnar_versions", _with_row_ids(_typed_part(CANDIDATE_SCHEMA.empty_table(), True, ""), 0))
     exact_by_bucket: dict[int, list[int]] = {}
     for position, bucket in enumerate(exact_buckets):
         exact_by_bucket.setdefault(bucket, []).append(position)
-    for bucket in range(spill.buckets):
-        path, positions = spill.path(bucket), exact_by_bucket.get(bucket, [])
-        if path is None and not positions:
-            continue
-        con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(path) if path else 'no_columnar_versions'}")
-        con.register("exact_versions", _exact_keys([exact[p] for p in positions], [spilled + p for p in positions]))
-        con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
-        for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items():
-            counts[name] += int(value)
+    buckets = [(spill.path(bucket), exact_by_bucket.get(bucket, [])) for bucket in range(spill.buckets)]
 
-        # Versions read line by line are decoded exactly; what cannot be read is quarantined.
-        exact_winners = con.sql(
-            f"SELECT row_id FROM winners WHERE NOT is_delete AND NOT missing_from_snapshot AND row_id >= {spilled} ORDER BY row_id"
-        ).to_arrow_table().column("row_id").to_pylist()
-        rows: list[dict] = []
-        for row_id in exact_winners:
-            winner = exact[row_id - spilled]
-            try:
-                rows.append(_to_row(winner))
-            except (ValueError, BadTimestamp) as exc:
-                quarantine.append(_quarantined(stream.day, winner, str(exc)))
-        con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
-        for batch in con.sql(_ROWS_SQL).to_arrow_reader(batch_rows):
+    def resolve(bucket: tuple[str | None, list[int]]) -> _ResolvedBucket:
+        path, positions = bucket
+        return _resolve_bucket(con, stream.day, path, exact, positions, spilled, snapshot_micros)
+
+    for resolved in in_order_ahead(resolve, [(path, positions) for path, positions in buckets if path or positions], ahead=1):
+        for name, value in resolved.counts.items():
+            stream.counts[name] += value
+        stream.quarantine += resolved.quarantine
+        for batch in resolved.rows.to_batches(batch_rows):
             yield _conform(batch)
-    quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
-    counts["quarantined"] = len(quarantine)
-    counts["rows"] = counts["unique_items"] - counts["deleted"] - counts["quarantined"]
+        del resolved
+    stream.quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
+    stream.counts["quarantined"] = len(stream.quarantine)
+    stream.counts["rows"] = stream.counts["unique_items"] - stream.counts["deleted"] - stream.counts["quarantined"]
 
 
 def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, bucket_rows: int = BUCKET_ROWS) -> RawDay:

@@ -326,29 +326,22 @@ def extract_recipes(texts: Iterable[str | None]) -> list[str | None]:
     return extract_recipe_column(pa.array(list(texts), pa.string())).to_pylist()
 
 
-# ``_normalize`` and ``_MENTION`` for RE2 (pyarrow, a whole column at once), exact for ASCII text:
-# lowered, "-" as a space, whitespace runs collapsed (Python's \s on ASCII also takes \v and
-# \x1c-\x1f); the strip is left to the pattern, which reaches the text's ends through the
-# stripped characters. Lookarounds become a consumed non-word character.
+# ``_normalize`` and ``_MENTION`` for RE2 (pyarrow, a whole column at once), exact for ASCII text.
+# The pattern reads the lowered text as it is, rather than a normalized copy (normalizing cost as
+# much as the search): what ``_normalize`` turns into one space, a run of "-" and Python's ASCII
+# \s (which also takes \v and \x1c-\x1f), is a run of ``_SPACE`` between a form's words and
+# counts as stripped at the text's ends, which the pattern reaches through stripped characters.
+# Lookarounds become a consumed non-word character; the form found is normalized after.
 # ``test_the_column_form_is_extract_recipe`` holds it to ``extract_recipe``.
-_ODD_SPACE = r"[\t\n\v\f\r\x1c-\x1f]|  "
-_SPACES_RE2 = r"[\t\n\v\f\r \x1c-\x1f]+"
-_STRIPPED = r"[ .,!?;:\"'()]"
+_SPACE = r"[\t\n\v\f\r \x1c-\x1f-]"
+_STRIPPED = r"[\t\n\v\f\r \x1c-\x1f\-.,!?;:\"'()]"
 _MENTION_RE2 = (
-    r"(?:^" + _STRIPPED + r"*|[^\w'])(?P<form>" + "|".join(re.escape(form) for form in sorted(_FORMS, key=len, reverse=True))
+    r"(?:^" + _STRIPPED + r"*|[^\w'])(?P<form>"
+    + "|".join((_SPACE + "+").join(re.escape(word) for word in form.split(" ")) for form in sorted(_FORMS, key=len, reverse=True))
     + r")(?:[^\w']|" + _STRIPPED + r"*$)"
 )
 # A superset of the texts whose normalized form holds "recipe for " or "how to make ".
-_SEED_PHRASE_RE2 = "recipe for |how to make "
-
-
-def _lowered_ascii(texts: pa.Array) -> pa.Array:
-    lowered = pc.replace_substring(pc.ascii_lower(texts), "-", " ")
-    # The whitespace regex is the costly step: only the texts it would change go through it.
-    odd = pc.fill_null(pc.match_substring_regex(lowered, _ODD_SPACE), False)
-    if pc.any(odd).as_py():
-        lowered = pc.replace_with_mask(lowered, odd, pc.replace_substring_regex(lowered.filter(odd), _SPACES_RE2, " "))
-    return lowered
+_SEED_PHRASE_RE2 = f"recipe{_SPACE}+for{_SPACE}|how{_SPACE}+to{_SPACE}+make{_SPACE}"
 
 
 def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -362,8 +355,8 @@ def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _extract_recipes(texts: pa.Array) -> pa.Array:
     ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
-    lowered = _lowered_ascii(pc.if_else(ascii_, texts, pa.scalar(None, pa.string())))
-    forms = pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form")
+    lowered = pc.ascii_lower(pc.if_else(ascii_, texts, pa.scalar(None, pa.string())))
+    forms = pc.replace_substring_regex(pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form"), _SPACE + "+", " ")
     names = pc.take(pa.array(list(_FORMS.values()), pa.string()), pc.index_in(forms, pa.array(list(_FORMS), pa.string())))
     # No mention found by RE2: Python decides the non-ASCII texts and the seed phrases.
     seed_phrase = pc.fill_null(pc.match_substring_regex(lowered, _SEED_PHRASE_RE2), False)
