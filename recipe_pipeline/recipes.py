@@ -343,6 +343,19 @@ _MENTION_RE2 = (
 # A superset of the texts whose normalized form holds "recipe for " or "how to make ".
 _SEED_PHRASE_RE2 = f"recipe{_SPACE}+for{_SPACE}|how{_SPACE}+to{_SPACE}+make{_SPACE}"
 
+# Replies name their dish early. Extracting the ``form`` group costs the same however near the
+# start the mention is: RE2 finds a submatch by walking the 532-way alternation again. Marking
+# the whole match (``\0``) needs no submatch, only RE2's DFA, so each text's prefix is marked
+# first, at about half the cost (0.24 s against 0.42 s for 262k replies of 455 characters).
+# A mark that ends at least ``_WIDEST`` before the cut is the text's first mention: any match
+# starting no later (a higher-priority, longer form included) lies inside the prefix as well.
+# The rest, texts the prefix cannot settle, are extracted whole.
+MENTION_PREFIX = 96
+_WIDEST = max(map(len, _FORMS)) + 2  # a form and a context character either side
+_MARK, _MARKED, _MARK_CHARACTERS = "\x01\\0\x02", "\x01(?P<mention>[^\x02]*)\x02", "[\x01\x02]"
+# Every ASCII character RE2's \w leaves out: what surrounds a form, which starts and ends with \w.
+_NOT_WORD = "".join(chr(code) for code in range(128) if not re.fullmatch(r"[0-9A-Za-z_]", chr(code)))
+
 
 def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``extract_recipe`` over a column, vectorized: RE2 finds the first catalogue mention of every
@@ -356,7 +369,7 @@ def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _extract_recipes(texts: pa.Array) -> pa.Array:
     ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
     lowered = pc.ascii_lower(pc.if_else(ascii_, texts, pa.scalar(None, pa.string())))
-    forms = pc.replace_substring_regex(pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form"), _SPACE + "+", " ")
+    forms = pc.replace_substring_regex(_first_mentions(lowered), _SPACE + "+", " ")
     names = pc.take(pa.array(list(_FORMS.values()), pa.string()), pc.index_in(forms, pa.array(list(_FORMS), pa.string())))
     # No mention found by RE2: Python decides the non-ASCII texts and the seed phrases.
     seed_phrase = pc.fill_null(pc.match_substring_regex(lowered, _SEED_PHRASE_RE2), False)
@@ -365,6 +378,24 @@ def _extract_recipes(texts: pa.Array) -> pa.Array:
         found = [extract_recipe(text) for text in texts.filter(in_python).to_pylist()]
         names = pc.replace_with_mask(names, in_python, pa.array(found, pa.string()))
     return names
+
+
+def _first_mentions(lowered: pa.Array) -> pa.Array:
+    """Each lowered ASCII text's first ``_MENTION_RE2`` form, as written (see ``MENTION_PREFIX``)."""
+    prefix = pc.utf8_slice_codeunits(lowered, 0, MENTION_PREFIX)
+    marked = pc.replace_substring_regex(prefix, _MENTION_RE2, _MARK)
+    forms = pc.utf8_trim(pc.struct_field(pc.extract_regex(marked, _MARKED), "mention"), _NOT_WORD)
+    mark_end = pc.subtract(pc.find_substring(marked, "\x02"), 1)  # in the prefix: one mark before it
+    settled = pc.or_(
+        pc.less_equal(pc.utf8_length(lowered), MENTION_PREFIX),
+        pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(pc.add(mark_end, _WIDEST), MENTION_PREFIX)),
+    )
+    settled = pc.and_(settled, pc.invert(pc.match_substring_regex(prefix, _MARK_CHARACTERS)))
+    unsettled = pc.invert(pc.fill_null(settled, True))
+    if pc.any(unsettled).as_py():
+        whole = pc.struct_field(pc.extract_regex(lowered.filter(unsettled), _MENTION_RE2), "form")
+        forms = pc.replace_with_mask(forms, unsettled, whole)
+    return forms
 
 
 def recipe_category_column(names: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from unittest.mock import patch
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recipe_pipeline.recipes import (
+    MENTION_PREFIX,
     CATEGORIES,
     RECIPE_ALIASES,
     RECIPE_CATALOGUE,
@@ -208,6 +212,7 @@ _RECIPE_PIECES = st.sampled_from(
         "crème brûlée", "creme brulee", "nan's", "recipe for ", "How to make ", "Here's a recipe for ", "the ", "an easy ",
         "ramen", "Ramen's", "tacos", "[PHONE]", "beef rendang", "-", " ", "\t", "\x0b", "\x1c", ".", ",", "!", "'", "’", "_",
         "x", "İ", "K", "ſ", "\n", "(", ")", "1", "'(", " - ", "--", "? ", "Chicken - Noodle\tSoup", "SHRIMP  SCAMPI",
+        "\x01", "\x02", "Here's a long enough opening line to push the dish past the cut: ", "lasagna bolognese", "Tiramisu Cake",
     ]
 )
 _RECIPE_TEXT = st.lists(_RECIPE_PIECES, max_size=12).map("".join) | st.text(max_size=40)
@@ -217,17 +222,55 @@ def _one_by_one(texts):
     return [extract_recipe(text) if text else None for text in texts]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The prefix a mention is first looked for in: as shipped, and cut short so that marks end near,
+# at and past the cut, longer forms are cut through, and no mark can settle a text (8).
+_PREFIXES = [MENTION_PREFIX, 60, 45, 8]
+
+
+@pytest.mark.parametrize("prefix", _PREFIXES)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.none() | _RECIPE_TEXT, max_size=8))
-def test_the_column_form_is_extract_recipe(texts):
-    assert extract_recipe_column(pa.array(texts, pa.string())).to_pylist() == _one_by_one(texts)
+def test_the_column_form_is_extract_recipe(prefix, texts):
+    with patch("recipe_pipeline.recipes.MENTION_PREFIX", prefix):
+        assert extract_recipe_column(pa.array(texts, pa.string())).to_pylist() == _one_by_one(texts)
 
 
+@pytest.mark.parametrize("prefix", _PREFIXES)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.none() | _RECIPE_TEXT, max_size=8))
+def test_a_mention_found_in_the_prefix_is_the_text_s_first(prefix, texts):
+    """As written, before canonical names hide a shorter form ("lasagna") found for a longer one."""
+    from recipe_pipeline.recipes import _MENTION_RE2, _first_mentions
+
+    lowered = pc.ascii_lower(pa.array([text if text is None or text.isascii() else None for text in texts], pa.string()))
+    with patch("recipe_pipeline.recipes.MENTION_PREFIX", prefix):
+        assert _first_mentions(lowered).to_pylist() == pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form").to_pylist()
+
+
+def test_a_longer_form_cut_through_by_the_prefix_is_found_whole():
+    from recipe_pipeline.recipes import _MENTION_RE2, _first_mentions
+
+    # The cut falls before, inside and after "lasagna bolognese" (and after "lasagna", a form too).
+    lowered = pc.ascii_lower(pa.array([f"{'x' * n} Lasagna Bolognese, {'y' * 40}" for n in range(50)], pa.string()))
+    with patch("recipe_pipeline.recipes.MENTION_PREFIX", 45):
+        found = _first_mentions(lowered).to_pylist()
+    assert found == pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form").to_pylist() == ["lasagna bolognese"] * 50
+
+
+def test_every_form_starts_and_ends_with_a_word_character():
+    """What surrounds a marked mention is trimmed away as non-word characters."""
+    from recipe_pipeline.recipes import _FORMS
+
+    assert all(re.fullmatch(r"\w(.*\w)?", form) for form in _FORMS)
+
+
+@pytest.mark.parametrize("prefix", _PREFIXES)
 @pytest.mark.parametrize("split_from", [1_000_000, 4], ids=["whole", "a-slice-per-core"])
-def test_the_column_form_agrees_on_the_recipe_corpus_and_every_surface_form(monkeypatch, split_from):
+def test_the_column_form_agrees_on_the_recipe_corpus_and_every_surface_form(monkeypatch, split_from, prefix):
     from bench.jsonl import read_jsonl
 
     monkeypatch.setattr("recipe_pipeline.columns.SPLIT_FROM", split_from)
+    monkeypatch.setattr("recipe_pipeline.recipes.MENTION_PREFIX", prefix)
     from recipe_pipeline.recipes import _FORMS
 
     texts = [entry["text"] for entry in read_jsonl(Path(__file__).resolve().parent.parent / "bench" / "recipe_corpus.jsonl")]
