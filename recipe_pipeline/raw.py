@@ -301,14 +301,23 @@ def bucket_count(expected_versions: int, bucket_rows: int = BUCKET_ROWS) -> int:
     return max(1, min(MAX_BUCKETS, -(-expected_versions // bucket_rows)))
 
 
+# Row groups a spill file takes before it is closed and the bucket goes on in a new one. An open
+# writer holds every row group's metadata, about 12 KB with these 17 columns: a file per bucket
+# held 50 MB of it at 10M messages (50 buckets x 80 data files), and would hold 1.2 GB at 50M.
+ROW_GROUPS_PER_SPILL_FILE = 16
+
+
 class _BucketSpill:
-    """The day's columnar versions on local disk, one Parquet file per time bucket (a row group
-    per data file read), so each bucket is read back alone."""
+    """The day's columnar versions on local disk, by time bucket, so each bucket is read back
+    alone: a row group per data file read, in a bucket's Parquet files."""
 
     def __init__(self, work: str, day: str, buckets: int):
         self.work, self.buckets = work, buckets
         self._day_start_micros = to_micros(datetime.fromisoformat(day).replace(tzinfo=UTC))
-        self._writers: dict[int, pq.ParquetWriter] = {}
+        self._writers: dict[int, pq.ParquetWriter] = {}  # the bucket's open file
+        self._row_groups: dict[int, int] = {}  # in the open file
+        self._schemas: dict[int, pa.Schema] = {}  # every file of a bucket has its first piece's
+        self._paths: dict[int, list[str]] = {}
 
     def __enter__(self) -> _BucketSpill:
         return self
@@ -316,6 +325,7 @@ class _BucketSpill:
     def __exit__(self, *exc_info) -> None:
         for writer in self._writers.values():
             writer.close()
+        self._writers.clear()
 
     def buckets_of(self, message_ts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         """Each instant's bucket: its minute of the day, scaled to the bucket count. The one rule
@@ -324,11 +334,9 @@ class _BucketSpill:
         minutes = pc.max_element_wise(pc.min_element_wise(pc.divide(micros, 60_000_000), _MINUTES_PER_DAY - 1), 0)
         return pc.divide(pc.multiply(minutes, self.buckets), _MINUTES_PER_DAY)
 
-    def _file(self, bucket: int) -> str:
-        return os.path.join(self.work, f"bucket-{bucket:04d}.parquet")
-
-    def path(self, bucket: int) -> str | None:
-        return self._file(bucket) if bucket in self._writers else None
+    def paths(self, bucket: int) -> list[str]:
+        """The bucket's spill files (none if no columnar version fell in it)."""
+        return self._paths.get(bucket, [])
 
     def write(self, part: pa.Table) -> None:
         if self.buckets == 1:
@@ -339,14 +347,21 @@ class _BucketSpill:
             self._write(number, part.filter(pc.equal(bucket, number)))
 
     def _write(self, bucket: int, piece: pa.Table) -> None:
-        # No statistics: nothing filters the spill, and a writer holds every row group's (min/max
-        # of long messages) until it closes; at 10M messages that was ~30 MB of the peak.
         writer = self._writers.get(bucket)
+        if writer is not None and self._row_groups[bucket] >= ROW_GROUPS_PER_SPILL_FILE:
+            writer.close()
+            writer = None
         if writer is None:
+            schema = self._schemas.setdefault(bucket, piece.schema)
+            paths = self._paths.setdefault(bucket, [])
+            paths.append(os.path.join(self.work, f"bucket-{bucket:04d}-{len(paths):05d}.parquet"))
+            # No statistics: nothing filters the spill, and a writer holds them (min/max of long
+            # messages) with the rest of every row group's metadata until it closes.
             writer = self._writers[bucket] = pq.ParquetWriter(
-                self._file(bucket), piece.schema, compression="lz4",
-                use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
+                paths[-1], schema, compression="lz4", use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
+            self._row_groups[bucket] = 0
         writer.write_table(piece if piece.schema == writer.schema else piece.cast(writer.schema))
+        self._row_groups[bucket] += 1
 
 
 @contextmanager
@@ -421,10 +436,10 @@ class _ResolvedBucket:
     quarantine: list[dict]
 
 
-def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, path: str | None, exact: list[_Candidate], positions: list[int],
+def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, paths: list[str], exact: list[_Candidate], positions: list[int],
                     spilled: int, snapshot_micros: int | None) -> _ResolvedBucket:
     """The newest version of each item of one bucket wins; the winners sorted by time."""
-    con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(path) if path else 'no_columnar_versions'}")
+    con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(paths) if paths else 'no_columnar_versions'}")
     con.register("exact_versions", _exact_keys([exact[p] for p in positions], [spilled + p for p in positions]))
     con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
     counts = {name: int(value) for name, value in con.sql(_COUNTS_SQL).to_arrow_table().to_pylist()[0].items()}
@@ -454,13 +469,13 @@ def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spil
     exact_by_bucket: dict[int, list[int]] = {}
     for position, bucket in enumerate(exact_buckets):
         exact_by_bucket.setdefault(bucket, []).append(position)
-    buckets = [(spill.path(bucket), exact_by_bucket.get(bucket, [])) for bucket in range(spill.buckets)]
+    buckets = [(spill.paths(bucket), exact_by_bucket.get(bucket, [])) for bucket in range(spill.buckets)]
 
-    def resolve(bucket: tuple[str | None, list[int]]) -> _ResolvedBucket:
-        path, positions = bucket
-        return _resolve_bucket(con, stream.day, path, exact, positions, spilled, snapshot_micros)
+    def resolve(bucket: tuple[list[str], list[int]]) -> _ResolvedBucket:
+        paths, positions = bucket
+        return _resolve_bucket(con, stream.day, paths, exact, positions, spilled, snapshot_micros)
 
-    for resolved in in_order_ahead(resolve, [(path, positions) for path, positions in buckets if path or positions], ahead=1):
+    for resolved in in_order_ahead(resolve, [(paths, positions) for paths, positions in buckets if paths or positions], ahead=1):
         for name, value in resolved.counts.items():
             stream.counts[name] += value
         stream.quarantine += resolved.quarantine

@@ -54,10 +54,11 @@ def bounded_duckdb(memory_limit: str, spill_dir: str | None = None, threads: int
         yield con
 
 
-def parquet_relation(path: str) -> str:
-    """DuckDB's native scan of a local Parquet file, as a FROM item (it spills within its memory
-    limit; an Arrow object is scanned zero-copy and held in memory whole)."""
-    return "read_parquet('" + path.replace("'", "''") + "')"
+def parquet_relation(path: str | list[str]) -> str:
+    """DuckDB's native scan of a local Parquet file (or files of one schema), as a FROM item (it
+    spills within its memory limit; an Arrow object is scanned zero-copy and held in memory whole)."""
+    paths = [path] if isinstance(path, str) else path
+    return "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
 
 
 def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.exports import ExportStore
-from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, bucket_count, build_raw_day
+from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, _BucketSpill, bucket_count, build_raw_day
 
 FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
 DAY2_END = FULL_AT + timedelta(days=1)
@@ -117,6 +117,20 @@ def test_a_day_is_cut_into_more_buckets_as_it_grows_within_a_cap():
     assert bucket_count(200_000, bucket_rows=200_000) == 1
     assert bucket_count(1_000_000, bucket_rows=200_000) == 5
     assert bucket_count(10**12) == MAX_BUCKETS
+
+
+def test_a_bucket_goes_on_in_a_new_spill_file_every_few_row_groups(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr("recipe_pipeline.raw.ROW_GROUPS_PER_SPILL_FILE", 2)
+    at = [datetime(2025, 1, 1, hour, tzinfo=UTC) for hour in (1, 13)]  # one in each half of the day
+    with _BucketSpill(str(tmp_path), "2025-01-01", buckets=2) as spill:
+        for n in range(5):
+            spill.write(pa.table({"message_ts": pa.array(at, pa.timestamp("us", tz="UTC")), "row_id": [2 * n, 2 * n + 1]}))
+    assert [len(spill.paths(bucket)) for bucket in (0, 1)] == [3, 3]  # 2 + 2 + 1 row groups each
+    assert pq.read_table(spill.paths(0)).column("row_id").to_pylist() == [0, 2, 4, 6, 8]
+    assert pq.read_table(spill.paths(1)).column("row_id").to_pylist() == [1, 3, 5, 7, 9]
 
 
 def test_the_day_is_the_same_in_one_bucket_or_many(project, writer):
