@@ -285,7 +285,8 @@ PARALLEL_FILES = 2
 
 def in_order_ahead(work: Callable[[T], R], items: Iterable[T], ahead: int = PARALLEL_FILES) -> Iterator[R]:
     """``map(work, items)`` on ``ahead`` threads while the caller takes the results in order;
-    at most ``ahead + 1`` results are held."""
+    at most ``ahead + 1`` results are held. Closed early, it returns once the work under way has
+    finished: close it before closing what the work uses."""
     with ThreadPoolExecutor(ahead) as pool:
         pending: deque = deque()
         for item in items:

@@ -19,7 +19,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -424,7 +424,10 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb"), threads=RESOLVE_THREADS) as con:
             snapshot_micros = to_micros(latest_full.export_time - SNAPSHOT_TOLERANCE) if latest_full else None
             stream.batches = _resolved_batches(con, stream, spill, exact, exact_buckets, spilled, snapshot_micros, batch_rows)
-            yield stream
+            try:
+                yield stream
+            finally:  # left early or failing: a bucket's resolve under way ends before the connection
+                stream.batches.close()
 
 
 @dataclass
@@ -475,13 +478,14 @@ def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spil
         paths, positions = bucket
         return _resolve_bucket(con, stream.day, paths, exact, positions, spilled, snapshot_micros)
 
-    for resolved in in_order_ahead(resolve, [(paths, positions) for paths, positions in buckets if paths or positions], ahead=1):
-        for name, value in resolved.counts.items():
-            stream.counts[name] += value
-        stream.quarantine += resolved.quarantine
-        for batch in resolved.rows.to_batches(batch_rows):
-            yield _conform(batch)
-        del resolved
+    with closing(in_order_ahead(resolve, [(paths, positions) for paths, positions in buckets if paths or positions], ahead=1)) as resolved_buckets:
+        for resolved in resolved_buckets:
+            for name, value in resolved.counts.items():
+                stream.counts[name] += value
+            stream.quarantine += resolved.quarantine
+            for batch in resolved.rows.to_batches(batch_rows):
+                yield _conform(batch)
+            del resolved
     stream.quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
     stream.counts["quarantined"] = len(stream.quarantine)
     stream.counts["rows"] = stream.counts["unique_items"] - stream.counts["deleted"] - stream.counts["quarantined"]

@@ -8,7 +8,7 @@ import pytest
 
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.exports import ExportStore
-from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, _BucketSpill, bucket_count, build_raw_day
+from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, _BucketSpill, bucket_count, build_raw_day, resolve_raw_day
 
 FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
 DAY2_END = FULL_AT + timedelta(days=1)
@@ -131,6 +131,19 @@ def test_a_bucket_goes_on_in_a_new_spill_file_every_few_row_groups(tmp_path, mon
     assert [len(spill.paths(bucket)) for bucket in (0, 1)] == [3, 3]  # 2 + 2 + 1 row groups each
     assert pq.read_table(spill.paths(0)).column("row_id").to_pylist() == [0, 2, 4, 6, 8]
     assert pq.read_table(spill.paths(1)).column("row_id").to_pylist() == [1, 3, 5, 7, 9]
+
+
+def test_a_caller_that_stops_early_or_fails_mid_day_leaves_cleanly(project, writer):
+    # The next bucket is resolved on a worker thread: leaving must wait for it before the DuckDB
+    # connection closes, and a caller's own error must come out as itself.
+    writer.write_full_export([item(f"c{i}", f"2025-01-01T{i % 24:02d}:00:00Z") for i in range(48)], FULL_AT)
+    store = ExportStore(project.exports)
+    with resolve_raw_day(store, project.lake, "2025-01-01", bucket_rows=4, batch_rows=2) as stream:
+        assert next(stream.batches).num_rows == 2
+    with pytest.raises(KeyError, match="the caller's"):
+        with resolve_raw_day(store, project.lake, "2025-01-01", bucket_rows=4, batch_rows=2) as stream:
+            next(stream.batches)
+            raise KeyError("the caller's")
 
 
 def test_the_day_is_the_same_in_one_bucket_or_many(project, writer):
