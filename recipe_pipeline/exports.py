@@ -261,7 +261,8 @@ class ExportStore:
     def read_verified(self, summary: ExportSummary, data_file: DataFile) -> bytes:
         """The compressed bytes of one data file, after checking them against ``md5Checksum``.
 
-        One data file is held (compressed) at a time; an export is never loaded whole."""
+        A data file is read whole (compressed, a few at a time while they parse); an export
+        never is."""
         try:
             body = self.location.read_bytes(data_file.path)
         except FileNotFoundError as exc:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
-from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, PARALLEL_FILES, in_order_ahead, read_data_file
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, PARALLEL_FILES, drawn_ahead, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
@@ -431,17 +431,17 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
 
 
 @dataclass
-class _ResolvedBucket:
-    """One time bucket resolved: its rows in order, and what it adds to the day's counts."""
+class _BucketTally:
+    """What one resolved time bucket adds to the day's counts and quarantine."""
 
-    rows: pa.Table
     counts: dict[str, int]
     quarantine: list[dict]
 
 
 def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, paths: list[str], exact: list[_Candidate], positions: list[int],
-                    spilled: int, snapshot_micros: int | None) -> _ResolvedBucket:
-    """The newest version of each item of one bucket wins; the winners sorted by time."""
+                    spilled: int, snapshot_micros: int | None, batch_rows: int) -> Iterator[_BucketTally | pa.RecordBatch]:
+    """The newest version of each item of one bucket wins: the bucket's tally, then the winners
+    in time order, in batches (DuckDB sorts within its memory limit, spilling if it must)."""
     con.execute(f"CREATE OR REPLACE VIEW columnar_versions AS SELECT * FROM {parquet_relation(paths) if paths else 'no_columnar_versions'}")
     con.register("exact_versions", _exact_keys([exact[p] for p in positions], [spilled + p for p in positions]))
     con.execute(_RESOLVE_SQL, {"snapshot": snapshot_micros})
@@ -459,33 +459,42 @@ def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, paths: list[str], 
             rows.append(_to_row(winner))
         except (ValueError, BadTimestamp) as exc:
             quarantine.append(_quarantined(day, winner, str(exc)))
+    yield _BucketTally(counts, quarantine)
     con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
-    return _ResolvedBucket(con.sql(_ROWS_SQL).to_arrow_table(), counts, quarantine)
+    with closing(con.sql(_ROWS_SQL).to_arrow_reader(batch_rows)) as reader:
+        yield from reader
+
+
+# Batches a bucket's resolve may run ahead of the caller: two reach past a 200,000-version bucket,
+# so the next bucket is resolved while the caller writes this one.
+RESOLVED_BATCHES_AHEAD = 2
 
 
 def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spill: _BucketSpill, exact: list[_Candidate], exact_buckets: list[int],
                       spilled: int, snapshot_micros: int | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Each time bucket resolved and sorted, in order; ``stream.counts`` and ``stream.quarantine``
-    gather every bucket's. The next bucket is resolved (DuckDB, without the GIL) while the caller
-    writes this one's batches: two buckets' rows are held at most."""
+    gather every bucket's. DuckDB works on a thread of its own, a few batches ahead of the caller:
+    the next bucket is resolved while the caller writes this one, in bounded memory however large
+    a bucket is (a burst of messages in one minute)."""
     con.register("no_columnar_versions", _with_row_ids(_typed_part(CANDIDATE_SCHEMA.empty_table(), True, ""), 0))
     exact_by_bucket: dict[int, list[int]] = {}
     for position, bucket in enumerate(exact_buckets):
         exact_by_bucket.setdefault(bucket, []).append(position)
-    buckets = [(spill.paths(bucket), exact_by_bucket.get(bucket, [])) for bucket in range(spill.buckets)]
 
-    def resolve(bucket: tuple[list[str], list[int]]) -> _ResolvedBucket:
-        paths, positions = bucket
-        return _resolve_bucket(con, stream.day, paths, exact, positions, spilled, snapshot_micros)
+    def resolved() -> Iterator[_BucketTally | pa.RecordBatch]:  # on the worker thread: the only user of ``con``
+        for bucket in range(spill.buckets):
+            paths, positions = spill.paths(bucket), exact_by_bucket.get(bucket, [])
+            if paths or positions:
+                yield from _resolve_bucket(con, stream.day, paths, exact, positions, spilled, snapshot_micros, batch_rows)
 
-    with closing(in_order_ahead(resolve, [(paths, positions) for paths, positions in buckets if paths or positions], ahead=1)) as resolved_buckets:
-        for resolved in resolved_buckets:
-            for name, value in resolved.counts.items():
-                stream.counts[name] += value
-            stream.quarantine += resolved.quarantine
-            for batch in resolved.rows.to_batches(batch_rows):
-                yield _conform(batch)
-            del resolved
+    with closing(drawn_ahead(resolved(), RESOLVED_BATCHES_AHEAD)) as entries:
+        for entry in entries:
+            if isinstance(entry, _BucketTally):
+                for name, value in entry.counts.items():
+                    stream.counts[name] += value
+                stream.quarantine += entry.quarantine
+            else:
+                yield _conform(entry)
     stream.quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
     stream.counts["quarantined"] = len(stream.quarantine)
     stream.counts["rows"] = stream.counts["unique_items"] - stream.counts["deleted"] - stream.counts["quarantined"]

@@ -347,9 +347,10 @@ _SEED_PHRASE_RE2 = f"recipe{_SPACE}+for{_SPACE}|how{_SPACE}+to{_SPACE}+make{_SPA
 # start the mention is: RE2 finds a submatch by walking the 532-way alternation again. Marking
 # the whole match (``\0``) needs no submatch, only RE2's DFA, so each text's prefix is marked
 # first, at about half the cost (0.24 s against 0.42 s for 262k replies of 455 characters).
-# A mark that ends at least ``_WIDEST`` before the cut is the text's first mention: any match
-# starting no later (a higher-priority, longer form included) lies inside the prefix as well.
-# The rest, texts the prefix cannot settle, are extracted whole.
+# A mark is the text's first mention when what follows it up to the cut is, once separator runs
+# count as one character, at least ``_WIDEST`` long: then any match starting no later (a longer,
+# higher-priority form included) lies inside the prefix as well. The rest, texts the prefix
+# cannot settle, are extracted whole.
 MENTION_PREFIX = 96
 _WIDEST = max(map(len, _FORMS)) + 2  # a form and a context character either side
 _MARK, _MARKED, _MARK_CHARACTERS = "\x01\\0\x02", "\x01(?P<mention>[^\x02]*)\x02", "[\x01\x02]"
@@ -386,9 +387,14 @@ def _first_mentions(lowered: pa.Array) -> pa.Array:
     marked = pc.replace_substring_regex(prefix, _MENTION_RE2, _MARK)
     forms = pc.utf8_trim(pc.struct_field(pc.extract_regex(marked, _MARKED), "mention"), _NOT_WORD)
     mark_end = pc.subtract(pc.find_substring(marked, "\x02"), 1)  # in the prefix: one mark before it
+    reach = pc.add(mark_end, _WIDEST)
+    # A form's words may be parted by any run of separators: runs count as one (a bound taken
+    # over the whole prefix, where the batch has any).
+    if pc.any(pc.match_substring_regex(prefix, _SPACE + "{2}")).as_py():
+        reach = pc.add(reach, pc.subtract(pc.utf8_length(prefix), pc.utf8_length(pc.replace_substring_regex(prefix, _SPACE + "{2,}", " "))))
     settled = pc.or_(
         pc.less_equal(pc.utf8_length(lowered), MENTION_PREFIX),
-        pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(pc.add(mark_end, _WIDEST), MENTION_PREFIX)),
+        pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(reach, MENTION_PREFIX)),
     )
     settled = pc.and_(settled, pc.invert(pc.match_substring_regex(prefix, _MARK_CHARACTERS)))
     unsettled = pc.invert(pc.fill_null(settled, True))

@@ -190,3 +190,53 @@ def test_in_order_ahead_keeps_the_order_and_holds_at_most_ahead_plus_one():
         assert len(started) <= len(taken) + 3
         taken.append(value)
     assert taken == [n * n for n in range(12)]
+
+
+def test_drawn_ahead_keeps_the_order_and_draws_at_most_capacity_plus_two_ahead():
+    import time
+
+    from recipe_pipeline.export_columns import drawn_ahead
+
+    drawn: list[int] = []
+
+    def items():
+        for n in range(20):
+            drawn.append(n)
+            yield n
+
+    taken = []
+    for value in drawn_ahead(items(), capacity=2):
+        time.sleep(0.005)  # a slow caller: the worker fills the queue and waits
+        # Held: the queue's two, the one the worker waits to put, and the caller's.
+        assert len(drawn) <= len(taken) + 4
+        taken.append(value)
+    assert taken == list(range(20))
+
+
+def test_drawn_ahead_raises_the_items_error_and_closes_them_on_their_thread_when_left_early():
+    import threading
+
+    from recipe_pipeline.export_columns import drawn_ahead
+
+    def failing():
+        yield 1
+        raise ValueError("bad bucket")
+
+    with pytest.raises(ValueError, match="bad bucket"):
+        list(drawn_ahead(failing(), capacity=1))
+
+    closed_on: list[str] = []
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    ahead = drawn_ahead(endless(), capacity=1)
+    assert next(ahead) == 0
+    ahead.close()  # returns once the worker has stopped and closed ``endless``
+    assert closed_on == ["drawn-ahead"]

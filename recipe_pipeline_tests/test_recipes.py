@@ -213,6 +213,7 @@ _RECIPE_PIECES = st.sampled_from(
         "ramen", "Ramen's", "tacos", "[PHONE]", "beef rendang", "-", " ", "\t", "\x0b", "\x1c", ".", ",", "!", "'", "’", "_",
         "x", "İ", "K", "ſ", "\n", "(", ")", "1", "'(", " - ", "--", "? ", "Chicken - Noodle\tSoup", "SHRIMP  SCAMPI",
         "\x01", "\x02", "Here's a long enough opening line to push the dish past the cut: ", "lasagna bolognese", "Tiramisu Cake",
+        "Bolognese", "Chicken Tikka", "masala", " " * 40, "-" * 30, "\n" * 20,
     ]
 )
 _RECIPE_TEXT = st.lists(_RECIPE_PIECES, max_size=12).map("".join) | st.text(max_size=40)
@@ -255,6 +256,11 @@ def test_a_longer_form_cut_through_by_the_prefix_is_found_whole():
     with patch("recipe_pipeline.recipes.MENTION_PREFIX", 45):
         found = _first_mentions(lowered).to_pylist()
     assert found == pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form").to_pylist() == ["lasagna bolognese"] * 50
+    # Its words parted by a long run of separators (an underlined heading), reaching past the cut.
+    lowered = pc.ascii_lower(pa.array([f"{'x' * n} Lasagna{sep}Bolognese tonight" for n in range(0, 40, 3) for sep in (" " * 100, "\n" + "-" * 90 + "\n")]))
+    found = _first_mentions(lowered).to_pylist()
+    assert found == pc.struct_field(pc.extract_regex(lowered, _MENTION_RE2), "form").to_pylist()
+    assert [form.split()[0] + " " + form.split()[-1] for form in found] == ["lasagna bolognese"] * len(found)
 
 
 def test_every_form_starts_and_ends_with_a_word_character():
