@@ -290,6 +290,8 @@ def drawn_ahead(items: Iterator[T], capacity: int) -> Iterator[T]:
     memory holds at most ``capacity + 2`` of them). An error in ``items`` is raised here. Closed
     early, it stops the worker, which closes ``items`` on its own thread, and waits for it:
     close it before closing what ``items`` uses."""
+    if capacity < 1:
+        raise ValueError(f"capacity must be at least 1 (a queue of {capacity} would be unbounded)")
     ready: queue.Queue = queue.Queue(capacity)
     stop = threading.Event()
 
