@@ -369,7 +369,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                     bucket_rows: int = BUCKET_ROWS) -> Iterator[RawDayStream]:
     """Resolve every version of the day's items across all completed exports.
 
-    Data files are read columnar (``export_columns``), one at a time, and the day's rows spilled
+    Data files are read columnar (``export_columns``, ``PARALLEL_FILES`` ahead), and the day's rows spilled
     to a work directory by time bucket; lines that need it, and every line when ``columnar`` is
     False, take the exact line-by-line path. DuckDB resolves the versions and sorts the day a
     bucket at a time within ``RESOLVE_MEMORY_LIMIT``. Both paths, and any number of buckets, give
