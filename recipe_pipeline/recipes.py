@@ -370,14 +370,32 @@ def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _extract_recipes(texts: pa.Array) -> pa.Array:
     ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
     lowered = pc.ascii_lower(pc.if_else(ascii_, texts, pa.scalar(None, pa.string())))
-    forms = pc.replace_substring_regex(_first_mentions(lowered), _SPACE + "+", " ")
-    names = pc.take(pa.array(list(_FORMS.values()), pa.string()), pc.index_in(forms, pa.array(list(_FORMS), pa.string())))
-    # No mention found by RE2: Python decides the non-ASCII texts and the seed phrases.
-    seed_phrase = pc.fill_null(pc.match_substring_regex(lowered, _SEED_PHRASE_RE2), False)
-    in_python = pc.and_(pc.and_(pc.is_valid(texts), pc.is_null(names)), pc.or_(pc.invert(ascii_), seed_phrase))
+    names = _canonical_names(_first_mentions(lowered))
+    # No mention found by RE2: Python decides the non-ASCII texts and the seed phrases. Only the
+    # ASCII texts without a mention are searched for a seed phrase (most replies name a dish).
+    undecided = pc.and_(pc.is_valid(texts), pc.is_null(names))
+    in_python = pc.and_(undecided, pc.invert(ascii_))
+    unmentioned = pc.and_(undecided, ascii_)
+    if pc.any(unmentioned).as_py():
+        seed_phrase = pc.match_substring_regex(lowered.filter(unmentioned), _SEED_PHRASE_RE2)
+        in_python = pc.or_(in_python, pc.replace_with_mask(unmentioned, unmentioned, seed_phrase))
     if pc.any(in_python).as_py():
         found = [extract_recipe(text) for text in texts.filter(in_python).to_pylist()]
         names = pc.replace_with_mask(names, in_python, pa.array(found, pa.string()))
+    return names
+
+
+_FORM_NAMES, _FORM_TEXTS = pa.array(list(_FORMS.values()), pa.string()), pa.array(list(_FORMS), pa.string())
+
+
+def _canonical_names(forms: pa.Array) -> pa.Array:
+    """The catalogue name of each form found as written; a form whose words a separator run other
+    than one space parts ("stir-fry", "mac  and cheese") is looked up once its runs are spaces."""
+    names = pc.take(_FORM_NAMES, pc.index_in(forms, _FORM_TEXTS))
+    respaced = pc.and_(pc.is_valid(forms), pc.is_null(names))
+    if pc.any(respaced).as_py():
+        forms = pc.replace_substring_regex(forms.filter(respaced), _SPACE + "+", " ")
+        names = pc.replace_with_mask(names, respaced, pc.take(_FORM_NAMES, pc.index_in(forms, _FORM_TEXTS)))
     return names
 
 
@@ -388,15 +406,23 @@ def _first_mentions(lowered: pa.Array) -> pa.Array:
     forms = pc.utf8_trim(pc.struct_field(pc.extract_regex(marked, _MARKED), "mention"), _NOT_WORD)
     mark_end = pc.subtract(pc.find_substring(marked, "\x02"), 1)  # in the prefix: one mark before it
     reach = pc.add(mark_end, _WIDEST)
-    # A form's words may be parted by any run of separators: runs count as one (a bound taken
-    # over the whole prefix, where the batch has any).
-    if pc.any(pc.match_substring_regex(prefix, _SPACE + "{2}")).as_py():
-        reach = pc.add(reach, pc.subtract(pc.utf8_length(prefix), pc.utf8_length(pc.replace_substring_regex(prefix, _SPACE + "{2,}", " "))))
     settled = pc.or_(
-        pc.less_equal(pc.utf8_length(lowered), MENTION_PREFIX),
+        pc.less_equal(pc.binary_length(lowered), MENTION_PREFIX),  # ASCII: a byte is a character
         pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(reach, MENTION_PREFIX)),
     )
-    settled = pc.and_(settled, pc.invert(pc.match_substring_regex(prefix, _MARK_CHARACTERS)))
+    # One pass finds the prefixes that need a closer look: a separator run (a form's words may be
+    # parted by any run, which counts as one character of the reach) or a mark character of the
+    # text's own (its marks cannot be told apart: such a text is extracted whole).
+    closer = pc.fill_null(pc.match_substring_regex(prefix, f"{_MARK_CHARACTERS}|{_SPACE}{{2}}"), False)
+    if pc.any(closer).as_py():
+        runs = prefix.filter(closer)
+        collapsed = pc.subtract(pc.binary_length(runs), pc.binary_length(pc.replace_substring_regex(runs, _SPACE + "{2,}", " ")))
+        recheck = pc.or_(
+            pc.less_equal(pc.binary_length(lowered.filter(closer)), MENTION_PREFIX),
+            pc.and_(pc.greater_equal(mark_end.filter(closer), 0), pc.less_equal(pc.add(reach.filter(closer), collapsed), MENTION_PREFIX)),
+        )
+        recheck = pc.and_(recheck, pc.invert(pc.match_substring_regex(runs, _MARK_CHARACTERS)))
+        settled = pc.replace_with_mask(settled, closer, recheck)
     unsettled = pc.invert(pc.fill_null(settled, True))
     if pc.any(unsettled).as_py():
         whole = pc.struct_field(pc.extract_regex(lowered.filter(unsettled), _MENTION_RE2), "form")
