@@ -1,9 +1,9 @@
 """Chat text for the scale benchmark: what a recipe chatbot's day looks like to the pipeline.
 
 Assistant replies run to several hundred characters (an intro, an ingredient list with
-quantities, steps with times and temperatures) and are practically never repeated; user
-messages are short questions and follow-ups, a few with PII in the shapes people type
-(``simulate.pii_message``). Cooking steps use the words a naive PII trigger trips on ("place",
+quantities, steps with times and temperatures, laid out in paragraphs and a line per step) and
+are practically never repeated; user messages are short questions and follow-ups, a few with PII
+in the shapes people type (``simulate.pii_message``). Cooking steps use the words a naive PII trigger trips on ("place",
 "close", "drive", "square"), as real recipes do."""
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ def _numbers(rng: random.Random) -> dict:
 
 def assistant_message(rng: random.Random, recipe: str) -> str:
     values = {**_numbers(rng), "name": recipe, "Name": recipe[:1].upper() + recipe[1:]}
-    parts = [rng.choice(_INTROS).format(**values)]
+    intro = rng.choice(_INTROS).format(**values)
     needed = rng.sample(_INGREDIENTS, rng.randint(3, 8))
-    parts.append("You'll need: " + ", ".join(f"{rng.randint(1, 400)} {rng.choice(_UNITS)} {item}" for item in needed) + ".")
-    for step, template in enumerate(rng.sample(_STEPS, rng.randint(2, 6)), start=1):
-        parts.append(f"{step}. " + template.format(**_numbers(rng)))
-    parts.append(rng.choice(_OUTROS).format(**values))
-    return " ".join(part for part in parts if part)
+    ingredients = "You'll need: " + ", ".join(f"{rng.randint(1, 400)} {rng.choice(_UNITS)} {item}" for item in needed) + "."
+    steps = [f"{step}. " + template.format(**_numbers(rng)) for step, template in enumerate(rng.sample(_STEPS, rng.randint(2, 6)), start=1)]
+    outro = rng.choice(_OUTROS).format(**values)
+    # Laid out as chat replies are: paragraphs, and a line per step.
+    return "\n\n".join(part for part in (intro, ingredients, "\n".join(steps), outro) if part)
 
 
 def user_message(rng: random.Random, recipe: str, pii_rate: float) -> str:
