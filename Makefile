@@ -39,8 +39,9 @@ bench-recipes: $(STAMP) ## exact canonical recipe names on bench/recipe_corpus.j
 	$(BIN)/python -m bench.recipe_benchmark
 
 MESSAGES ?= 1000000
-bench-scale: $(STAMP) ## one day of MESSAGES messages: floor vs ours vs a seed-style peer (exports cached in .bench/)
-	$(BIN)/python -m bench.scale --messages $(MESSAGES)
+REPEAT ?= 3
+bench-scale: $(STAMP) ## one day of MESSAGES messages: floor vs ours (REPEAT interleaved rounds, medians) vs a seed-style peer (exports cached in .bench/)
+	$(BIN)/python -m bench.scale --messages $(MESSAGES) --repeat $(REPEAT)
 
 bench-sensor: $(STAMP) ## dynamodb_export_sensor ticks with a year of daily exports present
 	$(BIN)/python -m bench.sensor_tick

@@ -8,6 +8,10 @@ in the same run, each in its own child process (wall time and peak RSS from the 
 - peer: the seed's logic the plain-Python way (a dict per item, ``re.sub`` per message,
   ``hashlib`` per user id, Python loops to aggregate).
 
+The floor and ours run ``--repeat`` rounds, interleaved, so that a spell of a slower machine
+falls on all of them alike; the table shows each one's median and range, and its highest peak
+RSS. The peer, many times slower, runs once.
+
     python -m bench.scale --messages 1000000      (make bench-scale; exports cached in .bench/)
 """
 
@@ -21,6 +25,7 @@ import os
 import random
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -238,7 +243,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--skip-peer", action="store_true", help="skip the (slow) seed-style peer")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where generated exports and lakes are kept")
     parser.add_argument("--profile", action="store_true", help="profile our path (functions) with pyinstrument instead")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the floor and ours, interleaved (default 3); medians are shown")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.profile:
         return profile(args.cache, args.messages)
     if args.child:
@@ -255,16 +263,34 @@ def main(argv: list[str] | None = None) -> dict | None:
     cache.mkdir(parents=True, exist_ok=True)
     print(f"generating (or reusing) an export of {args.messages:,} messages in {cache}/ ...", flush=True)
     exports = generate(cache, args.messages)
-    runs: dict[str, dict] = {}
-    runs["floor: parse exports into Arrow"] = _child(["floor", str(exports)])
-    for mode in ("functions", "dagster"):
-        lake = cache / f"lake-{args.messages}-{mode}"
-        subprocess.run(["rm", "-rf", str(lake)], check=True)
-        runs[f"ours: raw + anonymized + metrics ({mode})"] = _child(["ours", str(exports), str(lake), mode])
+    samples: dict[str, list[dict]] = {}
+    for _ in range(args.repeat):
+        samples.setdefault(FLOOR, []).append(_child(["floor", str(exports)]))
+        for mode in ("functions", "dagster"):
+            lake = cache / f"lake-{args.messages}-{mode}"
+            subprocess.run(["rm", "-rf", str(lake)], check=True)
+            samples.setdefault(OURS.format(mode=mode), []).append(_child(["ours", str(exports), str(lake), mode]))
     if not args.skip_peer:
-        runs["peer: seed-style Python"] = _child(["peer", str(exports)])
+        samples[PEER] = [_child(["peer", str(exports)])]
+    runs = {name: summary(results) for name, results in samples.items()}
     print(table(runs, args.messages))
     return runs
+
+
+FLOOR, OURS, PEER = "floor: parse exports into Arrow", "ours: raw + anonymized + metrics ({mode})", "peer: seed-style Python"
+
+
+def summary(results: list[dict]) -> dict:
+    """One contender's rounds: median seconds (and the range), the highest peak RSS."""
+    rows = {result["rows"] for result in results}
+    if len(rows) != 1:
+        raise AssertionError(f"the rounds disagree on the row count: {sorted(rows)}")
+    seconds = [result["seconds"] for result in results]
+    merged = {**results[0], "seconds": statistics.median(seconds), "min_seconds": min(seconds), "max_seconds": max(seconds),
+              "max_rss_mb": max(result["max_rss_mb"] for result in results), "runs": len(results)}
+    if "index_seconds" in results[0]:
+        merged["index_seconds"] = statistics.median(result["index_seconds"] for result in results)
+    return merged
 
 
 def profile(cache: Path, messages: int) -> None:
@@ -281,16 +307,18 @@ def profile(cache: Path, messages: int) -> None:
 
 
 def table(runs: dict[str, dict], messages: int) -> str:
-    floor = next(v for k, v in runs.items() if k.startswith("floor"))["seconds"]
-    ours = runs.get("ours: raw + anonymized + metrics (functions)", {}).get("seconds")
-    lines = [f"scale benchmark: {messages:,} messages in one day", "",
-             "| path | rows | seconds | messages/s | peak RSS (MB) | vs floor |", "|---|---:|---:|---:|---:|---:|"]
+    floor = runs[FLOOR]["seconds"]
+    ours = runs.get(OURS.format(mode="functions"), {}).get("seconds")
+    rounds = max(run.get("runs", 1) for run in runs.values())
+    lines = [f"scale benchmark: {messages:,} messages in one day" + (f"; floor and ours: median of {rounds} interleaved rounds" if rounds > 1 else ""), "",
+             "| path | rows | seconds | range (s) | messages/s | peak RSS (MB) | vs floor |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, run in runs.items():
-        lines.append(f"| {name} | {run['rows']:,} | {run['seconds']:.2f} | {messages / run['seconds']:,.0f} | {run['max_rss_mb']:.0f} | {run['seconds'] / floor:.1f}x |")
-    index = runs.get("ours: raw + anonymized + metrics (functions)", {}).get("index_seconds")
+        spread = f"{run['min_seconds']:.2f}–{run['max_seconds']:.2f}" if run.get("runs", 1) > 1 else "one run"
+        lines.append(f"| {name} | {run['rows']:,} | {run['seconds']:.2f} | {spread} | {messages / run['seconds']:,.0f} | {run['max_rss_mb']:.0f} | {run['seconds'] / floor:.1f}x |")
+    index = runs.get(OURS.format(mode="functions"), {}).get("index_seconds")
     if index is not None:
         lines += ["", f"sensor work, once per export and not per partition: indexing the export's days took {index:.2f} s (not in the rows above)"]
-    peer = runs.get("peer: seed-style Python")
+    peer = runs.get(PEER)
     if ours:
         ratios = f"ours / floor = {ours / floor:.2f} (target <= 2.0)"
         lines += ["", ratios + (f"; peer / ours = {peer['seconds'] / ours:.2f} (target >= 10)" if peer else "; peer skipped")]

@@ -8,12 +8,19 @@ import sys
 
 import pytest
 
-from bench.scale import main
+from bench.scale import main, summary
 
 
 def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
-    runs = main(["--messages", "400", "--cache", str(tmp_path / "bench")])
+    runs = main(["--messages", "400", "--cache", str(tmp_path / "bench"), "--repeat", "2"])
     assert {run["rows"] for run in runs.values()} == {400}
+    # The floor and ours run two interleaved rounds each, the peer once.
+    assert {name: run["runs"] for name, run in runs.items()} == {
+        "floor: parse exports into Arrow": 2,
+        "ours: raw + anonymized + metrics (functions)": 2,
+        "ours: raw + anonymized + metrics (dagster)": 2,
+        "peer: seed-style Python": 1,
+    }
     assert set(runs) == {
         "floor: parse exports into Arrow",
         "ours: raw + anonymized + metrics (functions)",
@@ -23,6 +30,19 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
     assert all(run["max_rss_mb"] > 0 and run["seconds"] > 0 for run in runs.values())
     printed = capsys.readouterr().out
     assert "ours / floor =" in printed and "peer / ours =" in printed
+    assert "median of 2 interleaved rounds" in printed and "| one run |" in printed
+
+
+def test_a_contender_s_rounds_give_the_median_the_range_and_the_highest_peak():
+    rounds = [{"rows": 9, "seconds": s, "max_rss_mb": m, "index_seconds": i} for s, m, i in ((3.0, 500, 1.0), (1.0, 700, 3.0), (2.0, 600, 2.0))]
+    assert summary(rounds) == {"rows": 9, "seconds": 2.0, "min_seconds": 1.0, "max_seconds": 3.0, "max_rss_mb": 700, "runs": 3, "index_seconds": 2.0}
+    with pytest.raises(AssertionError, match="row count"):
+        summary([{"rows": 9, "seconds": 1.0, "max_rss_mb": 1}, {"rows": 8, "seconds": 1.0, "max_rss_mb": 1}])
+
+
+def test_repeat_must_be_at_least_one(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--messages", "400", "--cache", str(tmp_path / "bench"), "--repeat", "0"])
 
 
 def test_the_sensor_tick_benchmark_runs_with_a_few_days_of_exports(tmp_path):
