@@ -422,7 +422,7 @@ def _first_mentions(lowered: pa.Array) -> pa.Array:
             pc.and_(pc.greater_equal(mark_end.filter(closer), 0), pc.less_equal(pc.add(reach.filter(closer), collapsed), MENTION_PREFIX)),
         )
         recheck = pc.and_(recheck, pc.invert(pc.match_substring_regex(runs, _MARK_CHARACTERS)))
-        settled = pc.replace_with_mask(settled, closer, recheck)
+        settled = pc.replace_with_mask(settled, closer, pc.fill_null(recheck, False))  # in doubt, extract whole
     unsettled = pc.invert(pc.fill_null(settled, True))
     if pc.any(unsettled).as_py():
         whole = pc.struct_field(pc.extract_regex(lowered.filter(unsettled), _MENTION_RE2), "form")
