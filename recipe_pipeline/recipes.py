@@ -356,6 +356,8 @@ _WIDEST = max(map(len, _FORMS)) + 2  # a form and a context character either sid
 _MARK, _MARKED, _MARK_CHARACTERS = "\x01\\0\x02", "\x01(?P<mention>[^\x02]*)\x02", "[\x01\x02]"
 # Every ASCII character RE2's \w leaves out: what surrounds a form, which starts and ends with \w.
 _NOT_WORD = "".join(chr(code) for code in range(128) if not re.fullmatch(r"[0-9A-Za-z_]", chr(code)))
+# The catalogue as two aligned columns: each surface form and its canonical name.
+_FORM_NAMES, _FORM_TEXTS = pa.array(list(_FORMS.values()), pa.string()), pa.array(list(_FORMS), pa.string())
 
 
 def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -385,9 +387,6 @@ def _extract_recipes(texts: pa.Array) -> pa.Array:
     return names
 
 
-_FORM_NAMES, _FORM_TEXTS = pa.array(list(_FORMS.values()), pa.string()), pa.array(list(_FORMS), pa.string())
-
-
 def _canonical_names(forms: pa.Array) -> pa.Array:
     """The catalogue name of each form found as written; a form whose words a separator run other
     than one space parts ("stir-fry", "mac  and cheese") is looked up once its runs are spaces."""
@@ -406,24 +405,25 @@ def _first_mentions(lowered: pa.Array) -> pa.Array:
     forms = pc.utf8_trim(pc.struct_field(pc.extract_regex(marked, _MARKED), "mention"), _NOT_WORD)
     mark_end = pc.subtract(pc.find_substring(marked, "\x02"), 1)  # in the prefix: one mark before it
     reach = pc.add(mark_end, _WIDEST)
-    settled = pc.or_(
-        pc.less_equal(pc.binary_length(lowered), MENTION_PREFIX),  # ASCII: a byte is a character
-        pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(reach, MENTION_PREFIX)),
-    )
     # One pass finds the prefixes that need a closer look: a separator run (a form's words may be
     # parted by any run, which counts as one character of the reach) or a mark character of the
     # text's own (its marks cannot be told apart: such a text is extracted whole).
     closer = pc.fill_null(pc.match_substring_regex(prefix, f"{_MARK_CHARACTERS}|{_SPACE}{{2}}"), False)
+    own_marks = closer
     if pc.any(closer).as_py():
         runs = prefix.filter(closer)
         collapsed = pc.subtract(pc.binary_length(runs), pc.binary_length(pc.replace_substring_regex(runs, _SPACE + "{2,}", " ")))
-        recheck = pc.or_(
-            pc.less_equal(pc.binary_length(lowered.filter(closer)), MENTION_PREFIX),
-            pc.and_(pc.greater_equal(mark_end.filter(closer), 0), pc.less_equal(pc.add(reach.filter(closer), collapsed), MENTION_PREFIX)),
-        )
-        recheck = pc.and_(recheck, pc.invert(pc.match_substring_regex(runs, _MARK_CHARACTERS)))
-        settled = pc.replace_with_mask(settled, closer, pc.fill_null(recheck, False))  # in doubt, extract whole
-    unsettled = pc.invert(pc.fill_null(settled, True))
+        reach = pc.replace_with_mask(reach, closer, pc.add(reach.filter(closer), collapsed))
+        own_marks = pc.replace_with_mask(closer, closer, pc.match_substring_regex(runs, _MARK_CHARACTERS))
+    settled = pc.and_(
+        pc.or_(
+            pc.less_equal(pc.binary_length(lowered), MENTION_PREFIX),  # ASCII: a byte is a character
+            pc.and_(pc.greater_equal(mark_end, 0), pc.less_equal(reach, MENTION_PREFIX)),
+        ),
+        pc.invert(own_marks),
+    )
+    # A text the prefix does not settle, for whatever reason, is extracted whole.
+    unsettled = pc.and_(pc.is_valid(lowered), pc.invert(pc.fill_null(settled, False)))
     if pc.any(unsettled).as_py():
         whole = pc.struct_field(pc.extract_regex(lowered.filter(unsettled), _MENTION_RE2), "form")
         forms = pc.replace_with_mask(forms, unsettled, whole)
