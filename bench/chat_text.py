@@ -3,8 +3,8 @@
 Assistant replies run to several hundred characters (an intro, an ingredient list with
 quantities, steps with times and temperatures, laid out in paragraphs and a line per step) and
 are practically never repeated; user messages are short questions and follow-ups, a few with PII
-in the shapes people type (``simulate.pii_message``). Cooking steps use the words a naive PII trigger trips on ("place",
-"close", "drive", "square"), as real recipes do."""
+in the shapes people type (``simulate.pii_message``). Cooking steps use the words a naive PII
+trigger trips on ("place", "close", "drive", "square"), as real recipes do."""
 
 from __future__ import annotations
 

@@ -236,6 +236,10 @@ def _child(args: list[str]) -> dict:
     return result
 
 
+# The contenders' names in the table.
+FLOOR, OURS, PEER = "floor: parse exports into Arrow", "ours: raw + anonymized + metrics ({mode})", "peer: seed-style Python"
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -275,9 +279,6 @@ def main(argv: list[str] | None = None) -> dict | None:
     runs = {name: summary(results) for name, results in samples.items()}
     print(table(runs, args.messages))
     return runs
-
-
-FLOOR, OURS, PEER = "floor: parse exports into Arrow", "ours: raw + anonymized + metrics ({mode})", "peer: seed-style Python"
 
 
 def summary(results: list[dict]) -> dict:
