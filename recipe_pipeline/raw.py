@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
-from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, PARALLEL_FILES, drawn_ahead, in_order_ahead, read_data_file
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, drawn_ahead, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.exports import DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
@@ -399,7 +399,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
 
         spilled = 0
         with _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows)) as spill:
-            for summary, part, exact_lines in in_order_ahead(day_part, files, ahead=PARALLEL_FILES):
+            for summary, part, exact_lines in in_order_ahead(day_part, files):
                 if part.num_rows:
                     spill.write(_with_row_ids(part, spilled))
                     spilled += part.num_rows
