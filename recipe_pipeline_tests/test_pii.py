@@ -164,6 +164,8 @@ def test_placeholders_are_typed_and_in_text_order():
     [
         ("my IBAN is GB82 WEST 1234 5698 7654 32 thanks", "my IBAN is [IBAN] thanks"),
         ("my SSN is 123-45-6789", "my SSN is [SSN]"),
+        ("my SSN is 123456789", "my SSN is [SSN]"),  # undashed: only with the word before it
+        ("ssn: 123 45 6789", "ssn: [SSN]"),
         ("router 192.168.1.20 is down", "router [IP] is down"),
         ("from 2001:db8:85a3::8a2e:370:7334 today", "from [IP] today"),
         ("from fe80::1 today", "from [IP] today"),
@@ -174,6 +176,17 @@ def test_placeholders_are_typed_and_in_text_order():
 )
 def test_other_kinds(text, expected):
     assert scrub_text(text)[0] == expected
+
+
+# Numbers the SSA never issues (area 000, 666 or 9xx, group 00, serial 0000), with or without
+# the word: order references, not social security numbers.
+@pytest.mark.parametrize(
+    "text",
+    ["ref 666-12-3456 for the order", "ref 900-12-3456 for the order", "ref 000-12-3456", "ref 123-00-4567",
+     "ref 123-45-0000", "SSN 666123456", "social security number 987654321"],
+)
+def test_never_issued_social_security_numbers_are_left_alone(text):
+    assert scrub_text(text) == (text, [])
 
 
 # -- cooking text ----------------------------------------------------------------------------
@@ -194,6 +207,8 @@ def test_other_kinds(text, expected):
         "Use 3 Roma Tomatoes and 2 Red Onions.",
         "In 1999-2005 I ran a bakery.",
         "I live at altitude, 5000 feet up; how do I adjust?",
+        "I live at 5000 feet, how long do eggs boil?",
+        "Firmware 999.1.1.1 on my oven",  # an IPv4 shape, but 999 is not an octet
         "Call me when the timer hits 10:30.",
         "Best before 2025-01-01, bought 12/25/2024.",
         "Ingredients:: flour, sugar, 2 eggs",
