@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, anonymize_day
+from recipe_pipeline import lake as layout
+from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, anonymize_day, write_anonymized_day
 from recipe_pipeline.pii import PII_KINDS, find_pii
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import RAW_SCHEMA
@@ -194,3 +195,15 @@ def test_the_same_raw_day_gives_the_same_result():
     first = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY)).table
     second = anonymize_day(raw_table([dict(r) for r in SECRET_ROWS]), Pseudonymizer(KEY)).table
     assert first.equals(second)
+
+
+def test_a_day_written_in_several_batches_is_the_day_anonymized_whole(project):
+    # Each batch is scrubbed while the one before it is finished: an odd last batch included.
+    day = BASE.strftime("%Y-%m-%d")
+    raw = raw_table([{"user_id": f"u{i % 3}", "role": ("user", "assistant")[i % 2], "message": f"step {i}: mail me{i}@example.com"}
+                     for i in range(7)])
+    project.lake.write_parquet(raw, layout.raw_conversations_path(day))
+    summary = write_anonymized_day(project.lake, day, Pseudonymizer(KEY), batch_rows=2)
+    written = project.lake.read_parquet(layout.conversations_path(day))
+    assert written.equals(anonymize_day(raw, Pseudonymizer(KEY)).table)
+    assert summary.rows == summary.raw_rows == 7

@@ -32,6 +32,17 @@ def messages(result) -> dict[tuple[str, str], str]:
     return {(r["conversation_id"], r["timestamp"]): r["message"] for r in rows}
 
 
+def key(i: dict) -> tuple[str, str]:
+    return (i["conversation_id"], i["timestamp"])
+
+
+def assert_counts_conserve(result) -> None:
+    # Against the rows actually resolved: ``counts["rows"]`` is derived from the others.
+    counts = result.counts
+    assert counts["unique_items"] == result.table.num_rows + counts["deleted"] + counts["quarantined"] + counts["erased"], counts
+    assert counts["rows"] == result.table.num_rows
+
+
 def test_newest_version_wins_and_each_item_appears_once(project, writer):
     a = item("c1", "2025-01-01T10:00:00.000001Z", "v1")
     writer.write_full_export([a], FULL_AT)
@@ -79,7 +90,44 @@ def test_an_item_missing_from_a_newer_full_export_was_deleted(project, writer):
     writer.write_full_export([a], FULL_AT + timedelta(days=3))
     result = raw_day(project, "2025-01-01")
     assert list(messages(result)) == [("c1", a["timestamp"])]
-    assert result.counts["deleted_by_snapshot"] == 1
+    assert result.counts["deleted_by_snapshot"] == result.counts["deleted"] == 1
+    assert_counts_conserve(result)
+
+
+def test_a_write_just_before_a_snapshot_and_missing_from_it_was_not_deleted(project, writer):
+    # A snapshot is not consistent to the instant: a write minutes before it may be missing from it.
+    # One an hour before, and missing, had been deleted by then.
+    hour_before, minutes_before = item("c1", "2025-01-01T10:00:00Z"), item("c1", "2025-01-01T10:01:00Z")
+    writer.write_incremental_export([Change(key(hour_before), micros(FULL_AT - timedelta(hours=1)), hour_before, None),
+                                     Change(key(minutes_before), micros(FULL_AT - timedelta(minutes=2)), minutes_before, None)],
+                                    FULL_AT - timedelta(days=1), FULL_AT)
+    writer.write_full_export([], FULL_AT)
+    result = raw_day(project, "2025-01-01")
+    assert list(messages(result)) == [key(minutes_before)]
+    assert result.counts["deleted_by_snapshot"] == result.counts["deleted"] == 1
+    assert_counts_conserve(result)
+
+
+def test_an_item_whose_ttl_passed_before_a_newer_snapshot_is_left_to_retention(project, writer):
+    # Absent from the newer snapshot because DynamoDB's TTL process removed it: not an erasure.
+    expiring = item("c1", "2025-01-01T10:00:00Z", ttl=int((FULL_AT + timedelta(hours=1)).timestamp()))
+    kept = item("c1", "2025-01-01T10:01:00Z")
+    writer.write_full_export([expiring, kept], FULL_AT)
+    writer.write_full_export([kept], FULL_AT + timedelta(days=3))
+    result = raw_day(project, "2025-01-01")
+    assert set(messages(result)) == {key(expiring), key(kept)}
+    assert result.counts["deleted_by_snapshot"] == result.counts["deleted"] == 0
+    assert_counts_conserve(result)
+
+
+def test_an_item_seen_only_in_its_ttl_expiry_is_counted(project, writer):
+    # The exports that held the item are gone; only DynamoDB's TTL delete of it remains.
+    a = item("c1", "2025-01-01T10:00:00Z", ttl=int((FULL_AT + timedelta(hours=1)).timestamp()))
+    writer.write_incremental_export([Change(key(a), micros(FULL_AT + timedelta(hours=3)), None, a)], FULL_AT, DAY2_END)
+    result = raw_day(project, "2025-01-01")
+    assert result.table.num_rows == 0
+    assert result.counts["unique_items"] == result.counts["ttl_expiries_ignored"] == 1
+    assert_counts_conserve(result)
 
 
 def test_items_belong_to_the_day_of_their_own_timestamp(project, writer):
@@ -110,6 +158,17 @@ def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):
     result = raw_day(project, "2025-01-01")
     assert not result.exports_cover_day
     assert result.covered_until == datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def test_coverage_stops_at_a_gap_between_exports(project, writer):
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z")], FULL_AT)
+    # Nothing exports the writes of [FULL_AT, DAY2_END): the later window does not extend coverage.
+    later = item("c1", "2025-01-03T10:00:00Z")
+    writer.write_incremental_export([Change(key(later), micros(DAY2_END + timedelta(hours=10)), later, None)],
+                                    DAY2_END, DAY2_END + timedelta(days=1))
+    result = raw_day(project, "2025-01-02")
+    assert result.covered_until == FULL_AT
+    assert not result.exports_cover_day
 
 
 def test_a_day_is_cut_into_more_buckets_as_it_grows_within_a_cap():
