@@ -4,6 +4,7 @@ without the raw id is written, and a rebuilt day keeps the user out."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
 from click.testing import CliRunner
@@ -12,6 +13,8 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.erasure import forget_user
+from recipe_pipeline.export_writer import ExportWriter
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
@@ -32,6 +35,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert len(rows_by_day) >= 2
     pseudonym = Pseudonymizer(TEST_PSEUDONYM_KEY).pseudonym(user_id)
     before = {d: json.loads(project.lake.read_bytes(layout.daily_metrics_path(d))) for d in rows_by_day}
+    counts_before = {d: layout.read_provenance(project.lake, layout.raw_conversations_path(d))["counts"] for d in rows_by_day}
 
     result = CliRunner().invoke(main, ["forget-user", user_id], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -41,6 +45,10 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     for day, removed in rows_by_day.items():
         raw = project.lake.read_parquet(layout.raw_conversations_path(day))
         assert user_id not in raw.column("user_id").to_pylist()
+        # Before any rebuild, the rewritten file's own counts must still describe it.
+        counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+        assert counts["rows"] == raw.num_rows == counts_before[day]["rows"] - removed
+        assert counts["erased"] == counts_before[day].get("erased", 0) + removed
         anonymized = project.lake.read_parquet(layout.conversations_path(day))
         assert pseudonym not in anonymized.column("user_id").to_pylist()
         metrics = json.loads(project.lake.read_bytes(layout.daily_metrics_path(day)))
@@ -65,3 +73,40 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["erased"] == rows_by_day[day]
     [materialization] = rebuilt.asset_materializations_for_node("raw_conversations")
     assert materialization.metadata["erased"] == dg.IntMetadataValue(rows_by_day[day])
+
+
+def conversation_item(conversation_id: str, user_id: str, message) -> dict:
+    return {"conversation_id": conversation_id, "timestamp": "2025-01-01T09:00:00Z", "user_id": user_id, "role": "user", "message": message}
+
+
+def quarantined_users(project, day: str) -> list[str]:
+    lines = project.lake.read_bytes(layout.day_quarantine_path(day)).splitlines()
+    return sorted(json.loads(line)["image"]["user_id"]["S"] for line in lines)
+
+
+def test_forget_user_removes_the_users_quarantined_images(project, instance):
+    # A quarantined item keeps its whole raw image (text, user id): erasure must reach it too.
+    ExportWriter(project.exports).write_full_export(
+        [
+            conversation_item("c1", "user-u", "hello"),
+            conversation_item("c2", "user-u", 42),  # a number, not text: quarantined
+            conversation_item("c3", "user-v", 7),
+        ],
+        datetime(2025, 1, 2, tzinfo=UTC),
+    )
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    assert quarantined_users(project, day) == ["user-u", "user-v"]
+    raw_path = layout.raw_conversations_path(day)
+    before = layout.read_provenance(project.lake, raw_path)["counts"]
+
+    report = forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-u")
+
+    assert quarantined_users(project, day) == ["user-v"]
+    assert report.rows_removed["quarantine"] == {day: 1}
+    assert report.rows_removed["raw"] == {day: 1}
+    after = layout.read_provenance(project.lake, raw_path)["counts"]
+    assert after["quarantined"] == before["quarantined"] - 1
+    assert after["erased"] == before.get("erased", 0) + 2
+    assert after["unique_items"] == after["rows"] + after["deleted"] + after["quarantined"] + after["erased"]

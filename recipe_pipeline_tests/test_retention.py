@@ -27,8 +27,9 @@ def test_the_job_deletes_expired_days_and_wipes_their_materializations(project, 
     assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
     assert layout.days_present(project.lake, layout.CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
     assert layout.days_present(project.lake, layout.DAILY_METRICS) == ["2025-01-01", "2025-01-02", "2025-01-03"]  # 2 years
-    observed = instance.fetch_observations(dg.AssetKey("anonymized_conversations"), limit=10).records
-    assert [(r.partition_key, r.asset_observation.metadata["deleted_by_retention"].value) for r in observed] == [("2025-01-01", "2025-04-02")]
+    for asset in ("raw_conversations", "anonymized_conversations"):
+        observed = instance.fetch_observations(dg.AssetKey(asset), limit=10).records
+        assert [(r.partition_key, r.asset_observation.metadata["deleted_by_retention"].value) for r in observed] == [("2025-01-01", "2025-04-02")]
     assert not instance.fetch_observations(dg.AssetKey("daily_metrics"), limit=10).records
 
     report = apply_retention(project.lake, date(2027, 1, 5))
@@ -49,6 +50,17 @@ def test_retention_on_s3(s3_bucket):
     assert "lake/" + layout.daily_metrics_path("2025-01-01") in keys
 
 
+def test_quarantined_days_past_retention_are_deleted(tmp_path):
+    # Quarantined items are raw images (text, user ids): they expire with the raw conversations.
+    lake = Location(str(tmp_path / "lake"))
+    for day in ("2025-01-01", "2025-06-01"):
+        lake.write_bytes(b"{}\n", layout.day_quarantine_path(day))
+    report = apply_retention(lake, date(2025, 6, 2))
+    assert report.expired[layout.DAY_QUARANTINE] == ["2025-01-01"]
+    assert not lake.exists(layout.day_quarantine_path("2025-01-01"))
+    assert lake.exists(layout.day_quarantine_path("2025-06-01"))
+
+
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     configuration = lifecycle_configuration(f"s3://{s3_bucket}/lake", f"s3://{s3_bucket}/ddb-exports")
     s3 = boto3.client("s3")
@@ -57,7 +69,10 @@ def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     assert rules["expire-conversations"]["Filter"]["Prefix"] == "lake/conversations/"
     assert rules["expire-conversations"]["Expiration"]["Days"] == 90
     assert rules["expire-aggregated-daily"]["Expiration"]["Days"] == 730
+    assert rules["expire-quarantine-conversations"]["Filter"]["Prefix"] == "lake/quarantine/conversations/"
+    assert rules["expire-quarantine-conversations"]["Expiration"]["Days"] == 90
     assert rules["expire-dynamodb-exports"]["Filter"]["Prefix"] == "ddb-exports/"
+    assert rules["expire-dynamodb-exports"]["Expiration"]["Days"] == 90
 
 
 def test_cli_dry_run_lists_without_deleting(project, simulated, instance):

@@ -49,7 +49,8 @@ def test_an_incremental_export_that_updates_an_earlier_day_requests_that_day(pro
     writer = ExportWriter(project.exports)
     start = datetime(2025, 1, 2, tzinfo=UTC)
     writer.write_full_export([item("c1", "2025-01-01T09:00:00.000001Z")], start)
-    cursor = tick(project, instance, None).cursor
+    first = tick(project, instance, None)
+    cursor = first.cursor
     # Next day's export: a new message on Jan 2 and a deletion (erasure) of a Jan 1 message.
     changes = [
         Change(("c2", "2025-01-02T08:00:00.000001Z"), 1735804800000000, item("c2", "2025-01-02T08:00:00.000001Z"), None),
@@ -58,6 +59,11 @@ def test_an_incremental_export_that_updates_an_earlier_day_requests_that_day(pro
     writer.write_incremental_export(changes, start, start + timedelta(days=1))
     result = tick(project, instance, cursor)
     assert sorted(r.partition_key for r in result.run_requests) == ["2025-01-01", "2025-01-02"]
+    # The daemon drops a request whose run key it has seen: Jan 1 needs a new key to be rebuilt.
+    first_key = {r.partition_key: r.run_key for r in first.run_requests}["2025-01-01"]
+    second_key = {r.partition_key: r.run_key for r in result.run_requests}["2025-01-01"]
+    assert second_key != first_key
+    assert [r.run_key for r in tick(project, instance, cursor).run_requests] == [r.run_key for r in result.run_requests]
 
 
 def test_a_message_written_after_midnight_belongs_to_its_own_day(project, instance):
@@ -119,6 +125,20 @@ def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):
     assert later.cursor.deferred == {}
 
 
+def test_deferred_days_survive_the_cursor_round_trip(project):
+    # The sensor stores its cursor as JSON between ticks, so a deferral only holds if it parses back.
+    writer = ExportWriter(project.exports)
+    writer.write_full_export(
+        [item("c1", "2025-03-01T09:00:00Z"), item("c2", "2025-03-02T00:00:10Z")], datetime(2025, 3, 2, 0, 5, tzinfo=UTC)
+    )
+    store = ExportStore(project.exports)
+    plan = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 3, 2, 1, tzinfo=UTC))
+    assert [r.day for r in plan.requests] == ["2025-03-01"]
+    stored = ExportCursor.parse(plan.cursor.to_json())
+    later = plan_export_runs(store, project.lake, stored, first_day="2025-01-01", now=datetime(2025, 3, 3, 1, tzinfo=UTC))
+    assert [r.day for r in later.requests] == ["2025-03-02"]
+
+
 def test_cursor_round_trips_and_stays_small(simulated, project):
     plan = plan_export_runs(
         ExportStore(project.exports), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,3 +147,9 @@ def test_cursor_round_trips_and_stays_small(simulated, project):
     assert ExportCursor.parse(text) == plan.cursor
     assert len(json.loads(text)["handled"]) == len(planned_exports(SMALL_SIMULATION))
     assert len(text) < 2000
+
+    early = plan_export_runs(
+        ExportStore(project.exports), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 1, 2, 1, tzinfo=UTC)
+    )
+    assert sorted(early.cursor.deferred) == ["2025-01-02", "2025-01-03"]
+    assert ExportCursor.parse(early.cursor.to_json()) == early.cursor
