@@ -215,6 +215,8 @@ def forget_user_command(user_id: str) -> None:
         pseudonymizer = resources.pseudonyms.pseudonymizer()
     report = forget_user(Location(settings.lake_url), pseudonymizer, user_id)
     click.echo(f"user {report.pseudonym[:12]}… (pseudonym): {report.total_rows} row(s) removed from {len(report.days)} day(s)")
+    if report.export_lines_removed:
+        click.echo(f"  and {sum(report.export_lines_removed.values())} unreadable export line(s) from {len(report.export_lines_removed)} quarantine file(s)")
     job = defs.resolve_job_def("metrics_refresh")
     instance = _instance()
     failed = []
@@ -240,6 +242,7 @@ def retention(today: str | None, dry_run: bool) -> None:
     (the lake_retention job, run here in-process)."""
     from datetime import UTC, datetime
 
+    from recipe_pipeline import lake as layout
     from recipe_pipeline.retention import apply_retention
     from recipe_pipeline.storage import Location
 
@@ -249,6 +252,8 @@ def retention(today: str | None, dry_run: bool) -> None:
     for zone, days in report.expired.items():
         span = f"{days[0]} .. {days[-1]}" if days else "nothing"
         click.echo(f"  {zone:<28} {len(days):>4} day(s) past retention: {span}")
+    exports = report.expired_export_quarantine
+    click.echo(f"  {layout.EXPORT_QUARANTINE:<28} {len(exports):>4} export(s) past retention{': ' + ', '.join(exports) if exports else ''}")
     if dry_run:
         click.echo("dry run: nothing deleted")
         return

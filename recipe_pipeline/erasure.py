@@ -5,7 +5,8 @@
    items until the app deletes them in DynamoDB, which then arrives as an ordinary deletion).
 2. Every raw, anonymized and quarantined partition is rewritten without the user's rows
    (raw rows match the raw id, anonymized rows the pseudonym); counts in the files' provenance
-   move from ``rows`` to ``erased`` so the conservation checks still add up.
+   move from ``rows`` to ``erased`` so the conservation checks still add up. Lines quarantined
+   from an export could not be parsed: any that holds the id as a JSON string goes.
 3. The caller recomputes the affected days' metrics and tables (the CLI runs the
    ``metrics_refresh`` job for them), and an audit record is written without the raw id.
 """
@@ -29,6 +30,7 @@ class ErasureReport:
     pseudonym: str
     requested_at: str
     rows_removed: dict[str, dict[str, int]] = field(default_factory=lambda: {"raw": {}, "anonymized": {}, "quarantine": {}})
+    export_lines_removed: dict[str, int] = field(default_factory=dict)  # export quarantine file -> lines
     audit_path: str | None = None
 
     @property
@@ -58,6 +60,21 @@ def _raw_counts(provenance: dict, removed: int) -> None:
 def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["raw_rows"] = provenance.get("raw_rows", 0) - removed
     provenance["erased"] = provenance.get("erased", 0) + removed
+
+
+def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureReport) -> None:
+    # A line no reader could parse has no user_id to compare; the id as a JSON string is the
+    # most a broken line can be matched on. Erring this way only removes more.
+    needles = {json.dumps(user_id), json.dumps(user_id, ensure_ascii=False)}
+    for path in lake.list_files(layout.EXPORT_QUARANTINE, recursive=True):
+        lines = lake.read_bytes(path).splitlines()
+        kept = [line for line in lines if not any(needle in json.loads(line).get("line", "") for needle in needles)]
+        if len(kept) != len(lines):
+            report.export_lines_removed[path] = len(lines) - len(kept)
+            if kept:
+                lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
+            else:
+                lake.delete(path)
 
 
 def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now: datetime | None = None) -> ErasureReport:
@@ -103,6 +120,7 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
                 counts["erased"] = counts.get("erased", 0) + moved
                 lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
 
+    _forget_in_export_quarantine(lake, user_id, report)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

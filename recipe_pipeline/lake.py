@@ -26,6 +26,7 @@ DAILY_METRICS = "aggregated/daily"
 QUARANTINE = "quarantine"
 EXPORT_INDEX = "raw/export_index"
 DAY_QUARANTINE = "quarantine/conversations"
+EXPORT_QUARANTINE = "quarantine/exports"  # lines no day could take, by export
 ERASURES = "raw/erasures"  # pseudonyms of users who asked to be forgotten (restricted)
 ERASURE_AUDIT = "audit/erasures"
 
@@ -53,7 +54,7 @@ def day_quarantine_path(day: str) -> str:
 
 def export_quarantine_path(export_id: str, data_file_key: str) -> str:
     stem = data_file_key.rsplit("/", 1)[-1].split(".", 1)[0]
-    return f"{QUARANTINE}/exports/{export_id}/{stem}.jsonl"
+    return f"{EXPORT_QUARANTINE}/{export_id}/{stem}.jsonl"
 
 
 def export_index_path(export_id: str) -> str:

@@ -1,15 +1,18 @@
 """Retention: conversations (raw, anonymized, quarantined) for 90 days, aggregates for 2 years.
 
-The scheduled ``lake_retention`` job deletes whole expired day partitions by partition date, on
-a local lake and on S3 alike, and wipes their materializations from Dagster so the UI does not
-show data that is gone. In production the same rules are also an S3 lifecycle configuration
-(``lifecycle_configuration``, applied by provisioning): a backstop that expires objects by age
-even if the job stops running, including DynamoDB's export files, which only S3 can expire
-(a full export is a snapshot the pipeline keeps reading until a newer one exists).
+The scheduled ``lake_retention`` job deletes whole expired day partitions by partition date, and
+the lines quarantined from an export (raw text no day could take) once the export is older than
+the conversations' retention, on a local lake and on S3 alike. It wipes the partitions'
+materializations from Dagster so the UI does not show data that is gone. In production the same
+rules are also an S3 lifecycle configuration (``lifecycle_configuration``, applied by
+provisioning): a backstop that expires objects by age even if the job stops running, including
+DynamoDB's export files, which only S3 can expire (a full export is a snapshot the pipeline
+keeps reading until a newer one exists).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -33,6 +36,7 @@ EXPORTS_PREFIX = "exports"
 class RetentionReport:
     today: str
     expired: dict[str, list[str]] = field(default_factory=dict)  # zone -> days deleted
+    expired_export_quarantine: list[str] = field(default_factory=list)  # export ids
 
     @property
     def partitions_by_asset(self) -> dict[str, list[str]]:
@@ -57,7 +61,23 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         if not dry_run:
             for day in expired:
                 lake.delete_dir(zone, layout.hive_dir(day))
+    report.expired_export_quarantine = _expired_export_quarantine(lake, cutoff(today, CONVERSATION_RETENTION_DAYS))
+    if not dry_run:
+        for export_id in report.expired_export_quarantine:
+            lake.delete_dir(layout.EXPORT_QUARANTINE, export_id)
     return report
+
+
+def _expired_export_quarantine(lake: Location, oldest_kept: str) -> list[str]:
+    """Exports whose quarantined lines have expired: the export's data is as of a day before
+    ``oldest_kept`` (its index says until when). An export not indexed yet is kept."""
+    expired = []
+    for export_id in lake.list_dirs(layout.EXPORT_QUARANTINE):
+        index_path = layout.export_index_path(export_id)
+        covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until") if lake.exists(index_path) else None
+        if covered_until and covered_until[:10] < oldest_kept:
+            expired.append(export_id)
+    return expired
 
 
 def lifecycle_configuration(lake_url: str, exports_url: str | None = None) -> dict:
@@ -78,6 +98,9 @@ def lifecycle_configuration(lake_url: str, exports_url: str | None = None) -> di
         }
         for zone, (keep_days, _) in RETENTION.items()
     ]
+    # Lines quarantined from an export are written when it is indexed, soon after it completes.
+    rules.append({"ID": "expire-quarantine-exports", "Filter": {"Prefix": f"{base}{layout.EXPORT_QUARANTINE}/"}, "Status": "Enabled",
+                  "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
     rules.append({"ID": "expire-dynamodb-exports", "Filter": {"Prefix": exports_prefix}, "Status": "Enabled", "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
     rules.append({"ID": "abort-incomplete-uploads", "Filter": {"Prefix": base}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}})
     return {"Rules": rules}

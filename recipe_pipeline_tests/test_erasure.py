@@ -14,7 +14,9 @@ from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.erasure import forget_user
+from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
@@ -110,3 +112,31 @@ def test_forget_user_removes_the_users_quarantined_images(project, instance):
     assert after["quarantined"] == before["quarantined"] - 1
     assert after["erased"] == before.get("erased", 0) + 2
     assert after["unique_items"] == after["rows"] + after["deleted"] + after["quarantined"] + after["erased"]
+
+
+def test_forget_user_removes_the_users_unreadable_export_lines(project):
+    # Lines no day could take are quarantined by export, as raw text: erasure must reach them.
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-v", "hello")],
+        datetime(2025, 1, 2, tzinfo=UTC),
+        extra_lines=[
+            b'{"Item":{"conversation_id":{"S":"c2"},"timestamp":{"S":"yesterday"},"user_id":{"S":"user-u"}}}',
+            b'{"Item":{"conversation_id":{"S":"c3"},"timestamp":{"S":"yesterday"},"user_id":{"S":"user-v"}}',  # cut short
+            b'{"Item":{"conversation_id":{"S":"c4"},"user_id":{"S":"user-u"',
+        ],
+    )
+    store = ExportStore(project.exports)
+    [summary] = store.completed()
+    assert load_or_build_export_index(store, project.lake, summary).quarantined == 3
+
+    def quarantined_lines() -> list[str]:
+        paths = project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True)
+        return [json.loads(line)["line"] for path in paths for line in project.lake.read_bytes(path).splitlines()]
+
+    report = forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-u")
+
+    [kept] = quarantined_lines()
+    assert '"user-v"' in kept
+    assert sum(report.export_lines_removed.values()) == 2
+    assert sum(forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-v").export_lines_removed.values()) == 1
+    assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []  # emptied files go

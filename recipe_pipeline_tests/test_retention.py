@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import boto3
@@ -61,6 +62,20 @@ def test_quarantined_days_past_retention_are_deleted(tmp_path):
     assert lake.exists(layout.day_quarantine_path("2025-06-01"))
 
 
+def test_quarantined_export_lines_expire_with_their_export(tmp_path):
+    # Lines no day could take are raw text too: they go once their export is past retention.
+    lake = Location(str(tmp_path / "lake"))
+    exports = {"01-old": "2025-03-03T23:59:59+00:00", "02-kept": "2025-03-04T00:00:00+00:00", "03-not-indexed": None}
+    for export_id, covered_until in exports.items():
+        lake.write_bytes(b"{}\n", layout.export_quarantine_path(export_id, "data/a.json.gz"))
+        if covered_until:
+            lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
+    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_quarantine == ["01-old"]
+    assert lake.exists(layout.export_quarantine_path("01-old", "data/a.json.gz"))
+    assert apply_retention(lake, date(2025, 6, 2)).expired_export_quarantine == ["01-old"]
+    assert lake.list_dirs(layout.EXPORT_QUARANTINE) == ["02-kept", "03-not-indexed"]
+
+
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     configuration = lifecycle_configuration(f"s3://{s3_bucket}/lake", f"s3://{s3_bucket}/ddb-exports")
     s3 = boto3.client("s3")
@@ -71,6 +86,8 @@ def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     assert rules["expire-aggregated-daily"]["Expiration"]["Days"] == 730
     assert rules["expire-quarantine-conversations"]["Filter"]["Prefix"] == "lake/quarantine/conversations/"
     assert rules["expire-quarantine-conversations"]["Expiration"]["Days"] == 90
+    assert rules["expire-quarantine-exports"]["Filter"]["Prefix"] == "lake/quarantine/exports/"
+    assert rules["expire-quarantine-exports"]["Expiration"]["Days"] == 90
     assert rules["expire-dynamodb-exports"]["Filter"]["Prefix"] == "ddb-exports/"
     assert rules["expire-dynamodb-exports"]["Expiration"]["Days"] == 90
 
