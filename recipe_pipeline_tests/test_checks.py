@@ -1,18 +1,27 @@
 """Asset checks evaluated in real runs: a leaking partition is caught and blocks what is downstream."""
 
 
+import json
 from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow as pa
+import pytest
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.assets.metrics import daily_metrics
-from recipe_pipeline.checks import anonymized_has_no_pii
+from recipe_pipeline.assets.privacy import anonymized_conversations
+from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.checks import (
+    anonymized_has_no_pii, anonymized_has_no_raw_user_ids, anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition,
+    daily_metrics_match_conversations, raw_conversations_counts_conserved,
+)
+from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import scan_for_pii
-from recipe_pipeline.resources import LakeResource
+from recipe_pipeline.raw import RAW_SCHEMA
+from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource, WarehouseResource
 
 DAY = "2025-01-01"
 LEAKY_MESSAGES = ["Here's a recipe for ramen.", "mail me at jane@example.com", "my IBAN is GB82 WEST 1234 5698 7654 32", "Bake at 350F"]
@@ -66,3 +75,186 @@ def test_a_clean_partition_passes(project, instance):
     defs = dg.Definitions(assets=[clean_anonymized_conversations], asset_checks=[anonymized_has_no_pii], resources=project.resources)
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(partition_key=DAY, instance=instance)
     assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+
+
+# The raw day the stand-ins below build on: three messages of one user, keyed like `anonymized_rows`.
+RAW_USER_ID = "user-secret-123"
+RAW_MESSAGES = ["What can I cook with leftover rice?", "Try fried rice with an egg.", "Bake at 350F"]
+EXPORT_ID = "01735689600000-a1b2c3d4"
+# unique_items = rows + deleted + quarantined + erased, and the export index lists every record read.
+CONSERVED = {"export_records": 5, "unique_items": 5, "superseded_versions": 0, "deleted": 1, "quarantined": 0, "erased": 1, "rows": 3}
+
+
+def raw_rows(messages: list[str]) -> pa.Table:
+    rows = [
+        {
+            "conversation_id": "c1", "timestamp": f"2025-01-01T10:00:0{i}Z", "message_ts": datetime(2025, 1, 1, 10, 0, i, tzinfo=UTC),
+            "user_id": RAW_USER_ID, "role": "user", "message": m, "metadata": None, "date_str": "2025-01-01", "ttl": None,
+            "has_recipe": None, "recipe_name": None, "extra_attributes": None, "write_micros": i, "source_export": EXPORT_ID,
+        }
+        for i, m in enumerate(messages)
+    ]
+    return pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+
+
+def with_column(table: pa.Table, column: str, values: list) -> pa.Table:
+    field = table.schema.field(column)
+    return table.set_column(table.schema.get_field_index(column), field, pa.array(values, field.type))
+
+
+def replaced(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    values = table.column(column).to_pylist()
+    values[row] = value
+    return with_column(table, column, values)
+
+
+def raw_conversations_writing(counts: dict = CONSERVED, indexed: int = 5, table: pa.Table = raw_rows(RAW_MESSAGES)) -> dg.AssetsDefinition:
+    """Stands in for the ingestion layer: writes `table` as the raw day with `counts` as its
+    provenance, and an export index that lists `indexed` records for the day."""
+
+    @dg.asset(key="raw_conversations", partitions_def=daily_partitions)
+    def stand_in_raw_conversations(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
+        day, location = context.partition_key, lake.location()
+        index = ExportIndex(EXPORT_ID, "FULL_EXPORT", covered_until="2025-01-02T00:00:00+00:00", days={day: indexed}, items=indexed)
+        location.write_bytes(index.to_json(), layout.export_index_path(EXPORT_ID))
+        provenance = {"partition": day, "exports": [EXPORT_ID], "counts": counts, "covered_until": "2025-01-02T00:00:00+00:00", "exports_cover_day": True}
+        location.write_parquet(layout.with_provenance(table, provenance), layout.raw_conversations_path(day))
+
+    return stand_in_raw_conversations
+
+
+def anonymized_conversations_writing(table: pa.Table) -> dg.AssetsDefinition:
+    """Stands in for the privacy layer: writes `table` as the anonymized day."""
+
+    @dg.asset(key="anonymized_conversations", partitions_def=daily_partitions, deps=["raw_conversations"])
+    def stand_in_anonymized_conversations(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
+        lake.location().write_parquet(table, layout.conversations_path(context.partition_key))
+
+    return stand_in_anonymized_conversations
+
+
+def run_day(project, instance, assets: list, checks: list, resources: dict | None = None) -> dg.ExecuteInProcessResult:
+    defs = dg.Definitions(assets=assets, asset_checks=checks, resources=resources or project.resources)
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(partition_key=DAY, instance=instance, raise_on_error=False)
+
+
+def the_evaluation(result: dg.ExecuteInProcessResult) -> tuple[bool, dict]:
+    [evaluation] = result.get_asset_check_evaluations()
+    return evaluation.passed, {k: v.value for k, v in evaluation.metadata.items()}
+
+
+def test_a_consistent_day_passes_every_check_and_reaches_the_warehouse(project, instance):
+    # The real layers over the stand-in raw day: proves the stand-ins below are consistent, so each
+    # failure there comes from the one defect it plants.
+    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations, daily_metrics, athena_tables], asset_checks)
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted(e.check_name for e in evaluations) == sorted(key.name for c in asset_checks for key in c.check_keys)
+    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
+    assert result.asset_materializations_for_node("athena_tables")
+
+
+@pytest.mark.parametrize(
+    ("counts", "indexed", "problem"),
+    [
+        pytest.param(CONSERVED, 6, "export indexes list 6 records for 2025-01-01, 5 were read", id="an-indexed-record-not-read"),
+        pytest.param(
+            {**CONSERVED, "export_records": 6, "unique_items": 6}, 6, "6 unique items != 3 rows + 1 deleted + 0 quarantined + 1 erased",
+            id="an-item-neither-kept-deleted-quarantined-nor-erased",
+        ),
+        pytest.param(
+            {**CONSERVED, "export_records": 6, "unique_items": 6, "rows": 4}, 6, "the file holds 3 rows, the run counted 4",
+            id="a-counted-row-missing-from-the-file",
+        ),
+    ],
+)
+def test_raw_counts_that_do_not_conserve_fail_the_blocking_check_and_nothing_downstream_is_built(project, instance, counts, indexed, problem):
+    result = run_day(project, instance, [raw_conversations_writing(counts, indexed), anonymized_conversations], [raw_conversations_counts_conserved])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == f"- {problem}"  # only the planted defect is reported
+    assert metadata["export_records"] == indexed and metadata["rows"] == 3
+    assert not result.asset_materializations_for_node("anonymized_conversations")
+    assert not project.lake.exists(layout.conversations_path(DAY))
+
+
+@pytest.mark.parametrize(
+    ("anonymize", "anonymized_count", "problems"),
+    [
+        pytest.param(lambda t: t.slice(0, 2), 2, ["3 raw rows but 2 anonymized rows", "1 raw message(s) missing, 0 unexpected"], id="a-row-dropped"),
+        pytest.param(
+            lambda t: replaced(t, "timestamp", 1, "2025-01-01T10:00:09Z"), 3, ["1 raw message(s) missing, 1 unexpected"], id="a-key-changed"
+        ),
+        pytest.param(
+            lambda t: pa.concat_tables([t, t.slice(2, 1)]), 4, ["3 raw rows but 4 anonymized rows", "0 raw message(s) missing, 1 unexpected"],
+            id="a-row-duplicated",
+        ),
+    ],
+)
+def test_anonymized_rows_that_differ_from_raw_fail_the_blocking_check_and_nothing_downstream_is_built(project, instance, anonymize, anonymized_count, problems):
+    stand_in = anonymized_conversations_writing(anonymize(anonymized_rows(RAW_MESSAGES)))
+    result = run_day(project, instance, [raw_conversations_writing(), stand_in, daily_metrics], [anonymized_rows_match_raw])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == "\n".join(f"- {p}" for p in problems)
+    assert (metadata["raw_rows"], metadata["anonymized_rows"]) == (3, anonymized_count)
+    assert not result.asset_materializations_for_node("daily_metrics")
+    assert not project.lake.exists(layout.daily_metrics_path(DAY))
+
+
+def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without_being_reported(project, instance):
+    leaking = anonymized_rows([RAW_MESSAGES[0], f"I'm {RAW_USER_ID}, remember me", RAW_MESSAGES[2]])
+    leaking = replaced(leaking, "user_id", 2, RAW_USER_ID)
+    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_writing(leaking), daily_metrics], [anonymized_has_no_raw_user_ids])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == "- 1 row(s) carry a raw user id as user_id\n- 1 message(s) contain a raw user id (rows [1])"
+    assert metadata["raw_user_ids"] == 1 and metadata["rows_checked"] == 3
+    assert RAW_USER_ID not in str(metadata)  # never the id it found
+    assert not result.asset_materializations_for_node("daily_metrics")
+    assert not project.lake.exists(layout.daily_metrics_path(DAY))
+
+
+def test_metrics_that_disagree_with_a_recount_fail_the_blocking_check_and_the_warehouse_is_not_built(project, instance):
+    # Stands in for a broken metrics layer: the engine's metrics, one message too many.
+    @dg.asset(key="daily_metrics", partitions_def=daily_partitions, deps=["anonymized_conversations"])
+    def miscounted_daily_metrics(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> None:
+        metrics = warehouse.daily_metrics(context.partition_key)
+        metrics["total_messages"] += 1
+        lake.location().write_bytes(json.dumps(metrics).encode() + b"\n", layout.daily_metrics_path(context.partition_key))
+
+    anonymized = anonymized_conversations_writing(anonymized_rows(RAW_MESSAGES))
+    result = run_day(project, instance, [anonymized, miscounted_daily_metrics, athena_tables], [daily_metrics_match_conversations])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == "- total_messages is 4, recount gives 3"
+    assert metadata["total_messages"] == 3
+    assert not result.asset_materializations_for_node("athena_tables")
+
+
+class MiscountingWarehouse(DuckDBWarehouseResource):
+    """The local warehouse, serving `offset` rows more (or fewer) of the day from `table`."""
+
+    table: str
+    offset: int
+
+    def partition_counts(self, day: str) -> dict[str, int]:
+        counts = super().partition_counts(day)
+        return {**counts, self.table: counts[self.table] + self.offset}
+
+
+@pytest.mark.parametrize(
+    ("table", "offset", "problem"),
+    [
+        ("recipe_conversations", -1, "recipe_conversations serves 2 rows, the file holds 3"),
+        ("daily_metrics", -1, "daily_metrics serves 0 rows for 2025-01-01, expected 1"),
+        ("daily_metrics", 1, "daily_metrics serves 2 rows for 2025-01-01, expected 1"),
+    ],
+)
+def test_a_warehouse_that_does_not_serve_the_day_exactly_fails_the_check(project, instance, table, offset, problem):
+    warehouse = MiscountingWarehouse(database=project.settings.duckdb_path, lake=project.resources["lake"], table=table, offset=offset)
+    anonymized = anonymized_conversations_writing(anonymized_rows(RAW_MESSAGES))
+    result = run_day(project, instance, [anonymized, daily_metrics, athena_tables], [athena_tables_serve_partition], {**project.resources, "warehouse": warehouse})
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == f"- {problem}"
+    assert metadata[table] == {"recipe_conversations": 3, "daily_metrics": 1}[table] + offset
