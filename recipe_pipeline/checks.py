@@ -117,6 +117,32 @@ def _batches(location, path: str, columns: list[str]) -> Iterator[tuple[int, pa.
         first += batch.num_rows
 
 
+# RE2 refuses a pattern over its memory budget ("pattern too large"): one alternation of a day's
+# ids fails from about 50,000 ids of 17 characters. The ids are searched in groups this long.
+ID_PATTERN_CHARS = 250_000
+
+
+def _id_patterns(ids: set[str]) -> list[str]:
+    """Regexes that together match any of ``ids`` inside a text. Ids shorter than 6 characters
+    would match ordinary words and are left out; the user_id column check covers them."""
+    patterns, group, size = [], [], 0
+    for escaped in sorted((re.escape(i) for i in ids if len(i) >= 6), key=len, reverse=True):
+        if group and size + len(escaped) + 1 > ID_PATTERN_CHARS:
+            patterns.append("(?:" + "|".join(group) + ")")
+            group, size = [], 0
+        group.append(escaped)
+        size += len(escaped) + 1
+    return patterns + (["(?:" + "|".join(group) + ")"] if group else [])
+
+
+def _texts_containing(texts: pa.Array, patterns: list[str]) -> pa.Array:
+    """For each text, whether any of ``patterns`` occurs in it (false for null)."""
+    found = pa.array([False] * len(texts))
+    for pattern in patterns:
+        found = pc.or_(found, pc.fill_null(pc.match_substring_regex(texts, pattern), False))
+    return found
+
+
 _KEY_DIFFERENCES_SQL = """
 SELECT
     (SELECT count(*) FROM raw_day) AS raw_rows,
@@ -153,16 +179,14 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     day = context.partition_key
     location = lake.location()
     raw_ids = set(pc.unique(location.read_parquet(layout.raw_conversations_path(day), columns=["user_id"]).column("user_id")).to_pylist())
-    # Ids shorter than 6 characters would match ordinary words; the user_id column check covers them.
-    searchable = sorted((re.escape(i) for i in raw_ids if len(i) >= 6), key=len, reverse=True)
-    pattern = "(?:" + "|".join(searchable) + ")" if searchable else None
+    patterns = _id_patterns(raw_ids)
     raw_id_values = pa.array(sorted(raw_ids), pa.string())
     leaked_as_id, leaked_rows, rows = 0, [], 0
     for first, batch in _batches(location, layout.conversations_path(day), ["user_id", "message"]):
         leaked_as_id += pc.sum(pc.is_in(batch.column("user_id"), raw_id_values)).as_py() or 0
-        if pattern and batch.num_rows:
-            hits = pc.match_substring_regex(batch.column("message"), pattern)
-            leaked_rows += [first + i for i in pc.indices_nonzero(pc.fill_null(hits, False)).to_pylist()]
+        if patterns and batch.num_rows:
+            hits = _texts_containing(batch.column("message"), patterns)
+            leaked_rows += [first + i for i in pc.indices_nonzero(hits).to_pylist()]
         rows += batch.num_rows
     problems = []
     if leaked_as_id:

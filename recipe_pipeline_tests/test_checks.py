@@ -214,6 +214,20 @@ def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without
     assert not project.lake.exists(layout.daily_metrics_path(DAY))
 
 
+def test_raw_user_ids_are_found_in_messages_on_a_day_with_more_users_than_one_regex_can_hold(project, instance):
+    # RE2 refuses one alternation of this many ids ("pattern too large"); the check must still run.
+    # Scattered ids: RE2 would factor the common prefixes of sequential ones into a small program.
+    ids = [f"user-{i * 0x9E3779B97F4A7C15 % 2**48:012x}" for i in range(60_000)]
+    raw = with_column(raw_rows(["Bake at 350F"]).take([0] * len(ids)), "user_id", ids)
+    messages = [f"I'm {user_id}" if row % 10 == 0 else "Bake at 350F" for row, user_id in enumerate(ids)]
+    leaking = with_column(anonymized_rows(["Bake at 350F"]).take([0] * len(ids)), "message", messages)
+    result = run_day(project, instance, [raw_conversations_writing(table=raw), anonymized_conversations_writing(leaking)], [anonymized_has_no_raw_user_ids])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == f"- 6000 message(s) contain a raw user id (rows {list(range(0, 200, 10))})"
+    assert metadata["raw_user_ids"] == len(ids)
+
+
 def test_metrics_that_disagree_with_a_recount_fail_the_blocking_check_and_the_warehouse_is_not_built(project, instance):
     # Stands in for a broken metrics layer: the engine's metrics, one message too many.
     @dg.asset(key="daily_metrics", partitions_def=daily_partitions, deps=["anonymized_conversations"])
