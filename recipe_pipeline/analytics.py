@@ -53,7 +53,9 @@ def active_users(run: QueryRunner, start: date, end: date) -> list[dict[str, Any
 
 
 def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[dict[str, Any]]:
-    rows = _records(run, "retention_cohorts", range_values(start, end))
+    """Cohorts first seen on the days [start, end]; their returns are read through ``data_end``."""
+    values = {**range_values(start, end), "end_ymd": range_values(start, max(end, data_end))["end_ymd"]}
+    rows = _records(run, "retention_cohorts", values)
     for row in rows:
         cohort = date.fromisoformat(row["cohort"])
         for n in (1, 7, 30):

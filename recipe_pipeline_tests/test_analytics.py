@@ -4,7 +4,7 @@ who churns, a conversation that spans midnight, a week boundary (Sunday -> Monda
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -43,16 +43,45 @@ ITEMS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The lake built once for the module by the real pipeline (catch-up over a full export)."""
-    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path_factory.mktemp("analytics") / "lake")})
-    ExportWriter(Location(settings.exports_url)).write_full_export(ITEMS, datetime(2025, 1, 13, tzinfo=UTC))
+# D and the days around it, each user active on one edge of a window (DAU: D; WAU: the 7 days
+# D-6..D; MAU: the 28 days D-27..D), outcomes at their thresholds on D+1, and a user seen again
+# eight days after the first (day 7 retention is exactly seven days later).
+D = date(2025, 3, 1)
+EDGE_ITEMS = [
+    msg("m-out", "user-mau-out", "2025-02-01T12:00:00Z", "user", "hello"),  # D-28
+    msg("m-in", "user-mau-in", "2025-02-02T12:00:00Z", "user", "hello"),  # D-27
+    msg("w-out", "user-wau-out", "2025-02-22T12:00:00Z", "user", "hello"),  # D-7
+    msg("w-in", "user-wau-in", "2025-02-23T12:00:00Z", "user", "hello"),  # D-6
+    msg("d", "user-today", "2025-03-01T12:00:00Z", "user", "hello"),  # D
+    *[msg("five", "user-o", f"2025-03-02T10:0{i}:00Z", "assistant" if i % 2 else "user", "ok") for i in range(5)],
+    msg("mixed", "user-o", "2025-03-02T11:00:00Z", "user", "Thanks for the recipe!"),
+    msg("mixed", "user-o", "2025-03-02T11:00:30Z", "assistant", "You're welcome."),
+    msg("mixed", "user-o", "2025-03-02T11:01:00Z", "user", "But the crust burned."),
+    msg("r1", "user-r", "2025-03-02T12:00:00Z", "user", "hello"),
+    msg("r2", "user-r", "2025-03-10T12:00:00Z", "user", "hello again"),  # cohort + 8
+]
+
+
+def build_lake(tmp_path, items: list[dict], exported: datetime):
+    """A lake built by the real pipeline (catch-up over one full export); returns its query runner."""
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake")})
+    ExportWriter(Location(settings.exports_url)).write_full_export(items, exported)
     with warnings.catch_warnings(), dg.instance_for_test() as instance:
         warnings.simplefilter("ignore")  # the development pseudonym key is fine for a test lake
         report = catch_up(build_definitions(settings), instance, log=lambda _: None)
-    assert report.ok and [r.partition_key for r in report.runs] == ["2025-01-05", "2025-01-06", "2025-01-12"]
+    assert report.ok and [r.partition_key for r in report.runs] == sorted({i["timestamp"][:10] for i in items})
     return DuckDBCatalog(settings.duckdb_path, Location(settings.lake_url)).run_query
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The lake built once for the module."""
+    return build_lake(tmp_path_factory.mktemp("analytics"), ITEMS, datetime(2025, 1, 13, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def edge_run(tmp_path_factory):
+    return build_lake(tmp_path_factory.mktemp("edges"), EDGE_ITEMS, datetime(2025, 3, 11, tzinfo=UTC))
 
 
 def test_active_users_are_rolling_distinct_counts(run):
@@ -83,6 +112,13 @@ def test_retention_cohorts(run):
     assert cohorts["2025-01-12"]["users"] == 1 and cohorts["2025-01-12"]["day_1_rate"] is None
 
 
+def test_retention_counts_returns_after_the_cohort_range(run):
+    # The weekly report asks for one week's cohorts with the data running on past it.
+    [sunday] = analytics.retention(run, SUN, SUN, NEXT_SUN)
+    assert (sunday["users"], sunday["day_1"], sunday["day_7"]) == (2, 2, 1)
+    assert (sunday["day_1_rate"], sunday["day_7_rate"], sunday["day_30_rate"]) == (1.0, 0.5, None)
+
+
 def test_recipes_categories_and_the_week_boundary(run):
     body = analytics.recipes(run, SUN, NEXT_SUN)
     assert {r["recipe_name"]: (r["mentions"], r["unique_users"]) for r in body["top_recipes"]} == {"ramen": (1, 1), "pancakes": (1, 1), "tiramisu": (1, 1)}
@@ -110,3 +146,28 @@ def test_tool_adoption_and_outcomes(run):
     assert outcomes["completion"] == {"High": 1, "Medium": 1, "Low": 3}
     assert outcomes["satisfaction"] == {"satisfied": 2, "dissatisfied": 1, "unknown": 2}
     assert outcomes["satisfaction_rate"] == round(2 / 3, 4)
+
+
+def test_wau_mau_window_edges_and_lookback(edge_run):
+    # Alone in the range, D still sees the 27 days before it: the lookback reads them.
+    [row] = analytics.active_users(edge_run, D, D)
+    assert (row["date"], row["dau"], row["wau"], row["mau"]) == ("2025-03-01", 1, 2, 4)
+    assert row["stickiness"] == 0.25  # DAU / MAU; DAU / WAU would be 0.5
+    # With D-28 inside the range (so read), it still falls outside D's month.
+    rows = {r["date"]: r for r in analytics.active_users(edge_run, D - timedelta(days=28), D)}
+    assert "2025-02-01" in rows
+    assert (rows["2025-03-01"]["wau"], rows["2025-03-01"]["mau"]) == (2, 4)
+
+
+def test_completion_threshold_and_dissatisfaction_winning_over_thanks(edge_run):
+    outcomes = analytics.outcomes(edge_run, D + timedelta(days=1), D + timedelta(days=1))
+    assert outcomes["conversations"] == 3
+    assert outcomes["completion"] == {"High": 0, "Medium": 1, "Low": 2}  # five messages are not "more than 5"
+    assert outcomes["satisfaction"] == {"satisfied": 0, "dissatisfied": 1, "unknown": 2}
+
+
+def test_day_7_retention_counts_only_exactly_seven_days_later(edge_run):
+    cohort_day = D + timedelta(days=1)
+    [cohort] = analytics.retention(edge_run, cohort_day, cohort_day, date(2025, 3, 10))
+    assert (cohort["cohort"], cohort["users"], cohort["day_1"], cohort["day_7"]) == ("2025-03-02", 2, 0, 0)  # user-r came back on day 8
+    assert cohort["day_7_rate"] == 0.0
