@@ -26,9 +26,11 @@ def test_a_pseudonym_is_hex_long_enough_and_hides_the_id(user_id):
 @pytest.mark.parametrize("user_id", USER_IDS)
 def test_pseudonyms_are_stable_across_calls_and_instances(user_id):
     first = Pseudonymizer("key-one")
-    assert first.pseudonym(user_id) == first.pseudonym(user_id)
-    assert Pseudonymizer("key-one").pseudonym(user_id) == first.pseudonym(user_id)
-    assert Pseudonymizer(b"key-one").pseudonym(user_id) == first.pseudonym(user_id)  # str and bytes keys agree
+    value = first.pseudonym(user_id)
+    first.pseudonym("someone-else")  # each call starts from the keyed state, never from the last call's
+    assert first.pseudonym(user_id) == value
+    assert Pseudonymizer("key-one").pseudonym(user_id) == value
+    assert Pseudonymizer(b"key-one").pseudonym(user_id) == value  # str and bytes keys agree
 
 
 @pytest.mark.parametrize("user_id", USER_IDS)

@@ -4,13 +4,19 @@ transpiled, parameters are bound rather than formatted in."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from sqlglot import exp
 
+from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
+from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource
 from recipe_pipeline.sql import athena_ddl, load_query, query_names, read_sql, to_duckdb
-from recipe_pipeline.warehouse import DuckDBCatalog
+from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
 
 SEED_QUERIES = ("weekly_recipe_popularity", "user_engagement", "recipe_diversity")
 
@@ -51,8 +57,6 @@ def test_athena_ddl_parses_and_uses_partition_projection():
 
 
 def test_athena_ddl_columns_match_the_lake_schema():
-    from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
-
     tree = sqlglot.parse_one(athena_ddl("db", "s3://b", 2025)["recipe_conversations"], read="athena")
     columns = [c.name for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
     assert columns == ANONYMIZED_SCHEMA.names
@@ -79,6 +83,55 @@ def test_named_queries_run_on_duckdb_over_the_pipeline_output(project, simulated
     assert len(rows) == 1
 
 
-def test_daily_metrics_sql_is_the_one_file_both_engines_use():
-    text = read_sql("queries/daily_metrics.sql")
-    assert "recipe_conversations" in text and "?" in text
+def day_rows(rows: list[dict]) -> pa.Table:
+    """An anonymized day as the analytics zone holds it; each row needs conversation_id, role, message."""
+    full = []
+    for i, row in enumerate(rows):
+        moment = datetime(2025, 1, 1, 10, 0, i, tzinfo=UTC)
+        full.append({
+            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "message_ts": moment, "user_id": "0" * 32,
+            "message_length": len(row["message"]), "pii_redactions": 0, "has_recipe": False, "recipe_name": None,
+            "recipe_category": None, "tools_used": [], "rating": None, **row,
+        })
+    return pa.Table.from_pylist(full, schema=ANONYMIZED_SCHEMA)
+
+
+# One conversation names two recipes; one message has two PII spans redacted.
+HAND_MADE_DAY = [
+    {"conversation_id": "c1", "role": "user", "message": "Dinner ideas?"},
+    {"conversation_id": "c1", "role": "assistant", "message": "Here's a recipe for ramen.", "has_recipe": True, "recipe_name": "ramen", "recipe_category": "soup"},
+    {"conversation_id": "c1", "role": "assistant", "message": "Or a recipe for pancakes.", "has_recipe": True, "recipe_name": "pancakes", "recipe_category": "breakfast"},
+    {"conversation_id": "c2", "role": "user", "message": "Mail [EMAIL] or call [PHONE]", "pii_redactions": 2},
+    {"conversation_id": "c2", "role": "assistant", "message": "Noted.", "tools_used": ["timer"]},
+]
+
+
+def test_daily_metrics_count_conversations_with_a_recipe_and_sum_redacted_spans(tmp_path):
+    path = str(tmp_path / "day.parquet")
+    pq.write_table(day_rows(HAND_MADE_DAY), path)
+    assert compute_daily_metrics("2025-01-01", path) == {
+        "date": "2025-01-01", "total_conversations": 2, "unique_users": 1, "recipes_discussed": {"pancakes": 1, "ramen": 1},
+        "total_messages": 5, "avg_conversation_length": 2.5, "user_messages": 2, "assistant_messages": 3, "tool_messages": 0,
+        "conversations_with_recipe": 1, "pii_redactions": 2, "messages_by_hour": {"10": 5}, "tool_usage": {"timer": 1},
+    }
+
+
+def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endpoint):
+    from recipe_pipeline_tests.test_athena import inject_results, result
+
+    text = load_query("daily_metrics").text
+    columns = [c.alias_or_name for c in sqlglot.parse_one(text, read="athena").selects]
+    # DuckDB: the metrics row has the file's columns, in its order.
+    assert list(compute_daily_metrics("2025-01-01", day_rows(HAND_MADE_DAY))) == columns
+    # Athena: the statement sent wraps the file's text unchanged.
+    athena = boto3.client("athena")
+    before = set(athena.list_query_executions()["QueryExecutionIds"])
+    ok = result([("x", "varchar")], [])
+    row = ["2025-01-01" if c == "date" else "{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
+    inject_results(moto_endpoint, ok, ok, ok, result([(c, "varchar") for c in columns], [row]))  # CREATEs, then the metrics
+    warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
+    warehouse.daily_metrics("2025-01-01")
+    sent = [i for i in athena.list_query_executions()["QueryExecutionIds"] if i not in before]
+    statement = athena.get_query_execution(QueryExecutionId=sent[-1])["QueryExecution"]["Query"]
+    assert text in statement and statement == read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=text)
+    assert [c.alias_or_name for c in sqlglot.parse_one(statement, read="athena").selects] == columns  # the wrapper drops no column
