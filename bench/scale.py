@@ -4,7 +4,8 @@ in the same run, each in its own child process (wall time and peak RSS from the 
 - floor: read, decompress and parse every data file into Arrow (pyarrow.json), nothing else;
 - ours: ``raw_conversations`` + ``anonymized_conversations`` + ``daily_metrics`` materialized
   by Dagster for that partition, and the same three steps as plain functions (the difference is
-  Dagster's run overhead);
+  Dagster's run overhead); and the Dagster run again with the assets' blocking checks, as a
+  scheduled daily run has them;
 - peer: the seed's logic the plain-Python way (a dict per item, ``re.sub`` per message,
   ``hashlib`` per user id, Python loops to aggregate).
 
@@ -77,6 +78,11 @@ def generate(root: Path, messages: int, seed: int = 1) -> Path:
     return exports
 
 
+# The contenders' names in the table, and the ways ours runs.
+FLOOR, OURS, PEER = "floor: parse exports into Arrow", "ours: raw + anonymized + metrics ({mode})", "peer: seed-style Python"
+FUNCTIONS, DAGSTER, DAGSTER_WITH_CHECKS = "functions", "dagster", "dagster + blocking checks"
+
+
 # -- the three contenders, each run in a child process -------------------------------------------
 def run_floor(exports: Path) -> dict:
     from concurrent.futures import ThreadPoolExecutor
@@ -120,19 +126,23 @@ def run_ours(exports: Path, lake: Path, mode: str) -> dict:
     warnings.simplefilter("ignore")
     index_seconds = index_exports(exports, lake)
     started = time.perf_counter()
-    if mode == "dagster":
+    if mode in (DAGSTER, DAGSTER_WITH_CHECKS):
         import dagster as dg
 
         from recipe_pipeline.assets.ingestion import raw_conversations
         from recipe_pipeline.assets.metrics import daily_metrics
         from recipe_pipeline.assets.privacy import anonymized_conversations
+        from recipe_pipeline.checks import asset_checks
         from recipe_pipeline.resources import build_resources
         from recipe_pipeline.settings import load_settings
 
+        assets = [raw_conversations, anonymized_conversations, daily_metrics]
+        asset_keys = {a.key for a in assets}
+        checks = [c for c in asset_checks if {k.asset_key for k in c.check_keys} <= asset_keys] if mode == DAGSTER_WITH_CHECKS else []
         with dg.instance_for_test() as instance:
-            result = dg.materialize([raw_conversations, anonymized_conversations, daily_metrics], partition_key=DAY,
-                                    resources=build_resources(load_settings()), instance=instance)
+            result = dg.materialize([*assets, *checks], partition_key=DAY, resources=build_resources(load_settings()), instance=instance)
             assert result.success
+            assert all(e.passed for e in result.get_asset_check_evaluations())
     else:
         from recipe_pipeline import lake as layout
         from recipe_pipeline.anonymize import write_anonymized_day
@@ -152,7 +162,7 @@ def run_ours(exports: Path, lake: Path, mode: str) -> dict:
         (lake / "functions-metrics.json").write_text(json.dumps(metrics))
     metrics_path = lake / "aggregated/daily/year=2025/month=03/day=01/daily-metrics-2025-03-01.json"
     seconds = time.perf_counter() - started
-    metrics = json.loads((metrics_path if mode == "dagster" else lake / "functions-metrics.json").read_text())
+    metrics = json.loads((lake / "functions-metrics.json" if mode == FUNCTIONS else metrics_path).read_text())
     return {"rows": metrics["total_messages"], "conversations": metrics["total_conversations"], "seconds": seconds, "index_seconds": index_seconds}
 
 
@@ -236,8 +246,6 @@ def _child(args: list[str]) -> dict:
     return result
 
 
-# The contenders' names in the table.
-FLOOR, OURS, PEER = "floor: parse exports into Arrow", "ours: raw + anonymized + metrics ({mode})", "peer: seed-style Python"
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -270,8 +278,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     samples: dict[str, list[dict]] = {}
     for _ in range(args.repeat):
         samples.setdefault(FLOOR, []).append(_child(["floor", str(exports)]))
-        for mode in ("functions", "dagster"):
-            lake = cache / f"lake-{args.messages}-{mode}"
+        for mode in (FUNCTIONS, DAGSTER, DAGSTER_WITH_CHECKS):
+            lake = cache / f"lake-{args.messages}-{mode.replace(' + ', '-').replace(' ', '-')}"
             subprocess.run(["rm", "-rf", str(lake)], check=True)
             samples.setdefault(OURS.format(mode=mode), []).append(_child(["ours", str(exports), str(lake), mode]))
     if not args.skip_peer:
@@ -303,20 +311,20 @@ def profile(cache: Path, messages: int) -> None:
     subprocess.run(["rm", "-rf", str(lake)], check=True)
     index_exports(exports, lake)
     with Profiler(interval=0.005) as profiler:
-        run_ours(exports, lake, "functions")
+        run_ours(exports, lake, FUNCTIONS)
     print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
 def table(runs: dict[str, dict], messages: int) -> str:
     floor = runs[FLOOR]["seconds"]
-    ours = runs.get(OURS.format(mode="functions"), {}).get("seconds")
+    ours = runs.get(OURS.format(mode=FUNCTIONS), {}).get("seconds")
     rounds = max(run.get("runs", 1) for run in runs.values())
     lines = [f"scale benchmark: {messages:,} messages in one day" + (f"; floor and ours: median of {rounds} interleaved rounds" if rounds > 1 else ""), "",
              "| path | rows | seconds | range (s) | messages/s | peak RSS (MB) | vs floor |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, run in runs.items():
         spread = f"{run['min_seconds']:.2f}–{run['max_seconds']:.2f}" if run.get("runs", 1) > 1 else "one run"
         lines.append(f"| {name} | {run['rows']:,} | {run['seconds']:.2f} | {spread} | {messages / run['seconds']:,.0f} | {run['max_rss_mb']:.0f} | {run['seconds'] / floor:.1f}x |")
-    index = runs.get(OURS.format(mode="functions"), {}).get("index_seconds")
+    index = runs.get(OURS.format(mode=FUNCTIONS), {}).get("index_seconds")
     if index is not None:
         lines += ["", f"sensor work, once per export and not per partition: indexing the export's days took {index:.2f} s (not in the rows above)"]
     peer = runs.get(PEER)

@@ -19,12 +19,14 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
         "floor: parse exports into Arrow": 2,
         "ours: raw + anonymized + metrics (functions)": 2,
         "ours: raw + anonymized + metrics (dagster)": 2,
+        "ours: raw + anonymized + metrics (dagster + blocking checks)": 2,
         "peer: seed-style Python": 1,
     }
     assert set(runs) == {
         "floor: parse exports into Arrow",
         "ours: raw + anonymized + metrics (functions)",
         "ours: raw + anonymized + metrics (dagster)",
+        "ours: raw + anonymized + metrics (dagster + blocking checks)",
         "peer: seed-style Python",
     }
     assert all(run["max_rss_mb"] > 0 and run["seconds"] > 0 for run in runs.values())

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
@@ -15,7 +17,7 @@ from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import (
     anonymized_has_no_pii, anonymized_has_no_raw_user_ids, anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition,
-    daily_metrics_match_conversations, raw_conversations_counts_conserved,
+    daily_metrics_match_conversations, id_automaton, raw_conversations_counts_conserved, rows_containing,
 )
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
@@ -215,8 +217,8 @@ def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without
 
 
 def test_raw_user_ids_are_found_in_messages_on_a_day_with_more_users_than_one_regex_can_hold(project, instance):
-    # RE2 refuses one alternation of this many ids ("pattern too large"); the check must still run.
-    # Scattered ids: RE2 would factor the common prefixes of sequential ones into a small program.
+    # One RE2 alternation of this many ids failed to compile ("pattern too large"); ids scattered,
+    # as real ones are, so no common prefix makes the search small.
     ids = [f"user-{i * 0x9E3779B97F4A7C15 % 2**48:012x}" for i in range(60_000)]
     raw = with_column(raw_rows(["Bake at 350F"]).take([0] * len(ids)), "user_id", ids)
     messages = [f"I'm {user_id}" if row % 10 == 0 else "Bake at 350F" for row, user_id in enumerate(ids)]
@@ -272,3 +274,31 @@ def test_a_warehouse_that_does_not_serve_the_day_exactly_fails_the_check(project
     assert not passed
     assert metadata["problems"] == f"- {problem}"
     assert metadata[table] == {"recipe_conversations": 3, "daily_metrics": 1}[table] + offset
+
+
+# -- finding raw ids inside texts ---------------------------------------------------------------
+def test_rows_containing_finds_ids_within_one_text_only():
+    automaton = id_automaton(["user-123456", "üser-7890ab", "short"])
+    texts = pa.array(["I'm user-123456!", "ends with user-12", "3456 starts here", None, "ich bin üser-7890ab", "short", "xuser-123456x"])
+    assert rows_containing(texts, automaton) == [0, 4, 6]  # not across 1-2; "short" is too short to search
+    assert rows_containing(texts.slice(2), automaton) == [2, 4]
+    assert rows_containing(texts.cast(pa.large_string()), automaton) == [0, 4, 6]
+    assert rows_containing(pa.array([], pa.string()), automaton) == []
+    assert id_automaton(["short", "abc"]) is None
+
+
+def test_a_null_text_is_not_searched_even_if_its_slot_holds_bytes():
+    texts = pa.array(["user-123456", "plain"])
+    hidden = pa.Array.from_buffers(pa.string(), 2, [pa.array([False, True]).buffers()[1], *texts.buffers()[1:]])
+    assert hidden.to_pylist() == [None, "plain"]
+    assert rows_containing(hidden, id_automaton(["user-123456"])) == []
+
+
+_ID_TEXT = st.text(alphabet="abé-1 ", max_size=12)
+
+
+@given(ids=st.lists(st.text(alphabet="abé-1", min_size=6, max_size=8), min_size=1, max_size=5), texts=st.lists(st.none() | _ID_TEXT, max_size=8), start=st.integers(0, 3))
+def test_rows_containing_is_substring_search(ids, texts, start):
+    column = pa.array(texts, pa.string()).slice(min(start, len(texts)))
+    expected = [row for row, text in enumerate(column.to_pylist()) if text is not None and any(i in text for i in ids)]
+    assert rows_containing(column, id_automaton(ids)) == expected
