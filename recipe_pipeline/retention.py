@@ -2,12 +2,12 @@
 
 The scheduled ``lake_retention`` job deletes whole expired day partitions by partition date, and
 the lines quarantined from an export (raw text no day could take) once the export is older than
-the conversations' retention, on a local lake and on S3 alike. It wipes the partitions'
-materializations from Dagster so the UI does not show data that is gone. In production the same
-rules are also an S3 lifecycle configuration (``lifecycle_configuration``, applied by
-provisioning): a backstop that expires objects by age even if the job stops running, including
-DynamoDB's export files, which only S3 can expire (a full export is a snapshot the pipeline
-keeps reading until a newer one exists).
+the conversations' retention, on a local lake and on S3 alike. Each deleted partition gets an
+observation on its asset, and its materialization is wiped where Dagster's storage can (the OSS
+storages cannot yet). In production the same rules are also an S3 lifecycle configuration
+(``lifecycle_configuration``, applied by provisioning): a backstop that expires objects by age
+even if the job stops running, including DynamoDB's export files, which only S3 can expire (a full
+export is a snapshot the pipeline keeps reading until a newer one exists).
 """
 
 from __future__ import annotations
