@@ -246,8 +246,6 @@ def _child(args: list[str]) -> dict:
     return result
 
 
-
-
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -62,19 +63,27 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["erased"] = provenance.get("erased", 0) + removed
 
 
+def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> int:
+    """Rewrite a quarantine file (JSON lines) without the entries ``holds_user`` picks, deleting
+    it once empty; returns how many went."""
+    lines = lake.read_bytes(path).splitlines()
+    kept = [line for line in lines if not holds_user(json.loads(line))]
+    if len(kept) != len(lines):
+        if kept:
+            lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
+        else:
+            lake.delete(path)
+    return len(lines) - len(kept)
+
+
 def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureReport) -> None:
     # A line no reader could parse has no user_id to compare; the id as a JSON string is the
     # most a broken line can be matched on. Erring this way only removes more.
     needles = {json.dumps(user_id), json.dumps(user_id, ensure_ascii=False)}
     for path in lake.list_files(layout.EXPORT_QUARANTINE, recursive=True):
-        lines = lake.read_bytes(path).splitlines()
-        kept = [line for line in lines if not any(needle in json.loads(line).get("line", "") for needle in needles)]
-        if len(kept) != len(lines):
-            report.export_lines_removed[path] = len(lines) - len(kept)
-            if kept:
-                lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
-            else:
-                lake.delete(path)
+        removed = _drop_lines(lake, path, lambda entry: any(needle in entry.get("line", "") for needle in needles))
+        if removed:
+            report.export_lines_removed[path] = removed
 
 
 def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now: datetime | None = None) -> ErasureReport:
@@ -103,19 +112,13 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         path = layout.day_quarantine_path(day)
         if not lake.exists(path):
             continue
-        lines = lake.read_bytes(path).splitlines()
-        kept = [line for line in lines if (json.loads(line).get("image") or {}).get("user_id", {}).get("S") != user_id]
-        if len(kept) != len(lines):
-            report.rows_removed["quarantine"][day] = len(lines) - len(kept)
-            if kept:
-                lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
-            else:
-                lake.delete(path)
+        moved = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
+        if moved:
+            report.rows_removed["quarantine"][day] = moved
             raw_path = layout.raw_conversations_path(day)
             if lake.exists(raw_path):  # quarantined -> erased, so the day's counts still add up
                 provenance = layout.read_provenance(lake, raw_path)
                 counts = provenance.setdefault("counts", {})
-                moved = len(lines) - len(kept)
                 counts["quarantined"] = counts.get("quarantined", 0) - moved
                 counts["erased"] = counts.get("erased", 0) + moved
                 lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)

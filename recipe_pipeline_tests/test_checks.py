@@ -49,19 +49,10 @@ def test_scan_reports_kinds_and_rows():
 
 def test_a_leaking_partition_fails_the_blocking_check_and_nothing_downstream_is_built(project, instance):
     # Stands in for a broken privacy layer: same asset key, writes messages that still hold PII.
-    @dg.asset(key="anonymized_conversations", partitions_def=daily_partitions)
-    def leaking_anonymized_conversations(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
-        lake.location().write_parquet(anonymized_rows(LEAKY_MESSAGES), layout.conversations_path(context.partition_key))
-
-    defs = dg.Definitions(
-        assets=[leaking_anonymized_conversations, daily_metrics],
-        asset_checks=[anonymized_has_no_pii],
-        resources=project.resources,
-    )
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(partition_key=DAY, instance=instance, raise_on_error=False)
-    [evaluation] = result.get_asset_check_evaluations()
-    assert not evaluation.passed
-    metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    leaking = anonymized_conversations_writing(anonymized_rows(LEAKY_MESSAGES))
+    result = run_day(project, instance, [leaking, daily_metrics], [anonymized_has_no_pii])
+    passed, metadata = the_evaluation(result)
+    assert not passed
     assert metadata["pii_email"] == 1 and metadata["pii_iban"] == 1 and metadata["leaking_rows"] == 2
     assert '"row": 1' in metadata["problems"] and '"conversation_id": "c1"' in metadata["problems"]
     assert "jane@example.com" not in str(metadata) and "GB82" not in str(metadata)  # never the PII itself
@@ -70,12 +61,8 @@ def test_a_leaking_partition_fails_the_blocking_check_and_nothing_downstream_is_
 
 
 def test_a_clean_partition_passes(project, instance):
-    @dg.asset(key="anonymized_conversations", partitions_def=daily_partitions)
-    def clean_anonymized_conversations(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
-        lake.location().write_parquet(anonymized_rows(["mail me at [EMAIL]", "Bake at 350F for 25-30 minutes"]), layout.conversations_path(context.partition_key))
-
-    defs = dg.Definitions(assets=[clean_anonymized_conversations], asset_checks=[anonymized_has_no_pii], resources=project.resources)
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(partition_key=DAY, instance=instance)
+    clean = anonymized_conversations_writing(anonymized_rows(["mail me at [EMAIL]", "Bake at 350F for 25-30 minutes"]))
+    result = run_day(project, instance, [clean], [anonymized_has_no_pii])
     assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
 
 
