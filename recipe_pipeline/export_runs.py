@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.partitions import last_complete_day
+from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 
 
@@ -61,8 +63,11 @@ class ExportPlan:
 
 
 def plan_export_runs(
-    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime
+    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime,
+    pseudonymizer: Callable[[], Pseudonymizer] | None = None,
 ) -> ExportPlan:
+    """The partitions to request for exports completed since ``cursor``. Indexing a new export
+    quarantines its unreadable lines; ``pseudonymizer`` keeps erased users' out of quarantine."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
     failed: dict[str, str] = {}
@@ -75,7 +80,7 @@ def plan_export_runs(
         if export_id in handled or not store.is_complete(export_id):
             continue  # still running until manifest-summary.json appears
         try:
-            index = load_or_build_export_index(store, lake, store.summary(export_id))
+            index = load_or_build_export_index(store, lake, store.summary(export_id), pseudonymizer=pseudonymizer)
         except ExportError as exc:
             failed[export_id] = str(exc)  # not handled: retried on every tick until readable
             continue

@@ -366,7 +366,7 @@ class _BucketSpill:
 
 @contextmanager
 def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS,
-                    bucket_rows: int = BUCKET_ROWS) -> Iterator[RawDayStream]:
+                    bucket_rows: int = BUCKET_ROWS, pseudonymizer: Pseudonymizer | None = None) -> Iterator[RawDayStream]:
     """Resolve every version of the day's items across all completed exports.
 
     Data files are read columnar (``export_columns``, ``PARALLEL_FILES`` ahead), and the day's rows spilled
@@ -383,7 +383,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         files = []
         expected_versions = 0
         for summary in summaries:
-            index = load_or_build_export_index(store, lake, summary, columnar=columnar)
+            index = load_or_build_export_index(store, lake, summary, columnar=columnar,
+                                               pseudonymizer=(lambda: pseudonymizer) if pseudonymizer else None)
             if day in index.days:
                 exports_read.append(summary.export_id)
                 expected_versions += index.days[day]
@@ -554,7 +555,7 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
     (replaced whole, atomically) with its provenance in the footer, batch by batch."""
     by_role: Counter[str] = Counter()
     erased_rows = 0
-    with resolve_raw_day(store, lake, day) as stream, lake.open_parquet_writer(RAW_SCHEMA, layout.raw_conversations_path(day)) as writer:
+    with resolve_raw_day(store, lake, day, pseudonymizer=pseudonymizer) as stream, lake.open_parquet_writer(RAW_SCHEMA, layout.raw_conversations_path(day)) as writer:
         for batch in stream.batches:
             batch, removed = _without_erased(batch, erased, pseudonymizer)
             erased_rows += removed

@@ -8,7 +8,7 @@ import dagster as dg
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline.jobs import daily_pipeline_job
 from recipe_pipeline.partitions import first_day
-from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
+from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
 
 SENSOR_NAME = "dynamodb_export_sensor"
 
@@ -24,10 +24,11 @@ SENSOR_NAME = "dynamodb_export_sensor"
     ),
 )
 def dynamodb_export_sensor(
-    context: dg.SensorEvaluationContext, lake: LakeResource, exports: DynamoDBExportsResource
+    context: dg.SensorEvaluationContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
 ) -> dg.SensorResult:
     plan = plan_export_runs(
-        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC)
+        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC),
+        pseudonymizer=pseudonyms.pseudonymizer,  # the key is resolved only if an erased user's line may be there
     )
     for export_id, problem in plan.problems.items():
         context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")

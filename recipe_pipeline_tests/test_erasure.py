@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from recipe_pipeline import lake as layout
@@ -138,5 +139,62 @@ def test_forget_user_removes_the_users_unreadable_export_lines(project):
     [kept] = quarantined_lines()
     assert '"user-v"' in kept
     assert sum(report.export_lines_removed.values()) == 2
-    assert sum(forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-v").export_lines_removed.values()) == 1
+
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+
+    def rebuilt_index():
+        # A lost index, or a new INDEX_VERSION, re-reads the export and quarantines again.
+        project.lake.delete(layout.export_index_path(summary.export_id))
+        return load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+
+    index = rebuilt_index()
+    assert (index.quarantined, index.erased) == (1, 2)
+    assert quarantined_lines() == [kept]  # the erased user's lines stay out
+
+    assert sum(forget_user(project.lake, pseudonymizer, "user-v").export_lines_removed.values()) == 1
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []  # emptied files go
+    index = rebuilt_index()
+    assert (index.quarantined, index.erased) == (0, 3)
+    assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []
+
+
+def test_an_export_indexed_after_an_erasure_keeps_the_users_unreadable_lines_out(project):
+    # The app may not have deleted the user's items yet: a later export still holds them, and a
+    # line of theirs that cannot be parsed must not reach quarantine either.
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    forget_user(project.lake, pseudonymizer, "us\u00e9r-u")  # the id as \u escapes or as UTF-8
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-v", "hello")],
+        datetime(2025, 1, 2, tzinfo=UTC),
+        extra_lines=[
+            b'{"Item":{"conversation_id":{"S":"c2"},"timestamp":{"S":"yesterday"},"user_id":{"S":"us\\u00e9r-u"}}}',
+            '{"Item":{"conversation_id":{"S":"c3"},"user_id":{"S":"us\u00e9r-u"'.encode(),  # cut short
+            b'{"Item":{"conversation_id":{"S":"c4"},"timestamp":{"S":"yesterday"},"user_id":{"S":"user-v"}}}',
+        ],
+    )
+    store = ExportStore(project.exports)
+    [summary] = store.completed()
+    with pytest.raises(ValueError, match="pseudonym key"):  # never quarantined unchecked
+        load_or_build_export_index(store, project.lake, summary)
+
+    index = load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    assert (index.quarantined, index.erased) == (1, 2)
+    [path] = project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True)
+    [entry] = [json.loads(line) for line in project.lake.read_bytes(path).splitlines()]
+    assert '"user-v"' in entry["line"]
+
+
+def test_the_export_sensor_keeps_erased_users_unreadable_lines_out(project, instance):
+    forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-u")
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-v", "hello")],
+        datetime(2025, 1, 2, tzinfo=UTC),
+        extra_lines=[b'{"Item":{"conversation_id":{"S":"c2"},"user_id":{"S":"user-u"'],
+    )
+    defs = build_definitions(project.settings)
+    with dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, sensor_name="dynamodb_export_sensor") as context:
+        defs.get_sensor_def("dynamodb_export_sensor").evaluate_tick(context)
+    [summary] = ExportStore(project.exports).completed()
+    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
+    assert (index["quarantined"], index["erased"]) == (0, 1)
+    assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []
