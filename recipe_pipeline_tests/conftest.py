@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
+from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.resources import build_resources
 from recipe_pipeline.settings import Settings, load_settings
 from recipe_pipeline.simulate import SimulationConfig, SimulationResult, write_simulation
@@ -230,3 +232,17 @@ def faulty_aws(s3_bucket, moto_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     yield proxy
     proxy.close()
+
+
+def anonymized_day(rows: list[dict]) -> pa.Table:
+    """An anonymized day (2025-01-01) as the analytics zone holds it, a second apart from 10:00;
+    each row needs conversation_id, role and message, and may set any other column."""
+    full = []
+    for i, row in enumerate(rows):
+        moment = datetime(2025, 1, 1, 10, 0, 0, tzinfo=UTC).replace(minute=i // 60, second=i % 60)
+        full.append({
+            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "message_ts": moment, "user_id": "0" * 32,
+            "message_length": len(row["message"]), "pii_redactions": 0, "has_recipe": False, "recipe_name": None,
+            "recipe_category": None, "tools_used": [], "rating": None, **row,
+        })
+    return pa.Table.from_pylist(full, schema=ANONYMIZED_SCHEMA)

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
@@ -24,21 +23,14 @@ from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import scan_for_pii
 from recipe_pipeline.raw import RAW_SCHEMA
 from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource, WarehouseResource
+from recipe_pipeline_tests.conftest import anonymized_day
 
 DAY = "2025-01-01"
 LEAKY_MESSAGES = ["Here's a recipe for ramen.", "mail me at jane@example.com", "my IBAN is GB82 WEST 1234 5698 7654 32", "Bake at 350F"]
 
 
 def anonymized_rows(messages: list[str]) -> pa.Table:
-    rows = [
-        {
-            "conversation_id": "c1", "timestamp": f"2025-01-01T10:00:0{i}Z", "message_ts": datetime(2025, 1, 1, 10, 0, i, tzinfo=UTC),
-            "user_id": "0" * 32, "role": "user", "message": m, "message_length": len(m), "pii_redactions": 0,
-            "has_recipe": False, "recipe_name": None, "recipe_category": None, "tools_used": [], "rating": None,
-        }
-        for i, m in enumerate(messages)
-    ]
-    return pa.Table.from_pylist(rows, schema=ANONYMIZED_SCHEMA)
+    return anonymized_day([{"conversation_id": "c1", "role": "user", "message": m} for m in messages])
 
 
 def test_scan_reports_kinds_and_rows():
@@ -140,6 +132,15 @@ def test_a_consistent_day_passes_every_check_and_reaches_the_warehouse(project, 
     assert sorted(e.check_name for e in evaluations) == sorted(key.name for c in asset_checks for key in c.check_keys)
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
     assert result.asset_materializations_for_node("athena_tables")
+
+
+def test_quarantined_items_are_accounted_for_by_the_conservation_check(project, instance):
+    # The other cases have none quarantined: here each term of the sum is non-zero.
+    counts = {**CONSERVED, "export_records": 6, "unique_items": 6, "quarantined": 1}
+    result = run_day(project, instance, [raw_conversations_writing(counts, indexed=6), anonymized_conversations], [raw_conversations_counts_conserved])
+    passed, metadata = the_evaluation(result)
+    assert passed, metadata["problems"]
+    assert (metadata["quarantined"], metadata["deleted"], metadata["erased"], metadata["rows"]) == (1, 1, 1, 3)
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,8 @@ transpiled, parameters are bound rather than formatted in."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import boto3
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
@@ -17,6 +15,7 @@ from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource
 from recipe_pipeline.sql import athena_ddl, load_query, query_names, read_sql, to_duckdb
 from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
+from recipe_pipeline_tests.conftest import anonymized_day
 
 SEED_QUERIES = ("weekly_recipe_popularity", "user_engagement", "recipe_diversity")
 
@@ -83,19 +82,6 @@ def test_named_queries_run_on_duckdb_over_the_pipeline_output(project, simulated
     assert len(rows) == 1
 
 
-def day_rows(rows: list[dict]) -> pa.Table:
-    """An anonymized day as the analytics zone holds it; each row needs conversation_id, role, message."""
-    full = []
-    for i, row in enumerate(rows):
-        moment = datetime(2025, 1, 1, 10, 0, i, tzinfo=UTC)
-        full.append({
-            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "message_ts": moment, "user_id": "0" * 32,
-            "message_length": len(row["message"]), "pii_redactions": 0, "has_recipe": False, "recipe_name": None,
-            "recipe_category": None, "tools_used": [], "rating": None, **row,
-        })
-    return pa.Table.from_pylist(full, schema=ANONYMIZED_SCHEMA)
-
-
 # One conversation names two recipes; one message has two PII spans redacted.
 HAND_MADE_DAY = [
     {"conversation_id": "c1", "role": "user", "message": "Dinner ideas?"},
@@ -108,7 +94,7 @@ HAND_MADE_DAY = [
 
 def test_daily_metrics_count_conversations_with_a_recipe_and_sum_redacted_spans(tmp_path):
     path = str(tmp_path / "day.parquet")
-    pq.write_table(day_rows(HAND_MADE_DAY), path)
+    pq.write_table(anonymized_day(HAND_MADE_DAY), path)
     assert compute_daily_metrics("2025-01-01", path) == {
         "date": "2025-01-01", "total_conversations": 2, "unique_users": 1, "recipes_discussed": {"pancakes": 1, "ramen": 1},
         "total_messages": 5, "avg_conversation_length": 2.5, "user_messages": 2, "assistant_messages": 3, "tool_messages": 0,
@@ -122,7 +108,7 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
     text = load_query("daily_metrics").text
     columns = [c.alias_or_name for c in sqlglot.parse_one(text, read="athena").selects]
     # DuckDB: the metrics row has the file's columns, in its order.
-    assert list(compute_daily_metrics("2025-01-01", day_rows(HAND_MADE_DAY))) == columns
+    assert list(compute_daily_metrics("2025-01-01", anonymized_day(HAND_MADE_DAY))) == columns
     # Athena: the statement sent wraps the file's text unchanged.
     athena = boto3.client("athena")
     before = set(athena.list_query_executions()["QueryExecutionIds"])
