@@ -62,7 +62,7 @@ RAW_SCHEMA = pa.schema(
 )
 # unique_items = rows + deleted + quarantined + erased (checked by an asset check).
 COUNT_NAMES = (
-    "export_records", "unique_items", "superseded_versions", "deleted", "deleted_by_snapshot",
+    "export_records", "unique_items", "superseded_versions", "deleted", "deleted_by_snapshot", "deleted_by_ttl",
     "ttl_expiries_ignored", "quarantined", "erased", "rows",
 )
 KNOWN_ATTRIBUTES = {f.name for f in RAW_SCHEMA} - {"message_ts", "extra_attributes", "write_micros", "source_export"}
@@ -179,7 +179,9 @@ FROM versions GROUP BY conversation_id, "timestamp";
 CREATE OR REPLACE TEMP TABLE winners AS
 SELECT v.row_id, v.kind = 'delete' AS is_delete,
     v.kind <> 'delete' AND $snapshot IS NOT NULL AND v.version < $snapshot
-        AND (v.image_ttl IS NULL OR v.image_ttl > $snapshot // 1000000) AS missing_from_snapshot
+        AND (v.image_ttl IS NULL OR v.image_ttl > $snapshot // 1000000) AS missing_from_snapshot,
+    v.kind <> 'delete' AND $snapshot IS NOT NULL AND v.version < $snapshot
+        AND v.image_ttl <= $snapshot // 1000000 AS expired_before_snapshot
 FROM items i JOIN versions v ON v.row_id = i.winner;
 """
 _COUNTS_SQL = """
@@ -189,9 +191,13 @@ SELECT
     (SELECT count(*) FROM items WHERE winner IS NULL)
         + (SELECT count(*) FROM winners WHERE is_delete OR missing_from_snapshot) AS deleted,
     (SELECT count(*) FROM winners WHERE missing_from_snapshot) AS deleted_by_snapshot,
-    -- TTL expiries newer than the version that stands (an older version stands: retention, not erasure)
+    -- Every version left is a TTL expiry: the exports that held the item have expired themselves.
+    (SELECT count(*) FROM items WHERE winner IS NULL) AS deleted_by_ttl,
+    -- TTL expiries newer than the version that stands (an older version stands: retention, not
+    -- erasure), and items absent from a newer snapshot because their ttl had passed by then
     (SELECT count(*) FROM versions v JOIN items i USING (conversation_id, "timestamp")
-        WHERE v.ttl_expiry AND (i.winner_recency IS NULL OR v.recency > i.winner_recency)) AS ttl_expiries_ignored
+        WHERE v.ttl_expiry AND (i.winner_recency IS NULL OR v.recency > i.winner_recency))
+        + (SELECT count(*) FROM winners WHERE expired_before_snapshot) AS ttl_expiries_ignored
 """
 _RAW_COLUMNS = ", ".join(f'"{name}"' for name in RAW_SCHEMA.names)
 _ROWS_SQL = f"""

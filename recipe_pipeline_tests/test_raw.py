@@ -117,6 +117,7 @@ def test_an_item_whose_ttl_passed_before_a_newer_snapshot_is_left_to_retention(p
     result = raw_day(project, "2025-01-01")
     assert set(messages(result)) == {key(expiring), key(kept)}
     assert result.counts["deleted_by_snapshot"] == result.counts["deleted"] == 0
+    assert result.counts["ttl_expiries_ignored"] == 1  # shown, though nothing was removed
     assert_counts_conserve(result)
 
 
@@ -127,6 +128,9 @@ def test_an_item_seen_only_in_its_ttl_expiry_is_counted(project, writer):
     result = raw_day(project, "2025-01-01")
     assert result.table.num_rows == 0
     assert result.counts["unique_items"] == result.counts["ttl_expiries_ignored"] == 1
+    # Gone, and by DynamoDB's TTL rather than an erasure: the deletion says which.
+    assert result.counts["deleted"] == result.counts["deleted_by_ttl"] == 1
+    assert result.counts["deleted_by_snapshot"] == 0
     assert_counts_conserve(result)
 
 
