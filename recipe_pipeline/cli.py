@@ -90,11 +90,13 @@ def _run_catch_up():
     if not report.runs:
         click.echo(f"nothing to do: {report.skip_reason or 'no new completed exports'}")
     for run in report.runs:
-        click.echo(f"  {run.partition_key}  {run.status:<28} run {run.run_id}")
+        click.echo(f"  {run.job_name:<15} {run.partition_key:<26} {run.status:<28} run {run.run_id}")
     succeeded = sum(r.status == "succeeded" for r in report.runs)
     failed = [r for r in report.runs if r.status == "failed"]
     if report.runs:
-        click.echo(f"{succeeded} run(s) succeeded, {len(failed)} failed, {len(report.runs) - succeeded - len(failed)} skipped")
+        indexed = len(report.runs) - len(report.day_runs)
+        click.echo(f"{succeeded} run(s) succeeded, {len(failed)} failed, {len(report.runs) - succeeded - len(failed)} skipped"
+                   f" ({indexed} export index run(s), {len(report.day_runs)} day run(s))")
     for export_id, problem in report.failed_exports.items():
         click.echo(f"export not processed (retried on the next catch-up): {problem}", err=True)
     if failed:

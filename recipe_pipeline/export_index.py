@@ -1,9 +1,10 @@
 """Which UTC days each export touches, by each item's own ``timestamp``.
 
 Built once per export (exports never change once complete) and kept in the restricted zone at
-``raw/export_index/<ExportId>.json``. The sensor uses it to request exactly the partitions an
-export touches, including older days that an incremental export updates or deletes; the
-``raw_conversations`` asset uses it to read only the exports that hold its day. Building it reads
+``raw/export_index/<ExportId>.json`` by the ``dynamodb_export_index`` asset, in a run of its own.
+The sensor uses it to request exactly the partitions an export touches, including older days that
+an incremental export updates or deletes; the ``raw_conversations`` asset uses it to read only the
+exports that hold its day (and builds it, if no run has yet). Building it reads
 every data file once, verifying checksums, and quarantines lines that cannot belong to any day,
 except those of users erased with ``forget-user``: an index built after an erasure (a new export,
 or one re-indexed) would otherwise put their raw text back into quarantine.
@@ -159,14 +160,24 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
     )
 
 
+def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:
+    """The index built for ``export_id``, if there is one of this ``INDEX_VERSION``."""
+    path = layout.export_index_path(export_id)
+    return ExportIndex.from_json(lake.read_bytes(path)) if lake.exists(path) else None
+
+
+def write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
+                       pseudonymizer: Callable[[], Pseudonymizer] | None = None) -> ExportIndex:
+    """Build ``summary``'s index and cache it in the lake (replacing any earlier one)."""
+    index = build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer)
+    lake.write_bytes(index.to_json(), layout.export_index_path(summary.export_id))
+    return index
+
+
 def load_or_build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
                                pseudonymizer: Callable[[], Pseudonymizer] | None = None) -> ExportIndex:
     """The cached index of ``summary``'s export, built (and cached) on first use."""
-    path = layout.export_index_path(summary.export_id)
-    if lake.exists(path):
-        index = ExportIndex.from_json(lake.read_bytes(path))
-        if index is not None:
-            return index
-    index = build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer)
-    lake.write_bytes(index.to_json(), path)
+    index = cached_export_index(lake, summary.export_id)
+    if index is None:
+        index = write_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer)
     return index

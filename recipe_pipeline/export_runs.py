@@ -1,22 +1,22 @@
 """Which daily partitions new exports touch: the logic behind ``dynamodb_export_sensor``.
 
 The cursor (JSON, small) holds the exports already handled, days waiting to become partitions,
-and exports that could not be read (retried every tick until fixed). Only the folder listing and
-the new exports' manifests are read on a tick, never the old ones.
+and exports whose manifests could not be read (retried every tick until fixed). Only the folder
+listing, the new exports' manifests and their indexes are read on a tick, never an export's data:
+a new export without an index is handed to the ``export_index`` job, and handled on the first
+tick after its index is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from recipe_pipeline.export_index import load_or_build_export_index
+from recipe_pipeline.export_index import cached_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.partitions import last_complete_day
-from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 
 
@@ -60,29 +60,34 @@ class ExportPlan:
     new_exports: list[str]
     ignored_days: dict[str, int]  # days before the first partition -> items
     problems: dict[str, str]
+    to_index: list[str] = field(default_factory=list)  # completed exports with no index yet
 
 
 def plan_export_runs(
-    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime,
-    pseudonymizer: Callable[[], Pseudonymizer] | None = None,
+    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime
 ) -> ExportPlan:
-    """The partitions to request for exports completed since ``cursor``. Indexing a new export
-    quarantines its unreadable lines; ``pseudonymizer`` keeps erased users' out of quarantine."""
+    """The partitions to request for the exports completed since ``cursor`` that have an index,
+    and the exports still to index."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
     failed: dict[str, str] = {}
     requested: dict[str, set[str]] = {}
     ignored: dict[str, int] = {}
     last_day = last_complete_day(now)
-    new_exports = []
+    new_exports: list[str] = []
+    to_index: list[str] = []
 
     for export_id in store.export_ids():
         if export_id in handled or not store.is_complete(export_id):
             continue  # still running until manifest-summary.json appears
         try:
-            index = load_or_build_export_index(store, lake, store.summary(export_id), pseudonymizer=pseudonymizer)
+            store.data_files(store.summary(export_id))  # its manifests, read and checked (small)
         except ExportError as exc:
             failed[export_id] = str(exc)  # not handled: retried on every tick until readable
+            continue
+        index = cached_export_index(lake, export_id)
+        if index is None:
+            to_index.append(export_id)  # not handled until the export_index run has written it
             continue
         new_exports.append(export_id)
         handled.add(export_id)
@@ -99,4 +104,4 @@ def plan_export_runs(
 
     requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index)

@@ -1,19 +1,27 @@
-"""The daily pipeline job: every layer of one UTC day, with the day's asset checks."""
+"""The daily pipeline job (every layer of one UTC day, with the day's asset checks), the export
+index job the sensor runs for each new export, and the refresh and reporting jobs."""
 
 
 import dagster as dg
 
-from recipe_pipeline.assets.ingestion import raw_conversations
+from recipe_pipeline.assets.ingestion import dynamodb_export_index, raw_conversations
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
-from recipe_pipeline.partitions import daily_partitions, weekly_partitions
+from recipe_pipeline.partitions import daily_partitions, export_partitions, weekly_partitions
 
 daily_pipeline_job = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.assets(raw_conversations, anonymized_conversations, daily_metrics, athena_tables),
     partitions_def=daily_partitions,
     description="raw_conversations -> anonymized_conversations -> daily_metrics -> athena_tables for one UTC day.",
+)
+
+export_index_job = dg.define_asset_job(
+    "export_index",
+    selection=dg.AssetSelection.assets(dynamodb_export_index),
+    partitions_def=export_partitions,
+    description="Index one completed DynamoDB export: the days it touches, its unreadable lines quarantined.",
 )
 
 metrics_refresh_job = dg.define_asset_job(

@@ -1,4 +1,5 @@
-"""Daily partitions in UTC, keys ``YYYY-MM-DD``, from ``RECIPE_PIPELINE_START_DATE``."""
+"""Daily partitions in UTC, keys ``YYYY-MM-DD``, from ``RECIPE_PIPELINE_START_DATE``; weekly
+partitions for the reports; and one partition per DynamoDB export for its index."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import dagster as dg
 from recipe_pipeline.settings import load_settings
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=load_settings().start_date, timezone="UTC")
+
+# One partition per completed DynamoDB export (its ExportId), added by ``dynamodb_export_sensor``.
+export_partitions = dg.DynamicPartitionsDefinition(name="dynamodb_export_ids")
 
 
 def last_complete_day(now: datetime) -> str:

@@ -1,4 +1,5 @@
-"""``dynamodb_export_sensor``: requests the daily partitions that newly completed exports touch."""
+"""``dynamodb_export_sensor``: indexes each newly completed export in a run of its own, then
+requests the daily partitions the export touches."""
 
 
 from datetime import UTC, datetime
@@ -6,44 +7,54 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
-from recipe_pipeline.jobs import daily_pipeline_job
-from recipe_pipeline.partitions import first_day
-from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
+from recipe_pipeline.jobs import daily_pipeline_job, export_index_job
+from recipe_pipeline.partitions import export_partitions, first_day
+from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
 
 SENSOR_NAME = "dynamodb_export_sensor"
 
 
 @dg.sensor(
     name=SENSOR_NAME,
-    job=daily_pipeline_job,
+    jobs=[daily_pipeline_job, export_index_job],
     minimum_interval_seconds=300,
     description=(
-        "Watches the DynamoDB export location for completed exports (manifest-summary.json present) "
-        "and requests a run for every UTC day whose items an export touches, by each item's own "
-        "timestamp, including earlier days that an incremental export updates or deletes."
+        "Watches the DynamoDB export location for completed exports (manifest-summary.json present). "
+        "A new export gets a partition of dynamodb_export_index and a run to index it (reading an "
+        "export takes longer than a tick may); once indexed, the sensor requests a run for every UTC "
+        "day whose items the export touches, by each item's own timestamp, including earlier days "
+        "that an incremental export updates or deletes."
     ),
 )
 def dynamodb_export_sensor(
-    context: dg.SensorEvaluationContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
+    context: dg.SensorEvaluationContext, lake: LakeResource, exports: DynamoDBExportsResource
 ) -> dg.SensorResult:
     plan = plan_export_runs(
-        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC),
-        pseudonymizer=pseudonyms.pseudonymizer,  # the key is resolved only if an erased user's line may be there
+        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC)
     )
     for export_id, problem in plan.problems.items():
         context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
+    new_partitions = [eid for eid in plan.to_index if not context.instance.has_dynamic_partition(export_partitions.name, eid)]
+    # Requested again on every tick until the index exists: the run key makes the repeats no-ops,
+    # and an index run that failed is re-executed from the UI once the export is fixed.
     run_requests = [
+        dg.RunRequest(run_key=f"index:{export_id}", job_name=export_index_job.name, partition_key=export_id)
+        for export_id in plan.to_index
+    ]
+    run_requests += [
         dg.RunRequest(
             run_key=request.run_key,
+            job_name=daily_pipeline_job.name,
             partition_key=request.day,
             tags={"recipe_pipeline/exports": ",".join(request.export_ids)[:1000]},
         )
         for request in plan.requests
     ]
+    partition_requests = [export_partitions.build_add_request(new_partitions)] if new_partitions else []
     if run_requests:
-        return dg.SensorResult(run_requests=run_requests, cursor=plan.cursor.to_json())
+        return dg.SensorResult(run_requests=run_requests, cursor=plan.cursor.to_json(), dynamic_partitions_requests=partition_requests)
     reason = "no new completed exports"
     if plan.problems:
         reason = "unreadable export(s): " + "; ".join(plan.problems.values())

@@ -62,6 +62,18 @@ def instance(project: Project):
         yield test_instance
 
 
+def run_index_requests(project: Project, instance, result: dg.SensorResult) -> list[dg.ExecuteInProcessResult]:
+    """What the daemon does with the sensor's export_index requests: adds each export's partition
+    and runs the job for it."""
+    from recipe_pipeline.definitions import build_definitions
+    from recipe_pipeline.partitions import export_partitions
+
+    export_ids = [r.partition_key for r in result.run_requests or [] if r.job_name == "export_index"]
+    instance.add_dynamic_partitions(export_partitions.name, export_ids)
+    job = build_definitions(project.settings).resolve_job_def("export_index")
+    return [job.execute_in_process(partition_key=export_id, instance=instance, raise_on_error=False) for export_id in export_ids]
+
+
 def _free_port() -> int:
     import socket
 

@@ -69,7 +69,7 @@ def build_lake(tmp_path, items: list[dict], exported: datetime):
     with warnings.catch_warnings(), dg.instance_for_test() as instance:
         warnings.simplefilter("ignore")  # the development pseudonym key is fine for a test lake
         report = catch_up(build_definitions(settings), instance, log=lambda _: None)
-    assert report.ok and [r.partition_key for r in report.runs] == sorted({i["timestamp"][:10] for i in items})
+    assert report.ok and [r.partition_key for r in report.day_runs] == sorted({i["timestamp"][:10] for i in items})
     return DuckDBCatalog(settings.duckdb_path, Location(settings.lake_url)).run_query
 
 

@@ -14,10 +14,15 @@ def test_catch_up_runs_every_requested_partition_then_does_nothing(project, simu
     defs = build_definitions(project.settings)
     report = catch_up(defs, instance, log=lambda _: None)
     assert report.ok
-    assert [(r.partition_key, r.status) for r in report.runs] == [
+    # First each new export's index, then the days the indexes list.
+    indexing = [r for r in report.runs if r.job_name == "export_index"]
+    assert report.runs[: len(indexing)] == indexing
+    assert sorted(r.partition_key for r in indexing) == sorted(simulated.export_ids)
+    assert all(r.status == "succeeded" for r in indexing)
+    assert [(r.partition_key, r.status) for r in report.day_runs] == [
         ("2025-01-01", "succeeded"), ("2025-01-02", "succeeded"), ("2025-01-03", "succeeded"),
     ]
-    for run in report.runs:
+    for run in report.day_runs:
         stored = instance.get_run_by_id(run.run_id)
         assert stored.status == dg.DagsterRunStatus.SUCCESS
         assert stored.tags[RUN_KEY_TAG] == run.run_key
@@ -27,7 +32,7 @@ def test_catch_up_runs_every_requested_partition_then_does_nothing(project, simu
 
     again = catch_up(defs, instance, log=lambda _: None)
     assert again.runs == [] and again.ok
-    assert len(instance.get_runs()) == 3
+    assert len(instance.get_runs()) == len(report.runs)
 
 
 def test_a_run_key_already_launched_is_not_run_twice(project, simulated, instance):
@@ -38,6 +43,7 @@ def test_a_run_key_already_launched_is_not_run_twice(project, simulated, instanc
     assert instance_cursor
     write_cursor(instance, None)
     second = catch_up(defs, instance, log=lambda _: None)
-    assert [r.status for r in second.runs] == ["skipped (already launched)"] * len(first.runs)
-    assert [r.run_id for r in second.runs] == [r.run_id for r in first.runs]
+    # The indexes are written, so only the days are requested again, and none is run twice.
+    assert [r.status for r in second.runs] == ["skipped (already launched)"] * len(first.day_runs)
+    assert [r.run_id for r in second.runs] == [r.run_id for r in first.day_runs]
     assert len(instance.get_runs()) == len(first.runs)

@@ -24,7 +24,7 @@ def test_simulate_catch_up_and_the_seed_queries(cli, project):
     out = cli("simulate", "--days", "3", "--users", "30", "--conversations-per-day", "15", "--seed", "3")
     assert "wrote 3 exports" in out
     out = cli("catch-up")
-    assert "3 run(s) succeeded, 0 failed" in out
+    assert "6 run(s) succeeded, 0 failed, 0 skipped (3 export index run(s), 3 day run(s))" in out
     assert "nothing to do" in cli("catch-up")
 
     out = cli("query", "weekly_recipe_popularity")

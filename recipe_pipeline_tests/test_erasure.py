@@ -18,6 +18,7 @@ from recipe_pipeline.erasure import forget_user
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.export_writer import ExportWriter
 from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
@@ -184,17 +185,16 @@ def test_an_export_indexed_after_an_erasure_keeps_the_users_unreadable_lines_out
     assert '"user-v"' in entry["line"]
 
 
-def test_the_export_sensor_keeps_erased_users_unreadable_lines_out(project, instance):
+def test_the_export_index_asset_keeps_erased_users_unreadable_lines_out(project, instance):
+    # The run the sensor requests for a new export: it resolves the pseudonym key from its resource.
     forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-u")
-    ExportWriter(project.exports).write_full_export(
+    export_id = ExportWriter(project.exports).write_full_export(
         [conversation_item("c1", "user-v", "hello")],
         datetime(2025, 1, 2, tzinfo=UTC),
         extra_lines=[b'{"Item":{"conversation_id":{"S":"c2"},"user_id":{"S":"user-u"'],
     )
-    defs = build_definitions(project.settings)
-    with dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, sensor_name="dynamodb_export_sensor") as context:
-        defs.get_sensor_def("dynamodb_export_sensor").evaluate_tick(context)
-    [summary] = ExportStore(project.exports).completed()
-    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
-    assert (index["quarantined"], index["erased"]) == (0, 1)
+    instance.add_dynamic_partitions(export_partitions.name, [export_id])
+    result = build_definitions(project.settings).resolve_job_def("export_index").execute_in_process(partition_key=export_id, instance=instance)
+    [materialization] = result.asset_materializations_for_node("dynamodb_export_index")
+    assert (materialization.metadata["quarantined"].value, materialization.metadata["erased"].value) == (0, 1)
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []

@@ -38,7 +38,7 @@ def test_planted_pii_of_every_kind_never_leaves_the_restricted_zone(project, ins
     ]
     ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
     report = catch_up(build_definitions(project.settings), instance, log=lambda _: None)
-    assert report.ok and [r.partition_key for r in report.runs] == ["2025-01-01"]
+    assert report.ok and [r.partition_key for r in report.day_runs] == ["2025-01-01"]
 
     secrets = [label["value"] for e in examples for label in e["pii"]] + ["user-secret-0", "user-secret-1", "user-secret-2"]
     analytics_files = [p for p in project.lake.list_files(recursive=True) if not p.startswith(RESTRICTED)]
@@ -51,7 +51,7 @@ def test_planted_pii_of_every_kind_never_leaves_the_restricted_zone(project, ins
             assert secret.encode() not in body, (path, secret)
 
     # Run metadata and every logged event: neither the PII nor a raw message from the raw zone.
-    run_id = report.runs[0].run_id
+    run_id = report.day_runs[0].run_id
     logged = json.dumps([str(record) for record in instance.all_logs(run_id)])
     for secret in secrets + [e["text"] for e in examples]:
         assert secret not in logged, secret

@@ -26,6 +26,7 @@ from recipe_pipeline.assets.ingestion import raw_conversations
 from recipe_pipeline.athena import AthenaRunner
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
+from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.raw import build_raw_day
@@ -106,15 +107,30 @@ def test_corrupt_exports_fail_the_run_naming_export_and_file_and_keep_the_old_da
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_the_sensor_does_not_advance_past_a_corrupt_export(project, fault):
+def test_the_sensor_does_not_advance_past_a_corrupt_export(project, instance, fault):
     export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T10:00:00Z")], FULL_AT)
     good = {p: project.exports.read_bytes(p) for p in project.exports.list_files("AWSDynamoDB", recursive=True)}
-    _corrupt(project, export_id, fault)
+    named = _corrupt(project, export_id, fault)
     store, now = ExportStore(project.exports), datetime(2025, 2, 1, tzinfo=UTC)
+    index_job = build_definitions(project.settings).resolve_job_def("export_index")
+    instance.add_dynamic_partitions(export_partitions.name, [export_id])
+
+    def index_run():
+        return index_job.execute_in_process(partition_key=export_id, instance=instance, raise_on_error=False)
+
     plan = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=now)
-    assert plan.requests == [] and export_id in plan.cursor.failed and export_id not in plan.cursor.handled
+    assert plan.requests == [] and export_id not in plan.cursor.handled
+    if fault == "bad manifest line":  # seen by the sensor itself, retried on every tick
+        assert named in plan.cursor.failed[export_id] and plan.to_index == []
+    else:  # seen by the index run the sensor requests: it fails at once, naming the file
+        assert plan.to_index == [export_id] and plan.cursor.failed == {}
+        failed = index_run()
+        assert not failed.success and export_id in failure_text(failed) and named in failure_text(failed)
+        assert not step_events(failed, "STEP_UP_FOR_RETRY")
+        assert plan_export_runs(store, project.lake, plan.cursor, first_day="2025-01-01", now=now).to_index == [export_id]
     for path, body in good.items():  # fixed, e.g. re-exported
         project.exports.write_bytes(body, path)
+    assert index_run().success
     fixed = plan_export_runs(store, project.lake, plan.cursor, first_day="2025-01-01", now=now)
     assert [r.day for r in fixed.requests] == [DAY] and fixed.cursor.failed == {}
 

@@ -11,29 +11,62 @@ import dagster as dg
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline.export_writer import Change, ExportWriter
+from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.sensors import SENSOR_NAME
 from recipe_pipeline.simulate import planned_exports
-from recipe_pipeline_tests.conftest import SMALL_SIMULATION
+from recipe_pipeline_tests.conftest import SMALL_SIMULATION, run_index_requests
 
 
 def tick(project, instance, cursor: str | None) -> dg.SensorResult:
     defs = build_definitions(project.settings)
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources, sensor_name=SENSOR_NAME
+        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, definitions=defs, resources=defs.resources,
+        sensor_name=SENSOR_NAME,
     ) as context:
         return sensor.evaluate_tick(context)
+
+
+def settled_tick(project, instance, cursor: str | None) -> dg.SensorResult:
+    """A tick after the export_index runs the one before it requested have finished."""
+    assert all(run.success for run in run_index_requests(project, instance, tick(project, instance, cursor)))
+    return tick(project, instance, cursor)
+
+
+def indexed(project) -> ExportStore:
+    """The exports, each with its index written (what the export_index runs leave behind)."""
+    store = ExportStore(project.exports)
+    for summary in store.completed():
+        load_or_build_export_index(store, project.lake, summary)
+    return store
 
 
 def item(conversation_id: str, timestamp: str, message: str = "hello") -> dict:
     return {"conversation_id": conversation_id, "timestamp": timestamp, "user_id": "u1", "role": "user", "message": message}
 
 
-def test_new_exports_request_every_day_they_touch_with_stable_run_keys(project, simulated, instance):
+def test_new_exports_are_indexed_in_runs_of_their_own_before_their_days_are_requested(project, simulated, instance):
+    # Reading an export takes as long as the export is large; a tick reads only manifests.
+    indexing = tick(project, instance, None)
+    assert sorted(r.partition_key for r in indexing.run_requests) == sorted(simulated.export_ids)
+    assert {r.job_name for r in indexing.run_requests} == {"export_index"}
+    assert [r.run_key for r in indexing.run_requests] == [f"index:{r.partition_key}" for r in indexing.run_requests]
+    [added] = indexing.dynamic_partitions_requests
+    assert sorted(added.partition_keys) == sorted(simulated.export_ids)
+    assert ExportCursor.parse(indexing.cursor).handled == []  # handled once indexed
+    assert not project.lake.list_files("raw/export_index")
+    assert [r.run_key for r in tick(project, instance, None).run_requests] == [r.run_key for r in indexing.run_requests]
+
+    runs = run_index_requests(project, instance, indexing)
+    assert all(run.success for run in runs)
+    [materialization] = runs[0].asset_materializations_for_node("dynamodb_export_index")
+    assert materialization.partition == indexing.run_requests[0].partition_key
+    assert materialization.metadata["items"].value > 0
     first = tick(project, instance, None)
+    assert not first.dynamic_partitions_requests  # the partitions exist now
     assert sorted(r.partition_key for r in first.run_requests) == ["2025-01-01", "2025-01-02", "2025-01-03"]
-    assert all(r.job_name in (None, "daily_pipeline") for r in first.run_requests)
+    assert all(r.job_name == "daily_pipeline" for r in first.run_requests)
     again = tick(project, instance, None)  # the same tick evaluated twice
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
     assert len({r.run_key for r in first.run_requests}) == 3
@@ -49,7 +82,7 @@ def test_an_incremental_export_that_updates_an_earlier_day_requests_that_day(pro
     writer = ExportWriter(project.exports)
     start = datetime(2025, 1, 2, tzinfo=UTC)
     writer.write_full_export([item("c1", "2025-01-01T09:00:00.000001Z")], start)
-    first = tick(project, instance, None)
+    first = settled_tick(project, instance, None)
     cursor = first.cursor
     # Next day's export: a new message on Jan 2 and a deletion (erasure) of a Jan 1 message.
     changes = [
@@ -57,7 +90,7 @@ def test_an_incremental_export_that_updates_an_earlier_day_requests_that_day(pro
         Change(("c1", "2025-01-01T09:00:00.000001Z"), 1735808400000000, None, item("c1", "2025-01-01T09:00:00.000001Z")),
     ]
     writer.write_incremental_export(changes, start, start + timedelta(days=1))
-    result = tick(project, instance, cursor)
+    result = settled_tick(project, instance, cursor)
     assert sorted(r.partition_key for r in result.run_requests) == ["2025-01-01", "2025-01-02"]
     # The daemon drops a request whose run key it has seen: Jan 1 needs a new key to be rebuilt.
     first_key = {r.partition_key: r.run_key for r in first.run_requests}["2025-01-01"]
@@ -72,7 +105,7 @@ def test_a_message_written_after_midnight_belongs_to_its_own_day(project, instan
     writer.write_full_export([], start)
     late = item("c9", "2025-01-02T23:59:59.999000")  # naive isoformat, written 00:00:01 on Jan 3
     writer.write_incremental_export([Change(("c9", late["timestamp"]), 1735862401000000, late, None)], start + timedelta(days=1), start + timedelta(days=2))
-    assert [r.partition_key for r in tick(project, instance, None).run_requests] == ["2025-01-02"]
+    assert [r.partition_key for r in settled_tick(project, instance, None).run_requests] == ["2025-01-02"]
 
 
 def test_an_export_in_progress_is_ignored_until_its_summary_appears(project, instance):
@@ -85,10 +118,10 @@ def test_an_export_in_progress_is_ignored_until_its_summary_appears(project, ins
     assert not pending.run_requests
     assert ExportCursor.parse(pending.cursor).handled == []
     project.exports.write_bytes(body, summary_path)
-    assert [r.partition_key for r in tick(project, instance, pending.cursor).run_requests] == ["2025-01-01"]
+    assert [r.partition_key for r in settled_tick(project, instance, pending.cursor).run_requests] == ["2025-01-01"]
 
 
-def test_an_unreadable_export_is_not_handled_and_is_retried(project, instance):
+def test_an_export_that_cannot_be_indexed_holds_its_days_until_it_is_fixed(project, instance):
     writer = ExportWriter(project.exports)
     export_id = writer.write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
     store = ExportStore(project.exports)
@@ -97,14 +130,34 @@ def test_an_unreadable_export_is_not_handled_and_is_retried(project, instance):
     project.exports.write_bytes(good + b"garbage", data_file.path)
 
     broken = tick(project, instance, None)
+    [failed_run] = run_index_requests(project, instance, broken)
+    assert not failed_run.success  # the run's failure names the file (test_reliability)
+    again = tick(project, instance, broken.cursor)
+    assert [r.run_key for r in again.run_requests] == [f"index:{export_id}"]  # a no-op for the daemon
+    assert ExportCursor.parse(again.cursor).handled == []
+
+    project.exports.write_bytes(good, data_file.path)  # fixed (e.g. re-uploaded), and re-indexed
+    assert all(run.success for run in run_index_requests(project, instance, again))
+    fixed = tick(project, instance, again.cursor)
+    assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
+    assert ExportCursor.parse(fixed.cursor).handled == [export_id]
+
+
+def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(project, instance):
+    export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    manifest = f"AWSDynamoDB/{export_id}/manifest-files.json"
+    good = project.exports.read_bytes(manifest)
+    project.exports.write_bytes(good + b'{"itemCount": "many"\n', manifest)
+
+    broken = tick(project, instance, None)
     assert not broken.run_requests
     cursor = ExportCursor.parse(broken.cursor)
     assert export_id not in cursor.handled
-    assert export_id in cursor.failed and data_file.key in cursor.failed[export_id]
+    assert export_id in cursor.failed and "manifest-files.json" in cursor.failed[export_id]
     assert "unreadable export" in broken.skip_message
 
-    project.exports.write_bytes(good, data_file.path)  # fixed (e.g. re-uploaded)
-    fixed = tick(project, instance, broken.cursor)
+    project.exports.write_bytes(good, manifest)
+    fixed = settled_tick(project, instance, broken.cursor)
     assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
     assert ExportCursor.parse(fixed.cursor).failed == {}
 
@@ -115,7 +168,7 @@ def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):
         [item("c1", "2025-03-01T09:00:00Z"), item("c2", "2025-03-02T00:00:10Z"), item("c0", "2024-12-31T23:00:00Z")],
         datetime(2025, 3, 2, 0, 5, tzinfo=UTC),
     )
-    store = ExportStore(project.exports)
+    store = indexed(project)
     plan = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 3, 2, 1, tzinfo=UTC))
     assert [r.day for r in plan.requests] == ["2025-03-01"]
     assert list(plan.cursor.deferred) == ["2025-03-02"]
@@ -131,7 +184,7 @@ def test_deferred_days_survive_the_cursor_round_trip(project):
     writer.write_full_export(
         [item("c1", "2025-03-01T09:00:00Z"), item("c2", "2025-03-02T00:00:10Z")], datetime(2025, 3, 2, 0, 5, tzinfo=UTC)
     )
-    store = ExportStore(project.exports)
+    store = indexed(project)
     plan = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 3, 2, 1, tzinfo=UTC))
     assert [r.day for r in plan.requests] == ["2025-03-01"]
     stored = ExportCursor.parse(plan.cursor.to_json())
@@ -140,16 +193,12 @@ def test_deferred_days_survive_the_cursor_round_trip(project):
 
 
 def test_cursor_round_trips_and_stays_small(simulated, project):
-    plan = plan_export_runs(
-        ExportStore(project.exports), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2026, 1, 1, tzinfo=UTC)
-    )
+    plan = plan_export_runs(indexed(project), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2026, 1, 1, tzinfo=UTC))
     text = plan.cursor.to_json()
     assert ExportCursor.parse(text) == plan.cursor
     assert len(json.loads(text)["handled"]) == len(planned_exports(SMALL_SIMULATION))
     assert len(text) < 2000
 
-    early = plan_export_runs(
-        ExportStore(project.exports), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 1, 2, 1, tzinfo=UTC)
-    )
+    early = plan_export_runs(indexed(project), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 1, 2, 1, tzinfo=UTC))
     assert sorted(early.cursor.deferred) == ["2025-01-02", "2025-01-03"]
     assert ExportCursor.parse(early.cursor.to_json()) == early.cursor

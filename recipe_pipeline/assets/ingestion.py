@@ -8,7 +8,8 @@ import dagster as dg
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
-from recipe_pipeline.partitions import daily_partitions
+from recipe_pipeline.export_index import write_export_index
+from recipe_pipeline.partitions import daily_partitions, export_partitions
 from recipe_pipeline.raw import RAW_SCHEMA, write_raw_day
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
 
@@ -23,6 +24,47 @@ dynamodb_exports = dg.AssetSpec(
     kinds={"dynamodb", "s3"},
     owners=OWNERS,
 )
+
+
+@dg.asset(
+    partitions_def=export_partitions,
+    retry_policy=NETWORK_RETRY,
+    deps=[dynamodb_exports],
+    group_name="ingestion",
+    kinds={"python", "json"},
+    owners=OWNERS,
+    tags={"zone": "restricted"},
+)
+@fail_fast
+def dynamodb_export_index(
+    context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
+) -> dg.MaterializeResult:
+    """Which UTC days one completed export touches (its items per day, by each item's own
+    `timestamp`): every data file read once, checksums verified, lines no day can take
+    quarantined with a reason. `dynamodb_export_sensor` adds a partition per new export and
+    requests this run, then the daily runs of the days the index lists: reading an export takes
+    as long as the export is large, which a sensor tick (60 s at most) cannot. `raw_conversations`
+    reads only the exports whose index lists its day."""
+    summary = exports.store().summary(context.partition_key)
+    # The key is resolved only if an unreadable line must be checked against erased users.
+    index = write_export_index(exports.store(), lake.location(), summary, pseudonymizer=pseudonyms.pseudonymizer)
+    days = sorted(index.days)
+    if index.quarantined:
+        context.log.warning(f"{index.quarantined} line(s) of export {summary.export_id} belong to no day and were quarantined")
+    return dg.MaterializeResult(
+        metadata={
+            "export_type": summary.export_type,
+            "covered_until": index.covered_until,
+            "items": index.items,
+            "days_touched": len(days),
+            "first_day": days[0] if days else None,
+            "last_day": days[-1] if days else None,
+            "quarantined": index.quarantined,
+            "erased": index.erased,
+            "dagster/uri": lake.location().uri(layout.export_index_path(summary.export_id)),
+            "items_by_day": dg.MetadataValue.md(markdown_table([{"day": d, "items": n} for d, n in sorted(index.days.items())])),
+        }
+    )
 
 
 @dg.asset(
