@@ -219,6 +219,8 @@ def forget_user_command(user_id: str) -> None:
     click.echo(f"user {report.pseudonym[:12]}… (pseudonym): {report.total_rows} row(s) removed from {len(report.days)} day(s)")
     if report.export_lines_removed:
         click.echo(f"  and {sum(report.export_lines_removed.values())} unreadable export line(s) from {len(report.export_lines_removed)} quarantine file(s)")
+    if report.export_day_items_removed:
+        click.echo(f"  and {sum(report.export_day_items_removed.values())} item(s) from {len(report.export_day_items_removed)} file(s) of full exports cut by day")
     job = defs.resolve_job_def("metrics_refresh")
     instance = _instance()
     failed = []
@@ -254,8 +256,8 @@ def retention(today: str | None, dry_run: bool) -> None:
     for zone, days in report.expired.items():
         span = f"{days[0]} .. {days[-1]}" if days else "nothing"
         click.echo(f"  {zone:<28} {len(days):>4} day(s) past retention: {span}")
-    exports = report.expired_export_quarantine
-    click.echo(f"  {layout.EXPORT_QUARANTINE:<28} {len(exports):>4} export(s) past retention{': ' + ', '.join(exports) if exports else ''}")
+    for zone, exports in ((layout.EXPORT_QUARANTINE, report.expired_export_quarantine), (layout.EXPORT_DAYS, report.expired_export_days)):
+        click.echo(f"  {zone:<28} {len(exports):>4} export(s) past retention{': ' + ', '.join(exports) if exports else ''}")
     if dry_run:
         click.echo("dry run: nothing deleted")
         return

@@ -5,7 +5,9 @@
    items until the app deletes them in DynamoDB, which then arrives as an ordinary deletion).
 2. Every raw, anonymized and quarantined partition is rewritten without the user's rows
    (raw rows match the raw id, anonymized rows the pseudonym); counts in the files' provenance
-   move from ``rows`` to ``erased`` so the conservation checks still add up. Lines quarantined
+   move from ``rows`` to ``erased`` so the conservation checks still add up. A full export's
+   copy cut by day (``raw/export_days/``) loses the user's items too, and its index counts them
+   as erased rather than in their day, so a day rebuilt from it still adds up. Lines quarantined
    from an export could not be parsed: any that holds the id as a JSON string goes.
 3. The caller recomputes the affected days' metrics and tables (the CLI runs the
    ``metrics_refresh`` job for them), and an audit record is written without the raw id.
@@ -22,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 
@@ -32,6 +35,7 @@ class ErasureReport:
     requested_at: str
     rows_removed: dict[str, dict[str, int]] = field(default_factory=lambda: {"raw": {}, "anonymized": {}, "quarantine": {}})
     export_lines_removed: dict[str, int] = field(default_factory=dict)  # export quarantine file -> lines
+    export_day_items_removed: dict[str, int] = field(default_factory=dict)  # full export's day file -> items
     audit_path: str | None = None
 
     @property
@@ -86,6 +90,32 @@ def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureRe
             report.export_lines_removed[path] = removed
 
 
+def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> None:
+    for export_id in lake.list_dirs(layout.EXPORT_DAYS):
+        index_path = layout.export_index_path(export_id)
+        index = json.loads(lake.read_bytes(index_path)) if lake.exists(index_path) else None
+        changed = False
+        for path in lake.list_files(layout.EXPORT_DAYS, export_id):
+            day = path.rsplit("/", 1)[1][:10]
+            table = lake.read_parquet(path)
+            if path.endswith(".lines.parquet"):  # lines of items the exact path reads: parsed here
+                keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
+            else:
+                keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)
+            removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+            if not removed:
+                continue
+            lake.write_parquet(table.filter(keep), path)
+            report.export_day_items_removed[path] = removed
+            changed = True
+            if index is not None:  # the day's count is what its files hold
+                index["days"][day] -= removed
+                index["erased"] = index.get("erased", 0) + removed
+        if changed and index is not None:
+            index["days"] = {day: n for day, n in index["days"].items() if n}
+            lake.write_bytes(json.dumps(index, sort_keys=True).encode(), index_path)
+
+
 def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now: datetime | None = None) -> ErasureReport:
     """Remove every row of ``user_id`` from the lake; returns what was removed where."""
     if not user_id:
@@ -124,6 +154,7 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
                 lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
 
     _forget_in_export_quarantine(lake, user_id, report)
+    _forget_in_export_days(lake, user_id, report)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

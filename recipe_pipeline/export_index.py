@@ -13,17 +13,21 @@ or one re-indexed) would otherwise put their raw text back into quarantine.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import give_back_memory
-from recipe_pipeline.export_columns import read_data_file
-from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, parse_record
+from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
+from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, image_user_id, parse_record
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 
@@ -60,7 +64,8 @@ class ExportIndex:
     items: int = 0
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    erased: int = 0  # unreadable lines left out of quarantine: they hold an erased user's id
+    erased: int = 0  # an erased user's: unreadable lines not quarantined, a full export's items not in its day files
+    day_files: bool = False  # a full export: its items are also in the lake cut by day
 
     def to_json(self) -> bytes:
         return json.dumps({"version": INDEX_VERSION, **self.__dict__}, sort_keys=True).encode()
@@ -86,13 +91,26 @@ class ErasedUsers:
         self._provider = pseudonymizer
         self._pseudonymizer: Pseudonymizer | None = None
 
+    def _keyed(self) -> Pseudonymizer:
+        if self._pseudonymizer is None:
+            if self._provider is None:
+                raise ValueError("users have been erased (raw/erasures/): indexing an export needs the pseudonym key to leave theirs out")
+            self._pseudonymizer = self._provider()
+        return self._pseudonymizer
+
+    def rows_of(self, user_ids: pa.ChunkedArray | pa.Array) -> pa.Array | None:
+        """Which of these rows are an erased user's (None: no user has been erased)."""
+        if not self.pseudonyms:
+            return None
+        pseudonyms = self._keyed().pseudonym_column(pc.fill_null(user_ids, ""))
+        return pc.is_in(pseudonyms, pa.array(sorted(self.pseudonyms), pa.string()))
+
+    def holds(self, user_id: str | None) -> bool:
+        return bool(self.pseudonyms) and user_id is not None and self._keyed().pseudonym(user_id) in self.pseudonyms
+
     def in_line(self, line: bytes) -> bool:
         if not self.pseudonyms:
             return False
-        if self._pseudonymizer is None:
-            if self._provider is None:
-                raise ValueError("users have been erased (raw/erasures/): quarantining an unreadable export line needs the pseudonym key to leave theirs out")
-            self._pseudonymizer = self._provider()
         for piece in line.split(b'"')[1:-1]:  # every substring between two quotes
             text = piece.decode("utf-8", errors="replace")
             candidates = {text}
@@ -100,9 +118,104 @@ class ErasedUsers:
                 candidates.add(json.loads(f'"{text}"'))  # \u escapes, as json.dumps writes them
             except ValueError:
                 pass
-            if any(self._pseudonymizer.pseudonym(candidate) in self.pseudonyms for candidate in candidates):
+            if any(self._keyed().pseudonym(candidate) in self.pseudonyms for candidate in candidates):
                 return True
         return False
+
+
+LINES_SCHEMA = pa.schema([("line_number", pa.int64()), ("line", pa.binary())])
+DAY_FILE_ROW_GROUP = 65_536  # rows a day's row group gathers before it is written
+DAY_FILE_BUFFER_BYTES = 128 * 2**20  # rows waiting across all days; the largest go out beyond it
+
+
+class _DayCut:
+    """Tables cut by day into one local Parquet file per day, in the order they are added.
+
+    A day's rows wait until they make a row group of ``DAY_FILE_ROW_GROUP`` (a file holds every
+    row group's metadata until it closes, so a row group per data file and day would cost more
+    than the rows at thousands of files), and all that waits stays within
+    ``DAY_FILE_BUFFER_BYTES``: beyond it, the days with the most waiting go out first."""
+
+    def __init__(self, work: str, schema: pa.Schema, suffix: str) -> None:
+        self.work, self.schema, self.suffix = work, schema, suffix
+        self._pending: dict[str, list[pa.Table]] = {}
+        self._pending_rows: Counter[str] = Counter()
+        self._pending_bytes: Counter[str] = Counter()
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, day: str, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self._pending.setdefault(day, []).append(table)
+        self._pending_rows[day] += table.num_rows
+        self._pending_bytes[day] += table.nbytes
+        if self._pending_rows[day] >= DAY_FILE_ROW_GROUP:
+            self._flush(day)
+        while self._pending_bytes.total() > DAY_FILE_BUFFER_BYTES:
+            self._flush(self._pending_bytes.most_common(1)[0][0])
+
+    def _flush(self, day: str) -> None:
+        writer = self._writers.get(day)
+        if writer is None:
+            writer = self._writers[day] = pq.ParquetWriter(self.path(day), self.schema, compression="zstd", write_statistics=False)
+        writer.write_table(pa.concat_tables(self._pending.pop(day)), row_group_size=DAY_FILE_ROW_GROUP)
+        del self._pending_rows[day], self._pending_bytes[day]
+
+    def path(self, day: str) -> str:
+        return os.path.join(self.work, f"{day}{self.suffix}")
+
+    def abandon(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._pending.clear()
+
+    def close(self) -> list[str]:
+        """The days written; every file complete."""
+        for day in list(self._pending):
+            self._flush(day)
+        for writer in self._writers.values():
+            writer.close()
+        return sorted(self._writers)
+
+
+class _DayFiles:
+    """A full export's items cut by day (``lake.export_day_paths``): the columnar rows, and the
+    lines left to the exact path. Staged on local disk while the export is read; put in the lake
+    once all of it has been read, before the index that says they are there."""
+
+    def __init__(self, lake: Location, export_id: str) -> None:
+        self.lake, self.export_id = lake, export_id
+        self._work = tempfile.TemporaryDirectory(prefix=f"export-days-{export_id}-")
+        self.rows = _DayCut(self._work.name, CANDIDATE_SCHEMA, ".parquet")
+        self.lines = _DayCut(self._work.name, LINES_SCHEMA, ".lines.parquet")
+
+    def add_rows(self, table: pa.Table) -> None:
+        """A data file's columnar rows; their day is their timestamp's first ten characters."""
+        if not table.num_rows:
+            return
+        day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
+        order = pc.sort_indices(day_of_row)  # stable: a day keeps the file's order
+        table, day_of_row = table.take(order), day_of_row.take(order)
+        offset = 0
+        for entry in pc.value_counts(day_of_row).to_pylist():  # in order of first appearance
+            self.rows.add(entry["values"], table.slice(offset, entry["counts"]))
+            offset += entry["counts"]
+
+    def add_lines(self, day: str, lines: list[tuple[int, bytes]]) -> None:
+        self.lines.add(day, pa.table({"line_number": [n for n, _ in lines], "line": [line for _, line in lines]}, schema=LINES_SCHEMA))
+
+    def put_in_lake(self) -> None:
+        try:
+            self.lake.delete_dir(layout.EXPORT_DAYS, self.export_id)  # an earlier build's
+            for cut, kind in ((self.rows, 0), (self.lines, 1)):
+                for day in cut.close():
+                    self.lake.put_file(cut.path(day), layout.export_day_paths(self.export_id, day)[kind])
+        finally:
+            self._work.cleanup()
+
+    def discard(self) -> None:
+        self.rows.abandon(), self.lines.abandon()
+        self._work.cleanup()
 
 
 def build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
@@ -112,41 +225,22 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
     days: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     erased_users = ErasedUsers(lake, pseudonymizer)
-    erased = 0
-    items = 0
-    for data_file in store.data_files(summary):
-        file = read_data_file(store, summary, data_file, columnar=columnar)
-        items += file.table.num_rows + len(file.exact_lines)
-        # Columnar rows have plain UTC timestamps: the day is the first ten characters.
-        for entry in pc.value_counts(pc.utf8_slice_codeunits(file.table.column("timestamp"), 0, 10)).to_pylist():
-            days[entry["values"]] += entry["counts"]
-        quarantined_lines = []
-        for number, line in file.exact_lines:
-            try:
-                record = parse_record(line, summary)
-                days[item_day(record.timestamp)] += 1
-            except (MalformedLine, BadTimestamp) as exc:
-                if erased_users.in_line(line):
-                    erased += 1
-                    continue
-                reasons[str(exc).split(":")[0]] += 1
-                quarantined_lines.append(
-                    {
-                        "export_id": summary.export_id,
-                        "data_file": data_file.key,
-                        "line_number": number,
-                        "reason": str(exc),
-                        "line": line.decode("utf-8", errors="replace"),
-                    }
-                )
-        quarantine_path = layout.export_quarantine_path(summary.export_id, data_file.key)
-        if quarantined_lines:
-            lake.write_bytes(b"".join(json.dumps(q).encode() + b"\n" for q in quarantined_lines), quarantine_path)
-        elif lake.exists(quarantine_path):  # an earlier build's, from before an erasure
-            lake.delete(quarantine_path)
-    # The sensor indexes in the daemon's long-lived process: a large export should not leave it
-    # holding the parse's memory (190 MB after a 1M-message export). The last file's table first.
-    file = None
+    items = erased = 0
+    # A full export holds every day the table still has (90 days of TTL): without a copy cut by
+    # day, each of those days' runs would read all of it.
+    day_files = _DayFiles(lake, summary.export_id) if summary.is_full else None
+    try:
+        for data_file in store.data_files(summary):
+            file_items, file_erased = _index_data_file(store, lake, summary, data_file, columnar, days, reasons, day_files, erased_users)
+            items, erased = items + file_items, erased + file_erased
+        if day_files is not None:
+            day_files.put_in_lake()
+    except BaseException:
+        if day_files is not None:
+            day_files.discard()
+        raise
+    # Whatever the process does next (a day's run builds an index it finds missing), it should
+    # not do it beside the parse's memory (190 MB after a 1M-message export).
     give_back_memory()
     return ExportIndex(
         export_id=summary.export_id,
@@ -157,7 +251,64 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
         quarantined=sum(reasons.values()),
         quarantine_reasons=dict(reasons),
         erased=erased,
+        day_files=day_files is not None,
     )
+
+
+def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary, data_file, columnar: bool, days: Counter,
+                     reasons: Counter, day_files: _DayFiles | None, erased_users: ErasedUsers) -> tuple[int, int]:
+    """Count one data file's items per day, quarantine its lines that belong to no day, and add
+    its items to ``day_files``; returns how many items it holds, and how many were left out as an
+    erased user's: unreadable lines, and in a full export, items the days are cut without (the
+    days count what their files hold; an incremental export's day leaves them out as it reads)."""
+    file = read_data_file(store, summary, data_file, columnar=columnar)
+    items, erased = file.table.num_rows + len(file.exact_lines), 0
+    table = file.table
+    if day_files is not None:
+        erased_rows = erased_users.rows_of(table.column("user_id"))
+        if erased_rows is not None and pc.any(erased_rows).as_py():
+            erased += pc.sum(erased_rows).as_py()
+            table = table.filter(pc.invert(erased_rows))
+    # Columnar rows have plain UTC timestamps: the day is the first ten characters.
+    for entry in pc.value_counts(pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)).to_pylist():
+        days[entry["values"]] += entry["counts"]
+    if day_files is not None:
+        day_files.add_rows(table)
+    del table
+    quarantined_lines = []
+    lines_by_day: dict[str, list[tuple[int, bytes]]] = {}
+    for number, line in file.exact_lines:
+        try:
+            record = parse_record(line, summary)
+            day = item_day(record.timestamp)
+            if day_files is not None and erased_users.holds(image_user_id(record.image)):
+                erased += 1
+                continue
+            days[day] += 1
+            lines_by_day.setdefault(day, []).append((number, line))
+        except (MalformedLine, BadTimestamp) as exc:
+            if erased_users.in_line(line):
+                erased += 1
+                continue
+            reasons[str(exc).split(":")[0]] += 1
+            quarantined_lines.append(
+                {
+                    "export_id": summary.export_id,
+                    "data_file": data_file.key,
+                    "line_number": number,
+                    "reason": str(exc),
+                    "line": line.decode("utf-8", errors="replace"),
+                }
+            )
+    if day_files is not None:
+        for day, lines in lines_by_day.items():
+            day_files.add_lines(day, lines)
+    quarantine_path = layout.export_quarantine_path(summary.export_id, data_file.key)
+    if quarantined_lines:
+        lake.write_bytes(b"".join(json.dumps(q).encode() + b"\n" for q in quarantined_lines), quarantine_path)
+    elif lake.exists(quarantine_path):  # an earlier build's, from before an erasure
+        lake.delete(quarantine_path)
+    return items, erased
 
 
 def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:

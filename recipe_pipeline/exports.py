@@ -146,6 +146,12 @@ def _string_key(image: dict, name: str) -> str:
     return value["S"]
 
 
+def image_user_id(image: dict | None) -> str | None:
+    """The ``user_id`` string of an item image (DynamoDB JSON), if it has one."""
+    value = (image or {}).get("user_id")
+    return value.get("S") if isinstance(value, dict) and isinstance(value.get("S"), str) else None
+
+
 def image_ttl(image: dict | None) -> int | None:
     """The ``ttl`` (epoch seconds) of a DynamoDB JSON image, if it has a numeric one."""
     if not image or not isinstance(image.get("ttl"), dict) or "N" not in image["ttl"]:

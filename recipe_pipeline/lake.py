@@ -3,6 +3,7 @@
 ```
 raw/conversations/year=YYYY/month=MM/day=DD/raw-conversations-YYYY-MM-DD.parquet   restricted
 raw/export_index/<ExportId>.json                                                   restricted
+raw/export_days/<ExportId>/YYYY-MM-DD.parquet, YYYY-MM-DD.lines.parquet            restricted (full exports)
 conversations/year=YYYY/month=MM/day=DD/conversations-YYYY-MM-DD.parquet           anonymized
 aggregated/daily/year=YYYY/month=MM/day=DD/daily-metrics-YYYY-MM-DD.json
 quarantine/conversations/year=YYYY/month=MM/day=DD/quarantine-YYYY-MM-DD.jsonl     restricted
@@ -25,6 +26,7 @@ CONVERSATIONS = "conversations"
 DAILY_METRICS = "aggregated/daily"
 QUARANTINE = "quarantine"
 EXPORT_INDEX = "raw/export_index"
+EXPORT_DAYS = "raw/export_days"  # a full export's items cut by day, so each day reads only its own
 DAY_QUARANTINE = "quarantine/conversations"
 EXPORT_QUARANTINE = "quarantine/exports"  # lines no day could take, by export
 ERASURES = "raw/erasures"  # pseudonyms of users who asked to be forgotten (restricted)
@@ -55,6 +57,11 @@ def day_quarantine_path(day: str) -> str:
 def export_quarantine_path(export_id: str, data_file_key: str) -> str:
     stem = data_file_key.rsplit("/", 1)[-1].split(".", 1)[0]
     return f"{EXPORT_QUARANTINE}/{export_id}/{stem}.jsonl"
+
+
+def export_day_paths(export_id: str, day: str) -> tuple[str, str]:
+    """A full export's items of ``day``: the rows read columnar, and the lines left to the exact path."""
+    return f"{EXPORT_DAYS}/{export_id}/{day}.parquet", f"{EXPORT_DAYS}/{export_id}/{day}.lines.parquet"
 
 
 def export_index_path(export_id: str) -> str:

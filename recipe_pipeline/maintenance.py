@@ -37,7 +37,8 @@ def apply_lake_retention(context: dg.OpExecutionContext, config: RetentionConfig
             context.log.warning(f"this Dagster storage cannot clear partition status; {asset} keeps {len(days)} stale partition(s)")
     deleted = {zone: len(days) for zone, days in report.expired.items()}
     context.log.info(f"retention as of {today}: deleted day partitions {deleted}, "
-                     f"and the quarantined lines of {len(report.expired_export_quarantine)} export(s)")
+                     f"the quarantined lines of {len(report.expired_export_quarantine)} export(s), "
+                     f"and the copies cut by day of {len(report.expired_export_days)} full export(s)")
 
 
 @dg.job(description="Delete lake partitions past retention: conversations after 90 days, aggregates after 2 years.")

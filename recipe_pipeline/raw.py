@@ -32,8 +32,9 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, drawn_ahead, in_order_ahead, read_data_file
 from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
-from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp
-from recipe_pipeline.exports import DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, parse_record, to_micros
+from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp, write_export_index
+from recipe_pipeline.exports import (DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, image_user_id, parse_record,
+                                     to_micros)
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
 from recipe_pipeline.warehouse import bounded_duckdb, parquet_relation
@@ -370,12 +371,42 @@ class _BucketSpill:
         self._row_groups[bucket] += 1
 
 
+@dataclass(frozen=True)
+class _DayRows:
+    """One row group of a full export's rows of the day (``lake.export_day_paths``)."""
+
+    path: str
+    row_group: int
+
+
+@dataclass(frozen=True)
+class _DayLines:
+    """A full export's lines of the day that take the exact path."""
+
+    path: str
+
+
+def _day_sources(store: ExportStore, lake: Location, summary: ExportSummary, index, day: str) -> list[DataFile | _DayRows | _DayLines]:
+    """What to read for ``day`` from one export: the day's own files if its index cut it by day
+    (a full export; none if they are gone), else every data file."""
+    if not index.day_files:
+        return store.data_files(summary)
+    rows_path, lines_path = layout.export_day_paths(summary.export_id, day)
+    sources: list[DataFile | _DayRows | _DayLines] = []
+    if lake.exists(rows_path):
+        sources += [_DayRows(rows_path, group) for group in range(lake.parquet_file(rows_path).num_row_groups)]
+    if lake.exists(lines_path):
+        sources.append(_DayLines(lines_path))
+    return sources
+
+
 @contextmanager
 def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS,
                     bucket_rows: int = BUCKET_ROWS, pseudonymizer: Pseudonymizer | None = None) -> Iterator[RawDayStream]:
     """Resolve every version of the day's items across all completed exports.
 
-    Data files are read columnar (``export_columns``, ``PARALLEL_FILES`` ahead), and the day's rows spilled
+    A full export's items of the day come from its copy cut by day (``export_index``); other
+    data files are read columnar (``export_columns``, ``PARALLEL_FILES`` ahead), and the day's rows spilled
     to a work directory by time bucket; lines that need it, and every line when ``columnar`` is
     False, take the exact line-by-line path. DuckDB resolves the versions and sorts the day a
     bucket at a time within ``RESOLVE_MEMORY_LIMIT``. Both paths, and any number of buckets, give
@@ -389,16 +420,29 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         files = []
         expected_versions = 0
         for summary in summaries:
-            index = load_or_build_export_index(store, lake, summary, columnar=columnar,
-                                               pseudonymizer=(lambda: pseudonymizer) if pseudonymizer else None)
-            if day in index.days:
-                exports_read.append(summary.export_id)
-                expected_versions += index.days[day]
-                files += [(summary, data_file) for data_file in store.data_files(summary)]
+            keyed = (lambda: pseudonymizer) if pseudonymizer else None
+            index = load_or_build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=keyed)
+            if day not in index.days:
+                continue
+            # The exact path reads the exports themselves, line by line: the reference.
+            sources = _day_sources(store, lake, summary, index, day) if columnar else store.data_files(summary)
+            if not sources:  # its copy cut by day is gone (deleted by hand, or expired): cut again
+                index = write_export_index(store, lake, summary, pseudonymizer=keyed)
+                sources = _day_sources(store, lake, summary, index, day)
+            exports_read.append(summary.export_id)
+            expected_versions += index.days.get(day, 0)
+            files += [(summary, source) for source in sources]
 
-        def day_part(file: tuple[ExportSummary, DataFile]) -> tuple[ExportSummary, pa.Table, list[tuple[int, str]]]:
-            summary, data_file = file
-            read = read_data_file(store, summary, data_file, columnar=columnar)
+        def day_part(file: tuple[ExportSummary, DataFile | _DayRows | _DayLines]) -> tuple[ExportSummary, pa.Table, list[tuple[int, bytes]]]:
+            summary, source = file
+            if isinstance(source, _DayRows):  # already the day's, as read columnar
+                part = lake.parquet_file(source.path).read_row_group(source.row_group)
+                return summary, _typed_part(part, summary.is_full, summary.export_id), []
+            if isinstance(source, _DayLines):
+                lines = lake.read_parquet(source.path)
+                empty = _typed_part(CANDIDATE_SCHEMA.empty_table(), summary.is_full, summary.export_id)
+                return summary, empty, list(zip(lines.column("line_number").to_pylist(), lines.column("line").to_pylist()))
+            read = read_data_file(store, summary, source, columnar=columnar)
             # Columnar rows have plain UTC timestamps: their day is their first ten characters.
             in_day = pc.starts_with(read.table.column("timestamp"), day)
             part = read.table if pc.all(in_day).as_py() else read.table.filter(in_day)
@@ -514,11 +558,6 @@ def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: boo
     return RawDay(day, table, stream.exports_read, stream.counts, stream.quarantine, stream.covered_until)
 
 
-def _image_user_id(image: dict | None) -> str | None:
-    value = (image or {}).get("user_id")
-    return value.get("S") if isinstance(value, dict) and isinstance(value.get("S"), str) else None
-
-
 def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonymizer: Pseudonymizer):
     """``rows`` less those of erased users (matched by pseudonym), and how many were removed."""
     if not erased or not rows.num_rows:
@@ -531,7 +570,7 @@ def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonym
 def _quarantine_without_erased(quarantine: list[dict], erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> list[dict]:
     kept = []
     for entry in quarantine:
-        user_id = _image_user_id(entry.get("image"))
+        user_id = image_user_id(entry.get("image"))
         if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
             counts["quarantined"] -= 1
             counts["erased"] = counts.get("erased", 0) + 1

@@ -1,8 +1,8 @@
 """Retention: conversations (raw, anonymized, quarantined) for 90 days, aggregates for 2 years.
 
 The scheduled ``lake_retention`` job deletes whole expired day partitions by partition date, and
-the lines quarantined from an export (raw text no day could take) once the export is older than
-the conversations' retention, on a local lake and on S3 alike. Each deleted partition gets an
+the lines quarantined from an export (raw text no day could take) and a full export's copy cut by
+day once the export is older than the conversations' retention, on a local lake and on S3 alike. Each deleted partition gets an
 observation on its asset, and its materialization is wiped where Dagster's storage can (the OSS
 storages cannot yet). In production the same rules are also an S3 lifecycle configuration
 (``lifecycle_configuration``, applied by provisioning): a backstop that expires objects by age
@@ -37,6 +37,7 @@ class RetentionReport:
     today: str
     expired: dict[str, list[str]] = field(default_factory=dict)  # zone -> days deleted
     expired_export_quarantine: list[str] = field(default_factory=list)  # export ids
+    expired_export_days: list[str] = field(default_factory=list)  # export ids
 
     @property
     def partitions_by_asset(self) -> dict[str, list[str]]:
@@ -61,18 +62,21 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         if not dry_run:
             for day in expired:
                 lake.delete_dir(zone, layout.hive_dir(day))
-    report.expired_export_quarantine = _expired_export_quarantine(lake, cutoff(today, CONVERSATION_RETENTION_DAYS))
+    oldest_kept = cutoff(today, CONVERSATION_RETENTION_DAYS)
+    report.expired_export_quarantine = _expired_exports(lake, layout.EXPORT_QUARANTINE, oldest_kept)
+    report.expired_export_days = _expired_exports(lake, layout.EXPORT_DAYS, oldest_kept)
     if not dry_run:
-        for export_id in report.expired_export_quarantine:
-            lake.delete_dir(layout.EXPORT_QUARANTINE, export_id)
+        for zone, export_ids in ((layout.EXPORT_QUARANTINE, report.expired_export_quarantine), (layout.EXPORT_DAYS, report.expired_export_days)):
+            for export_id in export_ids:
+                lake.delete_dir(zone, export_id)
     return report
 
 
-def _expired_export_quarantine(lake: Location, oldest_kept: str) -> list[str]:
-    """Exports whose quarantined lines have expired: the export's data is as of a day before
+def _expired_exports(lake: Location, zone: str, oldest_kept: str) -> list[str]:
+    """Exports whose folder in ``zone`` has expired: the export's data is as of a day before
     ``oldest_kept`` (its index says until when). An export not indexed yet is kept."""
     expired = []
-    for export_id in lake.list_dirs(layout.EXPORT_QUARANTINE):
+    for export_id in lake.list_dirs(zone):
         index_path = layout.export_index_path(export_id)
         covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until") if lake.exists(index_path) else None
         if covered_until and covered_until[:10] < oldest_kept:
@@ -100,6 +104,9 @@ def lifecycle_configuration(lake_url: str, exports_url: str | None = None) -> di
     ]
     # Lines quarantined from an export are written when it is indexed, soon after it completes.
     rules.append({"ID": "expire-quarantine-exports", "Filter": {"Prefix": f"{base}{layout.EXPORT_QUARANTINE}/"}, "Status": "Enabled",
+                  "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
+    # A full export's copy cut by day is written when it is indexed; its newest day is the export's.
+    rules.append({"ID": "expire-raw-export-days", "Filter": {"Prefix": f"{base}{layout.EXPORT_DAYS}/"}, "Status": "Enabled",
                   "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
     rules.append({"ID": "expire-dynamodb-exports", "Filter": {"Prefix": exports_prefix}, "Status": "Enabled", "Expiration": {"Days": CONVERSATION_RETENTION_DAYS}})
     rules.append({"ID": "abort-incomplete-uploads", "Filter": {"Prefix": base}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}})

@@ -167,6 +167,20 @@ class Location:
             self._delete_quietly(tmp)
             raise
 
+    def put_file(self, local_path: str, *parts: str) -> None:
+        """Copy a local file into place, streamed (a multipart upload on S3, which, like one PUT,
+        makes the object appear whole or not at all; a temporary name and a rename locally)."""
+        final = self._prepare(parts)
+        target = final if self.is_s3 else self._tmp_path(final)
+        try:
+            pafs.copy_files(local_path, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.filesystem)
+            if not self.is_s3:
+                self._commit(target, final)
+        except BaseException:
+            if not self.is_s3:
+                self._delete_quietly(target)
+            raise
+
     def write_parquet(self, table: pa.Table, *parts: str, compression: str = "zstd") -> None:
         if self.is_s3:
             sink = pa.BufferOutputStream()

@@ -66,17 +66,35 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert audit["pseudonym"] == pseudonym and audit["days"] == sorted(rows_by_day)
     assert audit["rows_removed"]["raw"] == rows_by_day
 
-    # A day rebuilt from the exports (which still hold the items) keeps the user out, and the
-    # conservation checks still add up with the erased rows counted.
+    # The full export's copy cut by day loses the user's items; its index counts them as erased.
+    assert sum(audit["export_day_items_removed"].values()) > 0
+    for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True):
+        if not path.endswith(".lines.parquet"):
+            assert user_id not in project.lake.read_parquet(path).column("user_id").to_pylist()
+    indexes = [json.loads(project.lake.read_bytes(p)) for p in project.lake.list_files(layout.EXPORT_INDEX)]
+    assert sum(index.get("erased", 0) for index in indexes) == sum(audit["export_day_items_removed"].values())
+
+    # A day rebuilt from the exports keeps the user out: the incremental exports still hold the
+    # user's later versions, left out as they are read. The conservation checks still add up.
     day = sorted(rows_by_day)[0]
     rebuilt = defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance)
     assert rebuilt.success
     assert all(e.passed for e in rebuilt.get_asset_check_evaluations())
     raw = project.lake.read_parquet(layout.raw_conversations_path(day))
     assert user_id not in raw.column("user_id").to_pylist()
-    assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["erased"] == rows_by_day[day]
+    erased = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["erased"]
+    assert 0 < erased <= rows_by_day[day]
     [materialization] = rebuilt.asset_materializations_for_node("raw_conversations")
-    assert materialization.metadata["erased"] == dg.IntMetadataValue(rows_by_day[day])
+    assert materialization.metadata["erased"] == dg.IntMetadataValue(erased)
+
+    # With no copy cut by day, the day reads the exports again and leaves every version out.
+    project.lake.delete_dir(layout.EXPORT_DAYS)
+    for index_path in project.lake.list_files(layout.EXPORT_INDEX):
+        project.lake.delete(index_path)
+    rebuilt = defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance)
+    assert rebuilt.success and all(e.passed for e in rebuilt.get_asset_check_evaluations())
+    assert project.lake.list_files(layout.EXPORT_DAYS, recursive=True)  # cut again, without the user
+    assert user_id not in project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist()
 
 
 def conversation_item(conversation_id: str, user_id: str, message) -> dict:
@@ -155,7 +173,8 @@ def test_forget_user_removes_the_users_unreadable_export_lines(project):
     assert sum(forget_user(project.lake, pseudonymizer, "user-v").export_lines_removed.values()) == 1
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []  # emptied files go
     index = rebuilt_index()
-    assert (index.quarantined, index.erased) == (0, 3)
+    # Three unreadable lines, and user-v's one message, which the full export's day files leave out.
+    assert (index.quarantined, index.erased, index.days) == (0, 4, {})
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []
 
 

@@ -11,12 +11,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from recipe_pipeline.export_columns import read_data_file
-from recipe_pipeline.export_index import build_export_index
+from recipe_pipeline import lake as layout
+from recipe_pipeline.export_index import build_export_index, item_day, load_or_build_export_index
 from recipe_pipeline.export_writer import ExportWriter, micros
-from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.exports import ExportStore, parse_record
 from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, resolve_raw_day
 
 FULL_AT = datetime(2025, 1, 3, tzinfo=UTC)
@@ -136,6 +138,38 @@ def test_columnar_and_exact_reading_give_the_same_days(project, seed, monkeypatc
             assert bucketed.counts == columnar.counts
             assert bucketed.table.equals(columnar.table), day
             assert bucketed.quarantine == columnar.quarantine
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_full_export_cut_by_day_gives_the_days_its_data_files_give(project, seed, monkeypatch):
+    # Row groups of 5 rows, and a buffer that sends the largest day out after almost every file.
+    monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_ROW_GROUP", 5)
+    monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_BUFFER_BYTES", 4096)
+    writer = ExportWriter(project.exports, files_per_export=3)
+    messy_exports(writer, seed, whole_file_faults=seed % 3 == 0)
+    store = ExportStore(project.exports)
+    full = [s for s in store.completed() if s.is_full]
+    for summary in store.completed():
+        assert load_or_build_export_index(store, project.lake, summary).day_files == summary.is_full
+    cut = {day: build_raw_day(store, project.lake, day) for day in DAYS}
+    day_files = project.lake.list_files(layout.EXPORT_DAYS, recursive=True)
+    assert {path.split("/")[2] for path in day_files} == {s.export_id for s in full}
+    assert any(path.endswith(".lines.parquet") for path in day_files)  # odd items: both kinds
+    for path in day_files:
+        table = project.lake.read_parquet(path)
+        day = path.rsplit("/", 1)[1][:10]
+        if path.endswith(".lines.parquet"):  # lines the exact path reads, each of its day
+            summary = next(s for s in full if s.export_id in path)
+            assert {item_day(parse_record(line, summary).timestamp) for line in table.column("line").to_pylist()} == {day}
+        else:
+            assert pc.all(pc.starts_with(table.column("timestamp"), day)).as_py()
+            assert max(g.num_rows for g in (project.lake.parquet_file(path).metadata.row_group(i) for i in range(project.lake.parquet_file(path).num_row_groups))) <= 5
+    project.lake.delete_dir(layout.EXPORT_DAYS)  # as if expired: the days read the data files again
+    for day in DAYS:
+        again = build_raw_day(store, project.lake, day)
+        assert again.counts == cut[day].counts
+        assert again.table.equals(cut[day].table), day
+        assert again.quarantine == cut[day].quarantine
 
 
 def test_messy_exports_exercise_both_paths(project):

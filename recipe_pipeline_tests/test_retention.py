@@ -76,6 +76,20 @@ def test_quarantined_export_lines_expire_with_their_export(tmp_path):
     assert lake.list_dirs(layout.EXPORT_QUARANTINE) == ["02-kept", "03-not-indexed"]
 
 
+def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
+    # Raw messages too: the copy goes with the export it was cut from.
+    lake = Location(str(tmp_path / "lake"))
+    exports = {"01-old": "2025-03-03T23:59:59+00:00", "02-kept": "2025-03-04T00:00:00+00:00", "03-not-indexed": None}
+    for export_id, covered_until in exports.items():
+        lake.write_bytes(b"PAR1", layout.export_day_paths(export_id, "2025-03-01")[0])
+        if covered_until:
+            lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
+    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old"]
+    assert lake.exists(layout.export_day_paths("01-old", "2025-03-01")[0])
+    assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old"]
+    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "03-not-indexed"]
+
+
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     configuration = lifecycle_configuration(f"s3://{s3_bucket}/lake", f"s3://{s3_bucket}/ddb-exports")
     s3 = boto3.client("s3")
@@ -88,6 +102,8 @@ def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     assert rules["expire-quarantine-conversations"]["Expiration"]["Days"] == 90
     assert rules["expire-quarantine-exports"]["Filter"]["Prefix"] == "lake/quarantine/exports/"
     assert rules["expire-quarantine-exports"]["Expiration"]["Days"] == 90
+    assert rules["expire-raw-export-days"]["Filter"]["Prefix"] == "lake/raw/export_days/"
+    assert rules["expire-raw-export-days"]["Expiration"]["Days"] == 90
     assert rules["expire-dynamodb-exports"]["Filter"]["Prefix"] == "ddb-exports/"
     assert rules["expire-dynamodb-exports"]["Expiration"]["Days"] == 90
 
