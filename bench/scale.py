@@ -36,13 +36,17 @@ from pathlib import Path
 DAY = "2025-03-01"
 CACHE = Path(os.environ.get("RECIPE_PIPELINE_BENCH_CACHE", ".bench"))
 PII_RATE = 0.04  # of user messages (2% of all), as in the demo's simulation
-GENERATOR_VERSION = 3  # part of the cache key: a change to the generated text makes new exports
+# Part of the cache key: a change to the generated exports makes new ones. Version 4: the day as
+# the daily INCREMENTAL export production reads each day, rather than a FULL export, which is now
+# cut by day when it is indexed (its day's run would read that cut, not parse the export).
+GENERATOR_VERSION = 4
 
 
 def generate(root: Path, messages: int, seed: int = 1) -> Path:
-    """A FULL export of one day with ``messages`` items (cached by generator version, size and seed)."""
+    """The day's INCREMENTAL export (``NEW_AND_OLD_IMAGES``) of ``messages`` new items, as
+    production reads one each day (cached by generator version, size and seed)."""
     from bench.chat_text import assistant_message, user_message
-    from recipe_pipeline.export_writer import ExportWriter
+    from recipe_pipeline.export_writer import Change, ExportWriter, micros
     from recipe_pipeline.recipes import RECIPE_CATALOGUE
     from recipe_pipeline.storage import Location
 
@@ -73,7 +77,11 @@ def generate(root: Path, messages: int, seed: int = 1) -> Path:
 
     # DynamoDB splits an export into files by table partition: about 125k items a file here.
     files = max(8, messages // 125_000)
-    ExportWriter(Location(str(exports)), files_per_export=files).write_full_export(items(), start + timedelta(days=1))
+    changes = (Change((item["conversation_id"], item["timestamp"]), micros(datetime.fromisoformat(item["timestamp"])) + 1_000, item, None)
+               for item in items())
+    # The table's first full export, from before the day (empty), which the day's increment extends.
+    ExportWriter(Location(str(exports)), files_per_export=1).write_full_export([], start)
+    ExportWriter(Location(str(exports)), files_per_export=files).write_incremental_export(changes, start, start + timedelta(days=1))
     (exports / "DONE").write_text("ok")
     return exports
 
@@ -100,7 +108,7 @@ def run_floor(exports: Path) -> dict:
         with pa.CompressedInputStream(pa.BufferReader(store.location.read_bytes(path)), "gzip") as stream:
             return pj.read_json(stream).num_rows
 
-    paths = [data_file.path for summary in store.completed() for data_file in store.data_files(summary)]
+    paths = [data_file.path for summary in store.completed() for data_file in store.data_files(summary) if data_file.item_count]
     # Two files at a time, as our path reads them (zlib and the parser release the GIL).
     with ThreadPoolExecutor(2) as pool:
         return {"rows": sum(pool.map(parse, paths))}
@@ -195,7 +203,8 @@ def run_peer(exports: Path) -> dict:
             path = exports / entry["dataFileS3Key"][entry["dataFileS3Key"].index("AWSDynamoDB/"):]
             with gzip.open(path, "rt") as handle:
                 for raw in handle:
-                    item = {k: _plain(v) for k, v in json.loads(raw)["Item"].items()}
+                    doc = json.loads(raw)
+                    item = {k: _plain(v) for k, v in (doc.get("Item") or doc["NewImage"]).items()}
                     items[(item["conversation_id"], item["timestamp"])] = item
     conversations: dict[str, int] = {}
     users: set[str] = set()

@@ -219,16 +219,17 @@ class _DayFiles:
 
 
 def build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
-                       pseudonymizer: Callable[[], Pseudonymizer] | None = None) -> ExportIndex:
+                       pseudonymizer: Callable[[], Pseudonymizer] | None = None, cut_by_day: bool | None = None) -> ExportIndex:
     """Read the whole export once; count items per day; quarantine unattributable lines, except
-    erased users' (``pseudonymizer`` gives the key to recognise them, needed once any exist)."""
+    erased users' (``pseudonymizer`` gives the key to recognise them, needed once any exist); cut
+    a full export by day (``cut_by_day``, by default for full exports only)."""
     days: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     erased_users = ErasedUsers(lake, pseudonymizer)
     items = erased = 0
     # A full export holds every day the table still has (90 days of TTL): without a copy cut by
     # day, each of those days' runs would read all of it.
-    day_files = _DayFiles(lake, summary.export_id) if summary.is_full else None
+    day_files = _DayFiles(lake, summary.export_id) if (summary.is_full if cut_by_day is None else cut_by_day) else None
     try:
         for data_file in store.data_files(summary):
             file_items, file_erased = _index_data_file(store, lake, summary, data_file, columnar, days, reasons, day_files, erased_users)
@@ -318,9 +319,9 @@ def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:
 
 
 def write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
-                       pseudonymizer: Callable[[], Pseudonymizer] | None = None) -> ExportIndex:
+                       pseudonymizer: Callable[[], Pseudonymizer] | None = None, cut_by_day: bool | None = None) -> ExportIndex:
     """Build ``summary``'s index and cache it in the lake (replacing any earlier one)."""
-    index = build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer)
+    index = build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer, cut_by_day=cut_by_day)
     lake.write_bytes(index.to_json(), layout.export_index_path(summary.export_id))
     return index
 

@@ -68,3 +68,10 @@ def test_a_child_reports_its_own_peak_rss_not_its_parents():
     own = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
     assert 0 < own < 200
     del ballast
+
+
+def test_the_full_export_benchmark_runs_and_both_contenders_agree(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench.full_export", "--days", "3", "--messages-per-day", "60", "--cache", str(tmp_path / "bench")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "backfill of the 3 days of one full export (180 messages)" in out
+    assert "| cut by day |" in out and "| whole export per day |" in out
