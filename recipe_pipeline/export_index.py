@@ -205,11 +205,17 @@ class _DayFiles:
         self.lines.add(day, pa.table({"line_number": [n for n, _ in lines], "line": [line for _, line in lines]}, schema=LINES_SCHEMA))
 
     def put_in_lake(self) -> None:
+        # Each file replaced whole, and an earlier build's others removed after: a run reading
+        # the export meanwhile (or building the same index) never finds a day half there.
         try:
-            self.lake.delete_dir(layout.EXPORT_DAYS, self.export_id)  # an earlier build's
+            written = set()
             for cut, kind in ((self.rows, 0), (self.lines, 1)):
                 for day in cut.close():
-                    self.lake.put_file(cut.path(day), layout.export_day_paths(self.export_id, day)[kind])
+                    path = layout.export_day_paths(self.export_id, day)[kind]
+                    self.lake.put_file(cut.path(day), path)
+                    written.add(path)
+            for path in set(self.lake.list_files(layout.EXPORT_DAYS, self.export_id)) - written:
+                self.lake.delete(path)
         finally:
             self._work.cleanup()
 

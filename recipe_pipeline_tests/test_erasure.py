@@ -176,6 +176,7 @@ def test_forget_user_removes_the_users_unreadable_export_lines(project):
     # Three unreadable lines, and user-v's one message, which the full export's day files leave out.
     assert (index.quarantined, index.erased, index.days) == (0, 4, {})
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []
+    assert project.lake.list_files(layout.EXPORT_DAYS, recursive=True) == []  # the earlier cut's day went
 
 
 def test_an_export_indexed_after_an_erasure_keeps_the_users_unreadable_lines_out(project):
