@@ -333,7 +333,7 @@ def table(runs: dict[str, dict], messages: int) -> str:
         lines.append(f"| {name} | {run['rows']:,} | {run['seconds']:.2f} | {spread} | {messages / run['seconds']:,.0f} | {run['max_rss_mb']:.0f} | {run['seconds'] / floor:.1f}x |")
     index = runs.get(OURS.format(mode=FUNCTIONS), {}).get("index_seconds")
     if index is not None:
-        lines += ["", f"sensor work, once per export and not per partition: indexing the export's days took {index:.2f} s (not in the rows above)"]
+        lines += ["", f"the export_index run, once per export and not per partition: indexing the export's days took {index:.2f} s (not in the rows above)"]
     peer = runs.get(PEER)
     if ours:
         ratios = f"ours / floor = {ours / floor:.2f} (target <= 2.0)"

@@ -95,10 +95,10 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
         index_path = layout.export_index_path(export_id)
         index = json.loads(lake.read_bytes(index_path)) if lake.exists(index_path) else None
         changed = False
-        for path in lake.list_files(layout.EXPORT_DAYS, export_id):
-            day = path.rsplit("/", 1)[1][:10]
+        for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
+            day, name = path.split("/")[-2:]
             table = lake.read_parquet(path)
-            if path.endswith(".lines.parquet"):  # lines of items the exact path reads: parsed here
+            if name.startswith("lines-"):  # lines of items the exact path reads: parsed here
                 keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
             else:
                 keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)

@@ -126,24 +126,29 @@ class ErasedUsers:
 LINES_SCHEMA = pa.schema([("line_number", pa.int64()), ("line", pa.binary())])
 DAY_FILE_ROW_GROUP = 65_536  # rows a day's row group gathers before it is written
 DAY_FILE_BUFFER_BYTES = 128 * 2**20  # rows waiting across all days; the largest go out beyond it
+ROW_GROUPS_PER_DAY_FILE = 32  # then a day goes on in a new file
 
 
 class _DayCut:
-    """Tables cut by day into one local Parquet file per day, in the order they are added.
+    """Tables cut by day into local Parquet files, in the order they are added.
 
-    A day's rows wait until they make a row group of ``DAY_FILE_ROW_GROUP`` (a file holds every
-    row group's metadata until it closes, so a row group per data file and day would cost more
-    than the rows at thousands of files), and all that waits stays within
-    ``DAY_FILE_BUFFER_BYTES``: beyond it, the days with the most waiting go out first."""
+    A day's rows wait until they make a row group of ``DAY_FILE_ROW_GROUP``, and all that waits
+    stays within ``DAY_FILE_BUFFER_BYTES``: beyond it, the days with the most waiting go out
+    first, in smaller row groups. An open file holds every row group's metadata until it closes
+    (about 12 KB each), so a day goes on in a new file every ``ROW_GROUPS_PER_DAY_FILE`` row
+    groups: memory stays flat however many days and data files the export has."""
 
-    def __init__(self, work: str, schema: pa.Schema, suffix: str) -> None:
-        self.work, self.schema, self.suffix = work, schema, suffix
+    def __init__(self, work: str, schema: pa.Schema, kind: str) -> None:
+        self.work, self.schema, self.kind = work, schema, kind
         self._pending: dict[str, list[pa.Table]] = {}
         self._pending_rows: Counter[str] = Counter()
         self._pending_bytes: Counter[str] = Counter()
-        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}  # the day's open file
+        self._row_groups: Counter[str] = Counter()  # in the open file
+        self.files: dict[str, list[str]] = {}  # day -> its local files, in order
 
     def add(self, day: str, table: pa.Table) -> None:
+        """``table`` is the day's, and owns its buffers (a slice would keep its parent alive)."""
         if not table.num_rows:
             return
         self._pending.setdefault(day, []).append(table)
@@ -155,39 +160,49 @@ class _DayCut:
             self._flush(self._pending_bytes.most_common(1)[0][0])
 
     def _flush(self, day: str) -> None:
-        writer = self._writers.get(day)
-        if writer is None:
-            writer = self._writers[day] = pq.ParquetWriter(self.path(day), self.schema, compression="zstd", write_statistics=False)
-        writer.write_table(pa.concat_tables(self._pending.pop(day)), row_group_size=DAY_FILE_ROW_GROUP)
+        table = pa.concat_tables(self._pending.pop(day))
         del self._pending_rows[day], self._pending_bytes[day]
+        for offset in range(0, table.num_rows, DAY_FILE_ROW_GROUP):
+            self._writer(day).write_table(table.slice(offset, DAY_FILE_ROW_GROUP), row_group_size=DAY_FILE_ROW_GROUP)
+            self._row_groups[day] += 1
 
-    def path(self, day: str) -> str:
-        return os.path.join(self.work, f"{day}{self.suffix}")
+    def _writer(self, day: str) -> pq.ParquetWriter:
+        """The day's open file, a new one once it holds ``ROW_GROUPS_PER_DAY_FILE`` row groups."""
+        writer = self._writers.get(day)
+        if writer is not None and self._row_groups[day] >= ROW_GROUPS_PER_DAY_FILE:
+            writer.close()
+            writer = None
+        if writer is None:
+            paths = self.files.setdefault(day, [])
+            paths.append(os.path.join(self.work, f"{day}-{self.kind}-{len(paths):05d}.parquet"))
+            writer = self._writers[day] = pq.ParquetWriter(paths[-1], self.schema, compression="zstd", write_statistics=False)
+            self._row_groups[day] = 0
+        return writer
 
     def abandon(self) -> None:
         for writer in self._writers.values():
             writer.close()
+        self._writers.clear()
         self._pending.clear()
 
-    def close(self) -> list[str]:
-        """The days written; every file complete."""
+    def close(self) -> dict[str, list[str]]:
+        """Every day's local files, complete."""
         for day in list(self._pending):
             self._flush(day)
-        for writer in self._writers.values():
-            writer.close()
-        return sorted(self._writers)
+        self.abandon()
+        return self.files
 
 
 class _DayFiles:
-    """A full export's items cut by day (``lake.export_day_paths``): the columnar rows, and the
+    """A full export's items cut by day (``lake.export_day_file``): the columnar rows, and the
     lines left to the exact path. Staged on local disk while the export is read; put in the lake
     once all of it has been read, before the index that says they are there."""
 
     def __init__(self, lake: Location, export_id: str) -> None:
         self.lake, self.export_id = lake, export_id
         self._work = tempfile.TemporaryDirectory(prefix=f"export-days-{export_id}-")
-        self.rows = _DayCut(self._work.name, CANDIDATE_SCHEMA, ".parquet")
-        self.lines = _DayCut(self._work.name, LINES_SCHEMA, ".lines.parquet")
+        self.rows = _DayCut(self._work.name, CANDIDATE_SCHEMA, "rows")
+        self.lines = _DayCut(self._work.name, LINES_SCHEMA, "lines")
 
     def add_rows(self, table: pa.Table) -> None:
         """A data file's columnar rows; their day is their timestamp's first ten characters."""
@@ -195,10 +210,9 @@ class _DayFiles:
             return
         day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
         order = pc.sort_indices(day_of_row)  # stable: a day keeps the file's order
-        table, day_of_row = table.take(order), day_of_row.take(order)
         offset = 0
-        for entry in pc.value_counts(day_of_row).to_pylist():  # in order of first appearance
-            self.rows.add(entry["values"], table.slice(offset, entry["counts"]))
+        for entry in pc.value_counts(day_of_row.take(order)).to_pylist():  # the days, in sorted order
+            self.rows.add(entry["values"], table.take(order.slice(offset, entry["counts"])))  # a copy of the day's rows
             offset += entry["counts"]
 
     def add_lines(self, day: str, lines: list[tuple[int, bytes]]) -> None:
@@ -209,12 +223,13 @@ class _DayFiles:
         # the export meanwhile (or building the same index) never finds a day half there.
         try:
             written = set()
-            for cut, kind in ((self.rows, 0), (self.lines, 1)):
-                for day in cut.close():
-                    path = layout.export_day_paths(self.export_id, day)[kind]
-                    self.lake.put_file(cut.path(day), path)
-                    written.add(path)
-            for path in set(self.lake.list_files(layout.EXPORT_DAYS, self.export_id)) - written:
+            for cut in (self.rows, self.lines):
+                for day, paths in cut.close().items():
+                    for part, local in enumerate(paths):
+                        path = layout.export_day_file(self.export_id, day, cut.kind, part)
+                        self.lake.put_file(local, path)
+                        written.add(path)
+            for path in set(self.lake.list_files(layout.EXPORT_DAYS, self.export_id, recursive=True)) - written:
                 self.lake.delete(path)
         finally:
             self._work.cleanup()

@@ -3,7 +3,7 @@
 ```
 raw/conversations/year=YYYY/month=MM/day=DD/raw-conversations-YYYY-MM-DD.parquet   restricted
 raw/export_index/<ExportId>.json                                                   restricted
-raw/export_days/<ExportId>/YYYY-MM-DD.parquet, YYYY-MM-DD.lines.parquet            restricted (full exports)
+raw/export_days/<ExportId>/YYYY-MM-DD/{rows,lines}-NNNNN.parquet                  restricted (full exports)
 conversations/year=YYYY/month=MM/day=DD/conversations-YYYY-MM-DD.parquet           anonymized
 aggregated/daily/year=YYYY/month=MM/day=DD/daily-metrics-YYYY-MM-DD.json
 quarantine/conversations/year=YYYY/month=MM/day=DD/quarantine-YYYY-MM-DD.jsonl     restricted
@@ -59,9 +59,14 @@ def export_quarantine_path(export_id: str, data_file_key: str) -> str:
     return f"{EXPORT_QUARANTINE}/{export_id}/{stem}.jsonl"
 
 
-def export_day_paths(export_id: str, day: str) -> tuple[str, str]:
-    """A full export's items of ``day``: the rows read columnar, and the lines left to the exact path."""
-    return f"{EXPORT_DAYS}/{export_id}/{day}.parquet", f"{EXPORT_DAYS}/{export_id}/{day}.lines.parquet"
+def export_day_dir(export_id: str, day: str) -> str:
+    """A full export's items of ``day``: ``rows-NNNNN.parquet`` (read columnar) and
+    ``lines-NNNNN.parquet`` (lines left to the exact path), in order."""
+    return f"{EXPORT_DAYS}/{export_id}/{day}"
+
+
+def export_day_file(export_id: str, day: str, kind: str, part: int) -> str:
+    return f"{export_day_dir(export_id, day)}/{kind}-{part:05d}.parquet"
 
 
 def export_index_path(export_id: str) -> str:

@@ -373,7 +373,7 @@ class _BucketSpill:
 
 @dataclass(frozen=True)
 class _DayRows:
-    """One row group of a full export's rows of the day (``lake.export_day_paths``)."""
+    """One row group of a full export's rows of the day (``lake.export_day_file``)."""
 
     path: str
     row_group: int
@@ -391,12 +391,11 @@ def _day_sources(store: ExportStore, lake: Location, summary: ExportSummary, ind
     (a full export; none if they are gone), else every data file."""
     if not index.day_files:
         return store.data_files(summary)
-    rows_path, lines_path = layout.export_day_paths(summary.export_id, day)
     sources: list[DataFile | _DayRows | _DayLines] = []
-    if lake.exists(rows_path):
-        sources += [_DayRows(rows_path, group) for group in range(lake.parquet_file(rows_path).num_row_groups)]
-    if lake.exists(lines_path):
-        sources.append(_DayLines(lines_path))
+    files = lake.list_files(layout.export_day_dir(summary.export_id, day))  # in order: lines-…, rows-…
+    for path in (p for p in files if p.rsplit("/", 1)[1].startswith("rows-")):
+        sources += [_DayRows(path, group) for group in range(lake.parquet_file(path).num_row_groups)]
+    sources += [_DayLines(path) for path in files if path.rsplit("/", 1)[1].startswith("lines-")]
     return sources
 
 

@@ -138,7 +138,7 @@ def test_corrupt_export_fails_the_run_and_keeps_the_previous_output(project, ins
     full = next(s for s in store.completed() if s.is_full)
     data_file = next(f for f in store.data_files(full) if f.item_count)
     # The day reads the full export's copy cut by day; gone (expired), it reads the export again.
-    assert project.lake.list_files(layout.EXPORT_DAYS, full.export_id)
+    assert project.lake.list_files(layout.EXPORT_DAYS, full.export_id, recursive=True)
     project.lake.delete_dir(layout.EXPORT_DAYS, full.export_id)
     previous = project.lake.read_bytes(layout.raw_conversations_path(day))
     original = project.exports.read_bytes(data_file.path)

@@ -69,7 +69,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     # The full export's copy cut by day loses the user's items; its index counts them as erased.
     assert sum(audit["export_day_items_removed"].values()) > 0
     for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True):
-        if not path.endswith(".lines.parquet"):
+        if "/rows-" in path:
             assert user_id not in project.lake.read_parquet(path).column("user_id").to_pylist()
     indexes = [json.loads(project.lake.read_bytes(p)) for p in project.lake.list_files(layout.EXPORT_INDEX)]
     assert sum(index.get("erased", 0) for index in indexes) == sum(audit["export_day_items_removed"].values())

@@ -142,8 +142,10 @@ def test_columnar_and_exact_reading_give_the_same_days(project, seed, monkeypatc
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_full_export_cut_by_day_gives_the_days_its_data_files_give(project, seed, monkeypatch):
-    # Row groups of 5 rows, and a buffer that sends the largest day out after almost every file.
+    # Row groups of 5 rows, files of 2 row groups, and a buffer that sends the largest day out
+    # after almost every file.
     monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_ROW_GROUP", 5)
+    monkeypatch.setattr("recipe_pipeline.export_index.ROW_GROUPS_PER_DAY_FILE", 2)
     monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_BUFFER_BYTES", 4096)
     writer = ExportWriter(project.exports, files_per_export=3)
     messy_exports(writer, seed, whole_file_faults=seed % 3 == 0)
@@ -154,16 +156,18 @@ def test_a_full_export_cut_by_day_gives_the_days_its_data_files_give(project, se
     cut = {day: build_raw_day(store, project.lake, day) for day in DAYS}
     day_files = project.lake.list_files(layout.EXPORT_DAYS, recursive=True)
     assert {path.split("/")[2] for path in day_files} == {s.export_id for s in full}
-    assert any(path.endswith(".lines.parquet") for path in day_files)  # odd items: both kinds
+    assert any("/lines-" in path for path in day_files)  # odd items: both kinds
+    assert any(path.endswith("rows-00001.parquet") for path in day_files)  # a day over several files
     for path in day_files:
+        export_id, day, name = path.split("/")[-3:]
         table = project.lake.read_parquet(path)
-        day = path.rsplit("/", 1)[1][:10]
-        if path.endswith(".lines.parquet"):  # lines the exact path reads, each of its day
-            summary = next(s for s in full if s.export_id in path)
+        if name.startswith("lines-"):  # lines the exact path reads, each of its day
+            summary = next(s for s in full if s.export_id == export_id)
             assert {item_day(parse_record(line, summary).timestamp) for line in table.column("line").to_pylist()} == {day}
         else:
             assert pc.all(pc.starts_with(table.column("timestamp"), day)).as_py()
-            assert max(g.num_rows for g in (project.lake.parquet_file(path).metadata.row_group(i) for i in range(project.lake.parquet_file(path).num_row_groups))) <= 5
+            metadata = project.lake.parquet_file(path).metadata
+            assert metadata.num_row_groups <= 2 and max(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)) <= 5
     project.lake.delete_dir(layout.EXPORT_DAYS)  # as if expired: the days read the data files again
     for day in DAYS:
         again = build_raw_day(store, project.lake, day)

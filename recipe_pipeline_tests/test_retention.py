@@ -81,11 +81,11 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     lake = Location(str(tmp_path / "lake"))
     exports = {"01-old": "2025-03-03T23:59:59+00:00", "02-kept": "2025-03-04T00:00:00+00:00", "03-not-indexed": None}
     for export_id, covered_until in exports.items():
-        lake.write_bytes(b"PAR1", layout.export_day_paths(export_id, "2025-03-01")[0])
+        lake.write_bytes(b"PAR1", layout.export_day_file(export_id, "2025-03-01", "rows", 0))
         if covered_until:
             lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
     assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old"]
-    assert lake.exists(layout.export_day_paths("01-old", "2025-03-01")[0])
+    assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
     assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old"]
     assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "03-not-indexed"]
 
