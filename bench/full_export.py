@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.scale import CACHE, GENERATOR_VERSION, PII_RATE, peak_rss_mb
+from bench.scale import CACHE, GENERATOR_VERSION, chat_day, peak_rss_mb
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 CUT, WHOLE = "cut by day", "whole export per day"
@@ -35,9 +35,7 @@ CUT, WHOLE = "cut by day", "whole export per day"
 
 def generate(root: Path, days: int, per_day: int, seed: int = 1) -> Path:
     """A FULL export, taken at the end of ``days`` days of ``per_day`` messages each (cached)."""
-    from bench.chat_text import assistant_message, user_message
     from recipe_pipeline.export_writer import ExportWriter
-    from recipe_pipeline.recipes import RECIPE_CATALOGUE
     from recipe_pipeline.storage import Location
 
     exports = root / f"full-export-v{GENERATOR_VERSION}-{days}x{per_day}-{seed}"
@@ -45,25 +43,11 @@ def generate(root: Path, days: int, per_day: int, seed: int = 1) -> Path:
         return exports
     shutil.rmtree(exports, ignore_errors=True)
     rng = random.Random(seed)
-    recipes = list(RECIPE_CATALOGUE)
     users = [f"user-{rng.getrandbits(48):012x}" for _ in range(max(1, per_day // 30))]
 
     def items():
         for day in range(days):
-            start = START + timedelta(days=day)
-            conversation, user, recipe, left = None, None, None, 0
-            for i in range(per_day):
-                if left == 0:
-                    conversation, user, left = f"conv-{rng.getrandbits(64):016x}", rng.choice(users), rng.randint(2, 10)
-                    recipe = rng.choice(recipes)
-                left -= 1
-                role = "user" if i % 2 == 0 else "assistant"
-                moment = start + timedelta(microseconds=int(i * 86_400_000_000 / per_day))
-                yield {
-                    "conversation_id": conversation, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": user,
-                    "role": role, "message": user_message(rng, recipe, PII_RATE) if role == "user" else assistant_message(rng, recipe),
-                    "date_str": moment.date().isoformat(), "ttl": int((moment + timedelta(days=90)).timestamp()),
-                }
+            yield from chat_day(rng, users, START + timedelta(days=day), per_day)
 
     total = days * per_day
     ExportWriter(Location(str(exports)), files_per_export=max(8, total // 125_000)).write_full_export(items(), START + timedelta(days=days))

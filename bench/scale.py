@@ -42,38 +42,45 @@ PII_RATE = 0.04  # of user messages (2% of all), as in the demo's simulation
 GENERATOR_VERSION = 4
 
 
+def chat_day(rng: random.Random, users: list[str], start: datetime, messages: int):
+    """One day's ``messages`` items from ``start``, evenly spread: conversations of 2–10 messages
+    about one recipe, users alternating with the assistant."""
+    from bench.chat_text import assistant_message, user_message
+    from recipe_pipeline.recipes import RECIPE_CATALOGUE
+
+    recipes = list(RECIPE_CATALOGUE)
+    conversation, user, recipe, left = None, None, None, 0
+    for i in range(messages):
+        if left == 0:
+            conversation, user, left = f"conv-{rng.getrandbits(64):016x}", rng.choice(users), rng.randint(2, 10)
+            recipe = rng.choice(recipes)
+        left -= 1
+        role = "user" if i % 2 == 0 else "assistant"
+        text = user_message(rng, recipe, PII_RATE) if role == "user" else assistant_message(rng, recipe)
+        moment = start + timedelta(microseconds=int(i * 86_400_000_000 / messages))
+        yield {
+            "conversation_id": conversation, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": user,
+            "role": role, "message": text,
+            "metadata": {"tools_used": [rng.choice(["web_search", "timer", "cookware_check"])]} if i % 7 == 0 else {},
+            "date_str": moment.date().isoformat(), "ttl": int((moment + timedelta(days=90)).timestamp()),
+        }
+
+
 def generate(root: Path, messages: int, seed: int = 1) -> Path:
     """The day's INCREMENTAL export (``NEW_AND_OLD_IMAGES``) of ``messages`` new items, as
     production reads one each day (cached by generator version, size and seed)."""
-    from bench.chat_text import assistant_message, user_message
     from recipe_pipeline.export_writer import Change, ExportWriter, micros
-    from recipe_pipeline.recipes import RECIPE_CATALOGUE
     from recipe_pipeline.storage import Location
 
     exports = root / f"exports-v{GENERATOR_VERSION}-{messages}-{seed}"
     if (exports / "DONE").exists():
         return exports
     rng = random.Random(seed)
-    recipes = list(RECIPE_CATALOGUE)
     users = [f"user-{rng.getrandbits(48):012x}" for _ in range(max(1, messages // 30))]
     start = datetime.fromisoformat(DAY).replace(tzinfo=UTC)
 
     def items():
-        conversation, user, recipe, left = None, None, None, 0
-        for i in range(messages):
-            if left == 0:
-                conversation, user, left = f"conv-{rng.getrandbits(64):016x}", rng.choice(users), rng.randint(2, 10)
-                recipe = rng.choice(recipes)
-            left -= 1
-            role = "user" if i % 2 == 0 else "assistant"
-            text = user_message(rng, recipe, PII_RATE) if role == "user" else assistant_message(rng, recipe)
-            moment = start + timedelta(microseconds=int(i * 86_400_000_000 / messages))
-            yield {
-                "conversation_id": conversation, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": user,
-                "role": role, "message": text,
-                "metadata": {"tools_used": [rng.choice(["web_search", "timer", "cookware_check"])]} if i % 7 == 0 else {},
-                "date_str": DAY, "ttl": int((moment + timedelta(days=90)).timestamp()),
-            }
+        return chat_day(rng, users, start, messages)
 
     # DynamoDB splits an export into files by table partition: about 125k items a file here.
     files = max(8, messages // 125_000)
