@@ -1,10 +1,19 @@
 """``dynamodb_export_sensor`` evaluated for real (``build_sensor_context`` + ``evaluate_tick``)
-over exports written in AWS's layout, and the planning logic behind it."""
+over exports written in AWS's layout, the planning logic behind it, and the real Dagster daemon
+(``dagster dev``) running it end to end."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,7 +24,7 @@ from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.sensors import SENSOR_NAME
 from recipe_pipeline.simulate import planned_exports
-from recipe_pipeline_tests.conftest import SMALL_SIMULATION, run_index_requests
+from recipe_pipeline_tests.conftest import SMALL_SIMULATION, _free_port, run_index_requests
 
 
 def tick(project, instance, cursor: str | None) -> dg.SensorResult:
@@ -202,3 +211,68 @@ def test_cursor_round_trips_and_stays_small(simulated, project):
     early = plan_export_runs(indexed(project), project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2025, 1, 2, 1, tzinfo=UTC))
     assert sorted(early.cursor.deferred) == ["2025-01-02", "2025-01-03"]
     assert ExportCursor.parse(early.cursor.to_json()) == early.cursor
+
+
+# -- the real daemon -------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+SENSOR = {"repositoryLocationName": "recipe_pipeline", "repositoryName": "__repository__", "sensorName": "dynamodb_export_sensor"}
+START_SENSOR = """mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on PythonError { message } } }"""
+RUNS = """{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }"""
+TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor {
+  sensorState { ticks(limit: 10) { status error { message } } } } } }"""
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": "application/json"}), timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_the_daemon_indexes_new_exports_then_runs_their_days(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RECIPE_PIPELINE_LAKE": str(tmp_path / "lake"),
+           "RECIPE_PIPELINE_EXPORTS": str(tmp_path / "exports"), "RECIPE_PIPELINE_START_DATE": "2025-01-01",
+           "RECIPE_PIPELINE_PSEUDONYM_KEY": "test-key"}
+    (tmp_path / "dagster_home").mkdir()
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster_home" / "dagster.yaml")
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "recipe-pipeline"), "simulate", "--days", "2", "--start", "2025-01-01", "--conversations-per-day", "10"],
+                   env=env, check=True, capture_output=True)
+    exports = sorted(p.name for p in (tmp_path / "exports" / "AWSDynamoDB").iterdir() if (p / "manifest-summary.json").exists())
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/graphql"
+    log = open(tmp_path / "dagster-dev.log", "w")
+    server = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                              env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                graphql(url, "{ version }")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "dagster dev did not answer"
+                time.sleep(1)
+        assert graphql(url, START_SENSOR, {"s": SENSOR})["startSensor"]["__typename"] == "Sensor"
+
+        # Two ticks a minute apart: the first indexes, the second launches the days.
+        deadline = time.monotonic() + 600
+        while True:
+            runs = graphql(url, RUNS)["runsOrError"]["results"]
+            done = {(r["jobName"], next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition")) for r in runs if r["status"] == "SUCCESS"}
+            failed = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
+            assert not failed, failed
+            if {day for job, day in done if job == "daily_pipeline"} == {"2025-01-01", "2025-01-02"}:
+                break
+            assert time.monotonic() < deadline, f"runs so far: {runs}"
+            time.sleep(3)
+        assert {partition for job, partition in done if job == "export_index"} == set(exports)
+        ticks = graphql(url, TICKS, {"s": SENSOR})["sensorOrError"]["sensorState"]["ticks"]
+        assert all(tick["error"] is None for tick in ticks), ticks
+        assert (tmp_path / "lake" / "aggregated" / "daily" / "year=2025" / "month=01" / "day=02" / "daily-metrics-2025-01-02.json").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
