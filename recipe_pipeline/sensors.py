@@ -38,7 +38,8 @@ def dynamodb_export_sensor(
         context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
-    new_partitions = [eid for eid in plan.to_index if not context.instance.has_dynamic_partition(export_partitions.name, eid)]
+    existing = set(context.instance.get_dynamic_partitions(export_partitions.name)) if plan.to_index else set()
+    new_partitions = [eid for eid in plan.to_index if eid not in existing]
     # Requested again on every tick until the index exists: the run key makes the repeats no-ops,
     # and an index run that failed is re-executed from the UI once the export is fixed.
     run_requests = [
