@@ -76,7 +76,8 @@ def simulate(exports_url, start, days, seed, users, conversations_per_day, view,
 
 @main.command("catch-up")
 def catch_up_command() -> None:
-    """Evaluate the export sensor once and run every partition it requests, in-process."""
+    """Evaluate the export sensor and run every run it requests, in-process: the new exports' index
+    runs, then (the sensor evaluated again) the days they touch."""
     report = _run_catch_up()
     if not report.ok:
         sys.exit(1)
