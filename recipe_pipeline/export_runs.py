@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from recipe_pipeline.export_index import cached_export_index
+from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.partitions import last_complete_day
 from recipe_pipeline.storage import Location
@@ -66,8 +66,8 @@ class ExportPlan:
 def plan_export_runs(
     store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime
 ) -> ExportPlan:
-    """The partitions to request for the exports completed since ``cursor`` that have an index,
-    and the exports still to index."""
+    """The exports completed since ``cursor`` still to index, and once none is, the partitions
+    the new ones touch."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
     failed: dict[str, str] = {}
@@ -76,6 +76,7 @@ def plan_export_runs(
     last_day = last_complete_day(now)
     new_exports: list[str] = []
     to_index: list[str] = []
+    indexed: list[tuple[str, ExportIndex]] = []
 
     for export_id in store.export_ids():
         if export_id in handled or not store.is_complete(export_id):
@@ -88,7 +89,13 @@ def plan_export_runs(
         index = cached_export_index(lake, export_id)
         if index is None:
             to_index.append(export_id)  # not handled until the export_index run has written it
-            continue
+        else:
+            indexed.append((export_id, index))
+
+    # A day's run reads the index of every completed export, and builds one it finds missing: while
+    # an index run is under way (a large full export takes minutes), days wait, or each of their
+    # runs would read the whole export again.
+    for export_id, index in [] if to_index else indexed:
         new_exports.append(export_id)
         handled.add(export_id)
         for day, items in index.days.items():
@@ -99,7 +106,7 @@ def plan_export_runs(
             else:
                 requested.setdefault(day, set()).add(export_id)
 
-    for day in [d for d in deferred if d <= last_day]:
+    for day in [d for d in deferred if d <= last_day and not to_index]:
         requested.setdefault(day, set()).update(deferred.pop(day))
 
     requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]

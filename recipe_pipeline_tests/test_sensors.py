@@ -130,6 +130,24 @@ def test_an_export_in_progress_is_ignored_until_its_summary_appears(project, ins
     assert [r.partition_key for r in settled_tick(project, instance, pending.cursor).run_requests] == ["2025-01-01"]
 
 
+def test_days_wait_while_any_export_is_being_indexed(project, instance):
+    # A day's run reads every export's index and builds one it finds missing: requested while a
+    # large full export is still being indexed, each would read the whole export again.
+    writer = ExportWriter(project.exports)
+    writer.write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    writer.write_incremental_export([Change(("c2", "2025-01-02T08:00:00Z"), 1735804800000000, item("c2", "2025-01-02T08:00:00Z"), None)],
+                                    datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC))
+    first = tick(project, instance, None)
+    slow, quick = first.run_requests
+    [quick_run] = run_index_requests(project, instance, dg.SensorResult(run_requests=[quick]))
+    assert quick_run.success
+    waiting = tick(project, instance, first.cursor)  # one index written, one still running
+    assert [r.job_name for r in waiting.run_requests] == ["export_index"]
+    assert ExportCursor.parse(waiting.cursor).handled == []
+    run_index_requests(project, instance, dg.SensorResult(run_requests=[slow]))
+    assert sorted(r.partition_key for r in tick(project, instance, waiting.cursor).run_requests) == ["2025-01-01", "2025-01-02"]
+
+
 def test_an_export_that_cannot_be_indexed_holds_its_days_until_it_is_fixed(project, instance):
     writer = ExportWriter(project.exports)
     export_id = writer.write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
