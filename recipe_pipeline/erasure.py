@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -90,23 +91,49 @@ def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureRe
             report.export_lines_removed[path] = removed
 
 
-def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> None:
+def _without_user_rows(lake: Location, path: str, user_id: str) -> int:
+    """Rewrite a cut file of rows without ``user_id``'s, a row group at a time (a file holds up
+    to 2M rows); returns how many went."""
+    source = lake.parquet_file(path)
+    removed = pc.sum(pc.cast(pc.equal(source.read(columns=["user_id"]).column("user_id"), user_id), pa.int64())).as_py() or 0
+    if removed:
+        with lake.open_parquet_writer(source.schema_arrow, path) as writer:
+            for group in range(source.num_row_groups):
+                rows = source.read_row_group(group)
+                writer.write(rows.filter(pc.fill_null(pc.not_equal(rows.column("user_id"), user_id), True)))
+    return removed
+
+
+def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
+    """Rewrite a cut file of lines (items the exact path reads, parsed here) without ``user_id``'s."""
+    table = lake.read_parquet(path)
+    keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
+    removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+    if removed:
+        lake.write_parquet(table.filter(keep), path)
+    return removed
+
+
+def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> Counter[str]:
+    """Remove the user from full exports' cuts; the indexes count them as erased rather than in
+    their day. Returns the items removed per day."""
+    by_day: Counter[str] = Counter()
     for export_id in lake.list_dirs(layout.EXPORT_DAYS):
         index_path = layout.export_index_path(export_id)
         index = json.loads(lake.read_bytes(index_path)) if lake.exists(index_path) else None
         changed = False
         for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
             day, name = path.split("/")[-2:]
-            table = lake.read_parquet(path)
-            if name.startswith("lines-"):  # lines of items the exact path reads: parsed here
-                keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
-            else:
-                keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)
-            removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+            if name.startswith("rows-"):
+                removed = _without_user_rows(lake, path, user_id)
+            elif name.startswith("lines-"):
+                removed = _without_user_lines(lake, path, user_id)
+            else:  # another writer's file in progress
+                continue
             if not removed:
                 continue
-            lake.write_parquet(table.filter(keep), path)
             report.export_day_items_removed[path] = removed
+            by_day[day] += removed
             changed = True
             if index is not None:  # the day's count is what its files hold
                 index["days"][day] -= removed
@@ -114,6 +141,7 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
         if changed and index is not None:
             index["days"] = {day: n for day, n in index["days"].items() if n}
             lake.write_bytes(json.dumps(index, sort_keys=True).encode(), index_path)
+    return by_day
 
 
 def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now: datetime | None = None) -> ErasureReport:
@@ -154,7 +182,13 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
                 lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
 
     _forget_in_export_quarantine(lake, user_id, report)
-    _forget_in_export_days(lake, user_id, report)
+    for day, removed in _forget_in_export_days(lake, user_id, report).items():
+        # The day's raw file read those versions; the export's index no longer lists them.
+        raw_path = layout.raw_conversations_path(day)
+        if lake.exists(raw_path):
+            provenance = layout.read_provenance(lake, raw_path)
+            provenance.setdefault("counts", {})["export_records"] = provenance["counts"].get("export_records", 0) - removed
+            lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

@@ -230,7 +230,8 @@ class _DayFiles:
                         self.lake.put_file(local, path)
                         written.add(path)
             for path in set(self.lake.list_files(layout.EXPORT_DAYS, self.export_id, recursive=True)) - written:
-                self.lake.delete(path)
+                if not path.rsplit("/", 1)[1].startswith("."):  # another writer's file in progress
+                    self.lake.delete(path)
         finally:
             self._work.cleanup()
 
@@ -264,6 +265,10 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
     # Whatever the process does next (a day's run builds an index it finds missing), it should
     # not do it beside the parse's memory (190 MB after a 1M-message export).
     give_back_memory()
+    if layout.erased_pseudonyms(lake) != erased_users.pseudonyms:
+        # A user was erased while the export was read: forget-user found nothing of this build's
+        # to clean, so build again without them.
+        return build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer, cut_by_day=cut_by_day)
     return ExportIndex(
         export_id=summary.export_id,
         export_type=summary.export_type,

@@ -69,6 +69,12 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         for zone, export_ids in ((layout.EXPORT_QUARANTINE, report.expired_export_quarantine), (layout.EXPORT_DAYS, report.expired_export_days)):
             for export_id in export_ids:
                 lake.delete_dir(zone, export_id)
+        for export_id in report.expired_export_days:
+            # A late run of one of its days reads the export itself, if it is still there, rather
+            # than cutting all of it again.
+            index_path = layout.export_index_path(export_id)
+            index = json.loads(lake.read_bytes(index_path))
+            lake.write_bytes(json.dumps({**index, "day_files": False}, sort_keys=True).encode(), index_path)
     return report
 
 

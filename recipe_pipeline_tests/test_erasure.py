@@ -17,6 +17,8 @@ from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.erasure import forget_user
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.checks import raw_conversations_counts_conserved
+from recipe_pipeline.export_index import DAY_FILE_ROW_GROUP
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.pseudonyms import Pseudonymizer
@@ -68,6 +70,15 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
 
     # The full export's copy cut by day loses the user's items; its index counts them as erased.
     assert sum(audit["export_day_items_removed"].values()) > 0
+    for path in audit["export_day_items_removed"]:  # rewritten in the cut's row groups, not whole
+        metadata = project.lake.parquet_file(path).metadata
+        assert all(metadata.row_group(i).num_rows <= DAY_FILE_ROW_GROUP for i in range(metadata.num_row_groups))
+    # The days written before still add up against the indexes, without being rebuilt.
+    for day in rows_by_day:
+        checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
+                                                                   asset_selection=set())
+        [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
+        assert evaluation.passed, evaluation.metadata
     for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True):
         if "/rows-" in path:
             assert user_id not in project.lake.read_parquet(path).column("user_id").to_pylist()

@@ -88,6 +88,8 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
     assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old"]
     assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "03-not-indexed"]
+    # A late run of one of its days reads the export (if still there) rather than cutting it again.
+    assert json.loads(lake.read_bytes(layout.export_index_path("01-old")))["day_files"] is False
 
 
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
