@@ -18,6 +18,7 @@ from recipe_pipeline.erasure import forget_user
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.export_writer import ExportWriter
 from recipe_pipeline.checks import raw_conversations_counts_conserved
+from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline.export_index import DAY_FILE_ROW_GROUP
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.partitions import export_partitions
@@ -229,3 +230,26 @@ def test_the_export_index_asset_keeps_erased_users_unreadable_lines_out(project,
     [materialization] = result.asset_materializations_for_node("dynamodb_export_index")
     assert (materialization.metadata["quarantined"].value, materialization.metadata["erased"].value) == (0, 1)
     assert project.lake.list_files(layout.EXPORT_QUARANTINE, recursive=True) == []
+
+
+def test_a_user_erased_while_an_export_is_indexed_is_left_out_of_it(project, monkeypatch):
+    # forget-user finds nothing of a build under way to clean: the build must notice and redo.
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC)
+    )
+    store = ExportStore(project.exports)
+    [summary] = store.completed()
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    reads = []
+
+    def read_while_erasing(*args, **kwargs):
+        if not reads:
+            forget_user(project.lake, pseudonymizer, "user-u")
+        reads.append(1)
+        return read_data_file(*args, **kwargs)
+
+    monkeypatch.setattr("recipe_pipeline.export_index.read_data_file", read_while_erasing)
+    index = load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    assert (index.erased, index.days) == (1, {"2025-01-01": 1})
+    cut = [project.lake.read_parquet(path) for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)]
+    assert [user for table in cut for user in table.column("user_id").to_pylist()] == ["user-v"]

@@ -16,7 +16,7 @@ import pytest
 
 from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import build_export_index, item_day, load_or_build_export_index
+from recipe_pipeline.export_index import build_export_index, item_day, load_or_build_export_index, write_export_index
 from recipe_pipeline.export_writer import ExportWriter, micros
 from recipe_pipeline.exports import ExportStore, parse_record
 from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, resolve_raw_day
@@ -168,12 +168,16 @@ def test_a_full_export_cut_by_day_gives_the_days_its_data_files_give(project, se
             assert pc.all(pc.starts_with(table.column("timestamp"), day)).as_py()
             metadata = project.lake.parquet_file(path).metadata
             assert metadata.num_row_groups <= 2 and max(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)) <= 5
-    project.lake.delete_dir(layout.EXPORT_DAYS)  # as if expired: the days read the data files again
+    # Indexed without the cut, the days read the data files.
+    project.lake.delete_dir(layout.EXPORT_DAYS)
+    for summary in full:
+        assert not write_export_index(store, project.lake, summary, cut_by_day=False).day_files
     for day in DAYS:
         again = build_raw_day(store, project.lake, day)
         assert again.counts == cut[day].counts
         assert again.table.equals(cut[day].table), day
         assert again.quarantine == cut[day].quarantine
+    assert not project.lake.list_files(layout.EXPORT_DAYS, recursive=True)  # read from the data files, not cut again
 
 
 def test_messy_exports_exercise_both_paths(project):
