@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -40,6 +42,32 @@ def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(url, json.dumps({"query": query, "variables": variables or {}}).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+@contextmanager
+def dagster_dev(env: dict, log=subprocess.DEVNULL, timeout: int = 120) -> Iterator[str]:
+    """``dagster dev`` (webserver + daemon) on a loopback port with ``env``; yields its GraphQL URL
+    once it answers, and stops it (the whole process group) on the way out."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/graphql"
+    server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+                               "-p", str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(timeout):
+            try:
+                _graphql(url, "{ version }")
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise SystemExit(f"dagster dev did not answer in {timeout} s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
@@ -64,46 +92,30 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"simulating {args.days} days in {work} ...", flush=True)
     subprocess.run([str(bin_dir / "recipe-pipeline"), "simulate", "--days", str(args.days), "--start", START.isoformat()],
                    env=env, check=True, stdout=subprocess.DEVNULL)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/graphql"
-    server = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        for _ in range(120):
-            try:
-                _graphql(url, "{ version }")
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            raise SystemExit("dagster dev did not answer in 120 s")
-        partitions = [(START + timedelta(days=d)).isoformat() for d in range(args.days)]
-        started = time.perf_counter()
-        launched = _graphql(url, LAUNCH, {"p": {"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in DAILY_ASSETS], "fromFailure": False}})
-        backfill_id = launched["data"]["launchPartitionBackfill"].get("backfillId")
-        if not backfill_id:
-            raise SystemExit(f"backfill not launched: {launched}")
-        print(f"backfill {backfill_id}: {len(partitions)} partitions x {len(DAILY_ASSETS)} assets", flush=True)
-        status: dict = {}
-        while time.perf_counter() - started < args.timeout:
-            time.sleep(5)
-            status = _graphql(url, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
-            if status["status"] not in ("REQUESTED",):
-                break
-        seconds = time.perf_counter() - started
-        outcomes: dict[str, int] = {}
-        for run in status.get("runs", []):
-            outcomes[run["status"]] = outcomes.get(run["status"], 0) + 1
-        result = {"days": args.days, "status": status.get("status"), "seconds": seconds, "runs": outcomes}
-        print(f"\n| days | backfill status | wall time (s) | s per partition | runs |\n|---:|---|---:|---:|---|\n"
-              f"| {args.days} | {result['status']} | {seconds:.0f} | {seconds / args.days:.1f} | {outcomes} |")
-        return result
+        with dagster_dev(env) as url:
+            partitions = [(START + timedelta(days=d)).isoformat() for d in range(args.days)]
+            started = time.perf_counter()
+            launched = _graphql(url, LAUNCH, {"p": {"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in DAILY_ASSETS], "fromFailure": False}})
+            backfill_id = launched["data"]["launchPartitionBackfill"].get("backfillId")
+            if not backfill_id:
+                raise SystemExit(f"backfill not launched: {launched}")
+            print(f"backfill {backfill_id}: {len(partitions)} partitions x {len(DAILY_ASSETS)} assets", flush=True)
+            status: dict = {}
+            while time.perf_counter() - started < args.timeout:
+                time.sleep(5)
+                status = _graphql(url, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
+                if status["status"] not in ("REQUESTED",):
+                    break
+            seconds = time.perf_counter() - started
+            outcomes: dict[str, int] = {}
+            for run in status.get("runs", []):
+                outcomes[run["status"]] = outcomes.get(run["status"], 0) + 1
+            result = {"days": args.days, "status": status.get("status"), "seconds": seconds, "runs": outcomes}
+            print(f"\n| days | backfill status | wall time (s) | s per partition | runs |\n|---:|---|---:|---:|---|\n"
+                  f"| {args.days} | {result['status']} | {seconds:.0f} | {seconds / args.days:.1f} | {outcomes} |")
+            return result
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
 
 

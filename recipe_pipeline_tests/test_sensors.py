@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from bench.backfill import ROOT, dagster_dev
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline.export_writer import Change, ExportWriter
@@ -24,7 +24,7 @@ from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.sensors import SENSOR_NAME
 from recipe_pipeline.simulate import planned_exports
-from recipe_pipeline_tests.conftest import SMALL_SIMULATION, _free_port, run_index_requests
+from recipe_pipeline_tests.conftest import SMALL_SIMULATION, run_index_requests
 
 
 def tick(project, instance, cursor: str | None) -> dg.SensorResult:
@@ -232,7 +232,6 @@ def test_cursor_round_trips_and_stays_small(simulated, project):
 
 
 # -- the real daemon -------------------------------------------------------------------------------
-ROOT = Path(__file__).resolve().parent.parent
 SENSOR = {"repositoryLocationName": "recipe_pipeline", "repositoryName": "__repository__", "sensorName": "dynamodb_export_sensor"}
 START_SENSOR = """mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on PythonError { message } } }"""
 RUNS = """{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }"""
@@ -256,20 +255,7 @@ def test_the_daemon_indexes_new_exports_then_runs_their_days(tmp_path):
     subprocess.run([str(bin_dir / "recipe-pipeline"), "simulate", "--days", "2", "--start", "2025-01-01", "--conversations-per-day", "10"],
                    env=env, check=True, capture_output=True)
     exports = sorted(p.name for p in (tmp_path / "exports" / "AWSDynamoDB").iterdir() if (p / "manifest-summary.json").exists())
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/graphql"
-    log = open(tmp_path / "dagster-dev.log", "w")
-    server = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-                              env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                graphql(url, "{ version }")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "dagster dev did not answer"
-                time.sleep(1)
+    with open(tmp_path / "dagster-dev.log", "w") as log, dagster_dev(env, log=log) as url:
         assert graphql(url, START_SENSOR, {"s": SENSOR})["startSensor"]["__typename"] == "Sensor"
 
         # Two ticks a minute apart: the first indexes, the second launches the days.
@@ -287,10 +273,3 @@ def test_the_daemon_indexes_new_exports_then_runs_their_days(tmp_path):
         ticks = graphql(url, TICKS, {"s": SENSOR})["sensorOrError"]["sensorState"]["ticks"]
         assert all(tick["error"] is None for tick in ticks), ticks
         assert (tmp_path / "lake" / "aggregated" / "daily" / "year=2025" / "month=01" / "day=02" / "daily-metrics-2025-01-02.json").exists()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
