@@ -198,7 +198,10 @@ SELECT
     -- erasure), and items absent from a newer snapshot because their ttl had passed by then
     (SELECT count(*) FROM versions v JOIN items i USING (conversation_id, "timestamp")
         WHERE v.ttl_expiry AND (i.winner_recency IS NULL OR v.recency > i.winner_recency))
-        + (SELECT count(*) FROM winners WHERE expired_before_snapshot) AS ttl_expiries_ignored
+        + (SELECT count(*) FROM winners w JOIN versions v USING (row_id) WHERE w.expired_before_snapshot
+            -- once per item: not when its TTL-expiry delete was already counted above
+            AND NOT EXISTS (SELECT 1 FROM versions e WHERE e.conversation_id = v.conversation_id
+                AND e."timestamp" = v."timestamp" AND e.ttl_expiry AND e.recency > v.recency)) AS ttl_expiries_ignored
 """
 _RAW_COLUMNS = ", ".join(f'"{name}"' for name in RAW_SCHEMA.names)
 _ROWS_SQL = f"""

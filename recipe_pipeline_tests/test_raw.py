@@ -121,6 +121,20 @@ def test_an_item_whose_ttl_passed_before_a_newer_snapshot_is_left_to_retention(p
     assert_counts_conserve(result)
 
 
+def test_a_ttl_expiry_seen_twice_is_counted_once(project, writer):
+    # DynamoDB's TTL delete of the item in an incremental export, and its absence from a newer
+    # snapshot: one expiry, left to retention, counted once.
+    expiring = item("c1", "2025-01-01T10:00:00Z", ttl=int((FULL_AT + timedelta(hours=1)).timestamp()))
+    writer.write_full_export([expiring], FULL_AT)
+    writer.write_incremental_export([Change(key(expiring), micros(FULL_AT + timedelta(hours=3)), None, expiring)], FULL_AT, DAY2_END)
+    writer.write_full_export([], FULL_AT + timedelta(days=3))
+    result = raw_day(project, "2025-01-01")
+    assert list(messages(result)) == [key(expiring)]
+    assert result.counts["ttl_expiries_ignored"] == 1
+    assert result.counts["deleted"] == 0
+    assert_counts_conserve(result)
+
+
 def test_an_item_seen_only_in_its_ttl_expiry_is_counted(project, writer):
     # The exports that held the item are gone; only DynamoDB's TTL delete of it remains.
     a = item("c1", "2025-01-01T10:00:00Z", ttl=int((FULL_AT + timedelta(hours=1)).timestamp()))
