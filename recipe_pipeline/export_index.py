@@ -127,6 +127,7 @@ LINES_SCHEMA = pa.schema([("line_number", pa.int64()), ("line", pa.binary())])
 DAY_FILE_ROW_GROUP = 65_536  # rows a day's row group gathers before it is written
 DAY_FILE_BUFFER_BYTES = 128 * 2**20  # rows waiting across all days; the largest go out beyond it
 ROW_GROUPS_PER_DAY_FILE = 32  # then a day goes on in a new file
+OPEN_DAY_FILES = 256  # at most, per kind: beyond it the longest open goes (an export of years)
 
 
 class _DayCut:
@@ -136,7 +137,8 @@ class _DayCut:
     stays within ``DAY_FILE_BUFFER_BYTES``: beyond it, the days with the most waiting go out
     first, in smaller row groups. An open file holds every row group's metadata until it closes
     (about 12 KB each), so a day goes on in a new file every ``ROW_GROUPS_PER_DAY_FILE`` row
-    groups: memory stays flat however many days and data files the export has."""
+    groups, and at most ``OPEN_DAY_FILES`` files are open: memory and file handles stay flat
+    however many days and data files the export has."""
 
     def __init__(self, work: str, schema: pa.Schema, kind: str) -> None:
         self.work, self.schema, self.kind = work, schema, kind
@@ -173,6 +175,8 @@ class _DayCut:
             writer.close()
             writer = None
         if writer is None:
+            if len(self._writers) >= OPEN_DAY_FILES:  # its day goes on in a new file when it flushes again
+                self._writers.pop(next(iter(self._writers))).close()
             paths = self.files.setdefault(day, [])
             paths.append(os.path.join(self.work, f"{day}-{self.kind}-{len(paths):05d}.parquet"))
             writer = self._writers[day] = pq.ParquetWriter(paths[-1], self.schema, compression="zstd", write_statistics=False)

@@ -147,6 +147,7 @@ def test_a_full_export_cut_by_day_gives_the_days_its_data_files_give(project, se
     monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_ROW_GROUP", 5)
     monkeypatch.setattr("recipe_pipeline.export_index.ROW_GROUPS_PER_DAY_FILE", 2)
     monkeypatch.setattr("recipe_pipeline.export_index.DAY_FILE_BUFFER_BYTES", 4096)
+    monkeypatch.setattr("recipe_pipeline.export_index.OPEN_DAY_FILES", 1 + seed % 2)  # days take turns with the files
     writer = ExportWriter(project.exports, files_per_export=3)
     messy_exports(writer, seed, whole_file_faults=seed % 3 == 0)
     store = ExportStore(project.exports)
