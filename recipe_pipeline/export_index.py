@@ -208,11 +208,10 @@ class _DayFiles:
         self.rows = _DayCut(self._work.name, CANDIDATE_SCHEMA, "rows")
         self.lines = _DayCut(self._work.name, LINES_SCHEMA, "lines")
 
-    def add_rows(self, table: pa.Table) -> None:
-        """A data file's columnar rows; their day is their timestamp's first ten characters."""
+    def add_rows(self, table: pa.Table, day_of_row: pa.Array | pa.ChunkedArray) -> None:
+        """A data file's columnar rows, and each one's day."""
         if not table.num_rows:
             return
-        day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
         order = pc.sort_indices(day_of_row)  # stable: a day keeps the file's order
         offset = 0
         for entry in pc.value_counts(day_of_row.take(order)).to_pylist():  # the days, in sorted order
@@ -301,11 +300,12 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
             erased += pc.sum(erased_rows).as_py()
             table = table.filter(pc.invert(erased_rows))
     # Columnar rows have plain UTC timestamps: the day is the first ten characters.
-    for entry in pc.value_counts(pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)).to_pylist():
+    day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
+    for entry in pc.value_counts(day_of_row).to_pylist():
         days[entry["values"]] += entry["counts"]
     if day_files is not None:
-        day_files.add_rows(table)
-    del table
+        day_files.add_rows(table, day_of_row)
+    del table, day_of_row
     quarantined_lines = []
     lines_by_day: dict[str, list[tuple[int, bytes]]] = {}
     for number, line in file.exact_lines:

@@ -45,9 +45,10 @@ def dynamodb_export_index(
     requests this run, then the daily runs of the days the index lists: reading an export takes
     as long as the export is large, which a sensor tick (60 s at most) cannot. `raw_conversations`
     reads only the exports whose index lists its day."""
-    summary = exports.store().summary(context.partition_key)
+    store = exports.store()
+    summary = store.summary(context.partition_key)
     # The key is resolved only if an unreadable line must be checked against erased users.
-    index = write_export_index(exports.store(), lake.location(), summary, pseudonymizer=pseudonyms.pseudonymizer)
+    index = write_export_index(store, lake.location(), summary, pseudonymizer=pseudonyms.pseudonymizer)
     days = sorted(index.days)
     if index.quarantined:
         context.log.warning(f"{index.quarantined} line(s) of export {summary.export_id} belong to no day and were quarantined")
