@@ -68,6 +68,17 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["erased"] = provenance.get("erased", 0) + removed
 
 
+def _adjust_raw_counts(lake: Location, day: str, **changes: int) -> None:
+    """Add ``changes`` to the counts in the day's raw file's provenance, if the day has one."""
+    raw_path = layout.raw_conversations_path(day)
+    if lake.exists(raw_path):
+        provenance = layout.read_provenance(lake, raw_path)
+        counts = provenance.setdefault("counts", {})
+        for name, change in changes.items():
+            counts[name] = counts.get(name, 0) + change
+        lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
+
+
 def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> int:
     """Rewrite a quarantine file (JSON lines) without the entries ``holds_user`` picks, deleting
     it once empty; returns how many went."""
@@ -173,22 +184,12 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         moved = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
-            raw_path = layout.raw_conversations_path(day)
-            if lake.exists(raw_path):  # quarantined -> erased, so the day's counts still add up
-                provenance = layout.read_provenance(lake, raw_path)
-                counts = provenance.setdefault("counts", {})
-                counts["quarantined"] = counts.get("quarantined", 0) - moved
-                counts["erased"] = counts.get("erased", 0) + moved
-                lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
+            _adjust_raw_counts(lake, day, quarantined=-moved, erased=moved)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, removed in _forget_in_export_days(lake, user_id, report).items():
         # The day's raw file read those versions; the export's index no longer lists them.
-        raw_path = layout.raw_conversations_path(day)
-        if lake.exists(raw_path):
-            provenance = layout.read_provenance(lake, raw_path)
-            provenance.setdefault("counts", {})["export_records"] = provenance["counts"].get("export_records", 0) - removed
-            lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
+        _adjust_raw_counts(lake, day, export_records=-removed)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"
