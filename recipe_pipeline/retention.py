@@ -73,19 +73,28 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
             # A late run of one of its days reads the export itself, if it is still there, rather
             # than cutting all of it again.
             index_path = layout.export_index_path(export_id)
-            index = json.loads(lake.read_bytes(index_path))
-            lake.write_bytes(json.dumps({**index, "day_files": False}, sort_keys=True).encode(), index_path)
+            if lake.exists(index_path):
+                index = json.loads(lake.read_bytes(index_path))
+                lake.write_bytes(json.dumps({**index, "day_files": False}, sort_keys=True).encode(), index_path)
     return report
 
 
 def _expired_exports(lake: Location, zone: str, oldest_kept: str) -> list[str]:
     """Exports whose folder in ``zone`` has expired: the export's data is as of a day before
-    ``oldest_kept`` (its index says until when). An export not indexed yet is kept."""
+    ``oldest_kept`` (its index says until when). An export with no index is kept, unless its
+    folder is a copy cut by day whose newest day has expired: an index build that stopped after
+    writing the cut leaves one, which no later build of that export may come to replace."""
     expired = []
     for export_id in lake.list_dirs(zone):
         index_path = layout.export_index_path(export_id)
-        covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until") if lake.exists(index_path) else None
-        if covered_until and covered_until[:10] < oldest_kept:
+        if lake.exists(index_path):
+            covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until")
+            newest_day = covered_until[:10] if covered_until else None
+        elif zone == layout.EXPORT_DAYS:
+            newest_day = max(lake.list_dirs(f"{zone}/{export_id}"), default=None)
+        else:
+            newest_day = None
+        if newest_day and newest_day < oldest_kept:
             expired.append(export_id)
     return expired
 

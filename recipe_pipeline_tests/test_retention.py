@@ -84,12 +84,16 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
         lake.write_bytes(b"PAR1", layout.export_day_file(export_id, "2025-03-01", "rows", 0))
         if covered_until:
             lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
-    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old"]
+    # A build that stopped between the cut and the index: no index, its newest day still kept.
+    lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-03", "rows", 0))
+    lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-04", "rows", 0))
+    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old", "03-not-indexed"]
     assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
-    assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old"]
-    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "03-not-indexed"]
+    assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old", "03-not-indexed"]
+    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "04-not-indexed-recent"]
     # A late run of one of its days reads the export (if still there) rather than cutting it again.
     assert json.loads(lake.read_bytes(layout.export_index_path("01-old")))["day_files"] is False
+    assert not lake.exists(layout.export_index_path("03-not-indexed"))
 
 
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
