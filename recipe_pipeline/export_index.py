@@ -22,14 +22,13 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import give_back_memory
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
 from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, image_user_id, parse_record
 from recipe_pipeline.pseudonyms import Pseudonymizer
-from recipe_pipeline.storage import Location
+from recipe_pipeline.storage import Location, RollingParquetFiles
 
 INDEX_VERSION = 1
 
@@ -135,19 +134,19 @@ class _DayCut:
 
     A day's rows wait until they make a row group of ``DAY_FILE_ROW_GROUP``, and all that waits
     stays within ``DAY_FILE_BUFFER_BYTES``: beyond it, the days with the most waiting go out
-    first, in smaller row groups. An open file holds every row group's metadata until it closes
-    (about 12 KB each), so a day goes on in a new file every ``ROW_GROUPS_PER_DAY_FILE`` row
-    groups, and at most ``OPEN_DAY_FILES`` files are open: memory and file handles stay flat
-    however many days and data files the export has."""
+    first, in smaller row groups. A day goes on in a new file every ``ROW_GROUPS_PER_DAY_FILE``
+    row groups, and at most ``OPEN_DAY_FILES`` files are open (``RollingParquetFiles``): memory
+    and file handles stay flat however many days and data files the export has."""
 
     def __init__(self, work: str, schema: pa.Schema, kind: str) -> None:
-        self.work, self.schema, self.kind = work, schema, kind
+        self.kind = kind
         self._pending: dict[str, list[pa.Table]] = {}
         self._pending_rows: Counter[str] = Counter()
         self._pending_bytes: Counter[str] = Counter()
-        self._writers: dict[str, pq.ParquetWriter] = {}  # the day's open file
-        self._row_groups: Counter[str] = Counter()  # in the open file
-        self.files: dict[str, list[str]] = {}  # day -> its local files, in order
+        self._files = RollingParquetFiles(
+            lambda day, part: os.path.join(work, f"{day}-{kind}-{part:05d}.parquet"),
+            row_groups_per_file=ROW_GROUPS_PER_DAY_FILE, max_open=OPEN_DAY_FILES,
+            schema=schema, compression="zstd", write_statistics=False)
 
     def add(self, day: str, table: pa.Table) -> None:
         """``table`` is the day's, and owns its buffers (a slice would keep its parent alive)."""
@@ -165,28 +164,10 @@ class _DayCut:
         table = pa.concat_tables(self._pending.pop(day))
         del self._pending_rows[day], self._pending_bytes[day]
         for offset in range(0, table.num_rows, DAY_FILE_ROW_GROUP):
-            self._writer(day).write_table(table.slice(offset, DAY_FILE_ROW_GROUP), row_group_size=DAY_FILE_ROW_GROUP)
-            self._row_groups[day] += 1
-
-    def _writer(self, day: str) -> pq.ParquetWriter:
-        """The day's open file, a new one once it holds ``ROW_GROUPS_PER_DAY_FILE`` row groups."""
-        writer = self._writers.get(day)
-        if writer is not None and self._row_groups[day] >= ROW_GROUPS_PER_DAY_FILE:
-            writer.close()
-            writer = None
-        if writer is None:
-            if len(self._writers) >= OPEN_DAY_FILES:  # its day goes on in a new file when it flushes again
-                self._writers.pop(next(iter(self._writers))).close()
-            paths = self.files.setdefault(day, [])
-            paths.append(os.path.join(self.work, f"{day}-{self.kind}-{len(paths):05d}.parquet"))
-            writer = self._writers[day] = pq.ParquetWriter(paths[-1], self.schema, compression="zstd", write_statistics=False)
-            self._row_groups[day] = 0
-        return writer
+            self._files.write(day, table.slice(offset, DAY_FILE_ROW_GROUP))
 
     def abandon(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        self._files.close()
         self._pending.clear()
 
     def close(self) -> dict[str, list[str]]:
@@ -194,7 +175,7 @@ class _DayCut:
         for day in list(self._pending):
             self._flush(day)
         self.abandon()
-        return self.files
+        return self._files.files
 
 
 class _DayFiles:

@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
@@ -36,7 +35,7 @@ from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_e
 from recipe_pipeline.exports import (DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, image_user_id, parse_record,
                                      to_micros)
 from recipe_pipeline.pseudonyms import Pseudonymizer
-from recipe_pipeline.storage import Location
+from recipe_pipeline.storage import Location, RollingParquetFiles
 from recipe_pipeline.warehouse import bounded_duckdb, parquet_relation
 
 # Exports are not transactionally consistent and AWS's clock "can vary by one minute"; an item
@@ -322,20 +321,20 @@ class _BucketSpill:
     alone: a row group per data file read, in a bucket's Parquet files."""
 
     def __init__(self, work: str, day: str, buckets: int):
-        self.work, self.buckets = work, buckets
+        self.buckets = buckets
         self._day_start_micros = to_micros(datetime.fromisoformat(day).replace(tzinfo=UTC))
-        self._writers: dict[int, pq.ParquetWriter] = {}  # the bucket's open file
-        self._row_groups: dict[int, int] = {}  # in the open file
-        self._schemas: dict[int, pa.Schema] = {}  # every file of a bucket has its first piece's
-        self._paths: dict[int, list[str]] = {}
+        # No statistics: nothing filters the spill, and a writer holds them (min/max of long
+        # messages) with the rest of every row group's metadata until it closes.
+        self._files = RollingParquetFiles(
+            lambda bucket, part: os.path.join(work, f"bucket-{bucket:04d}-{part:05d}.parquet"),
+            row_groups_per_file=ROW_GROUPS_PER_SPILL_FILE, max_open=MAX_BUCKETS,
+            compression="lz4", use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
 
     def __enter__(self) -> _BucketSpill:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        self._files.close()
 
     def buckets_of(self, message_ts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         """Each instant's bucket: its minute of the day, scaled to the bucket count. The one rule
@@ -346,32 +345,15 @@ class _BucketSpill:
 
     def paths(self, bucket: int) -> list[str]:
         """The bucket's spill files (none if no columnar version fell in it)."""
-        return self._paths.get(bucket, [])
+        return self._files.files.get(bucket, [])
 
     def write(self, part: pa.Table) -> None:
         if self.buckets == 1:
-            self._write(0, part)
+            self._files.write(0, part)
             return
         bucket = self.buckets_of(part.column("message_ts"))
         for number in pc.unique(bucket).to_pylist():
-            self._write(number, part.filter(pc.equal(bucket, number)))
-
-    def _write(self, bucket: int, piece: pa.Table) -> None:
-        writer = self._writers.get(bucket)
-        if writer is not None and self._row_groups[bucket] >= ROW_GROUPS_PER_SPILL_FILE:
-            writer.close()
-            writer = None
-        if writer is None:
-            schema = self._schemas.setdefault(bucket, piece.schema)
-            paths = self._paths.setdefault(bucket, [])
-            paths.append(os.path.join(self.work, f"bucket-{bucket:04d}-{len(paths):05d}.parquet"))
-            # No statistics: nothing filters the spill, and a writer holds them (min/max of long
-            # messages) with the rest of every row group's metadata until it closes.
-            writer = self._writers[bucket] = pq.ParquetWriter(
-                paths[-1], schema, compression="lz4", use_dictionary=_SPILL_DICTIONARY_COLUMNS, write_statistics=False)
-            self._row_groups[bucket] = 0
-        writer.write_table(piece if piece.schema == writer.schema else piece.cast(writer.schema))
-        self._row_groups[bucket] += 1
+            self._files.write(number, part.filter(pc.equal(bucket, number)))
 
 
 @dataclass(frozen=True)

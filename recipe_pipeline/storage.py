@@ -12,7 +12,7 @@ import os
 import posixpath
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -317,3 +317,46 @@ def iter_lines(stream: pa.NativeFile, chunk_size: int = 1 << 20) -> Iterator[byt
         yield from lines
     if pending:
         yield pending
+
+
+class RollingParquetFiles:
+    """Local Parquet files by key (a day, a time bucket), a table at a time, in the order An open writer holds every row group's metadata until it closes (about 12 KB each
+    with 17 columns), so a key goes on in a new file every ``row_groups_per_file`` row groups,
+    and at most ``max_open`` files are open at once (the longest open closes first, its key going
+    on in a new file): memory and file handles stay flat however many keys and tables there are.
+    A key's files all have its first table's schema, or ``schema``."""
+
+    def __init__(self, path: Callable[[Hashable, int], str], *, row_groups_per_file: int, max_open: int,
+                 schema: pa.Schema | None = None, **writer_options) -> None:
+        self._path, self._row_groups_per_file, self._max_open = path, row_groups_per_file, max_open
+        self._schema, self._writer_options = schema, writer_options
+        self._writers: dict[Hashable, pq.ParquetWriter] = {}  # the key's open file
+        self._row_groups: dict[Hashable, int] = {}  # in the open file
+        self._schemas: dict[Hashable, pa.Schema] = {}
+        self.files: dict[Hashable, list[str]] = {}  # key -> its files, in order
+
+    def write(self, key: Hashable, table: pa.Table) -> None:
+        writer = self._writer(key, table.schema)
+        writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema))
+        self._row_groups[key] += 1
+
+    def _writer(self, key: Hashable, schema: pa.Schema) -> pq.ParquetWriter:
+        writer = self._writers.get(key)
+        if writer is not None and self._row_groups[key] >= self._row_groups_per_file:
+            self._writers.pop(key).close()
+            writer = None
+        if writer is None:
+            if len(self._writers) >= self._max_open:
+                self._writers.pop(next(iter(self._writers))).close()
+            paths = self.files.setdefault(key, [])
+            paths.append(self._path(key, len(paths)))
+            schema = self._schemas.setdefault(key, self._schema or schema)
+            writer = self._writers[key] = pq.ParquetWriter(paths[-1], schema, **self._writer_options)
+            self._row_groups[key] = 0
+        return writer
+
+    def close(self) -> None:
+        """Every file complete (written again, a key goes on in a new file)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
