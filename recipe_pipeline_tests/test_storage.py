@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe_pipeline.storage import Location, iter_lines
+from recipe_pipeline.storage import Location, RollingParquetFiles, iter_lines
 
 
 @pytest.fixture
@@ -320,3 +320,20 @@ def test_iter_lines_property(lines, trailing_newline, chunk_size):
     if expected[-1] == b"":
         expected.pop()  # nothing after the final newline
     assert list(iter_lines(io.BytesIO(data), chunk_size=chunk_size)) == expected
+
+
+def test_rolling_parquet_files_roll_per_key_and_cap_open_files(tmp_path):
+    files = RollingParquetFiles(lambda key, part: str(tmp_path / f"{key}-{part}.parquet"), row_groups_per_file=2, max_open=2)
+    # Keys take turns: "c" opening closes "a" (the longest open), whose next table starts a file
+    # and closes "b"; "b" then goes on in a file of its own, with its first table's schema.
+    for key, value in [("a", 1), ("a", 2), ("a", 3), ("b", 4), ("c", 5), ("a", 6)]:
+        files.write(key, pa.table({"v": [value, value]}))
+    files.write("b", pa.table({"v": pa.array([7], pa.int32())}))  # cast to the key's first schema
+    files.close()
+    assert {key: [os.path.basename(p) for p in paths] for key, paths in files.files.items()} == {
+        "a": ["a-0.parquet", "a-1.parquet", "a-2.parquet"], "b": ["b-0.parquet", "b-1.parquet"], "c": ["c-0.parquet"]}
+    contents = {p: pq.read_table(p) for paths in files.files.values() for p in paths}
+    assert [contents[p].column("v").to_pylist() for p in files.files["a"]] == [[1, 1, 2, 2], [3, 3], [6, 6]]
+    assert [pq.ParquetFile(p).num_row_groups for p in files.files["a"]] == [2, 1, 1]
+    assert [contents[p].column("v").to_pylist() for p in files.files["b"]] == [[4, 4], [7]]
+    assert contents[files.files["b"][1]].schema.field("v").type == pa.int64()
