@@ -293,6 +293,9 @@ class RawDayStream:
     counts: dict[str, int]
     quarantine: list[dict]
     covered_until: datetime | None
+    # user id -> items deleted because the newest snapshot lacks them (``deleted_by_snapshot``):
+    # an erased user's are erasures, the snapshot's copy cut by day having lost them.
+    snapshot_absent_users: Counter = field(default_factory=Counter)
 
 
 def _quarantined(day: str, candidate: _Candidate, reason: str) -> dict:
@@ -471,6 +474,7 @@ class _BucketTally:
 
     counts: dict[str, int]
     quarantine: list[dict]
+    snapshot_absent_users: Counter
 
 
 def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, paths: list[str], exact: list[_Candidate], positions: list[int],
@@ -494,10 +498,21 @@ def _resolve_bucket(con: duckdb.DuckDBPyConnection, day: str, paths: list[str], 
             rows.append(_to_row(winner))
         except (ValueError, BadTimestamp) as exc:
             quarantine.append(_quarantined(day, winner, str(exc)))
-    yield _BucketTally(counts, quarantine)
+    yield _BucketTally(counts, quarantine, _snapshot_absent_users(con, exact, spilled) if counts["deleted_by_snapshot"] else Counter())
     con.register("exact_rows", pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
     with closing(con.sql(_ROWS_SQL).to_arrow_reader(batch_rows)) as reader:
         yield from reader
+
+
+def _snapshot_absent_users(con: duckdb.DuckDBPyConnection, exact: list[_Candidate], spilled: int) -> Counter:
+    """The bucket's items missing from the newest snapshot, by user id (a null one for an image
+    without a user id)."""
+    absent = Counter({row["user_id"]: row["items"] for row in con.sql(
+        "SELECT c.user_id, count(*) AS items FROM winners w JOIN columnar_versions c USING (row_id)"
+        " WHERE w.missing_from_snapshot GROUP BY c.user_id").to_arrow_table().to_pylist()})
+    exact_absent = con.sql(f"SELECT row_id FROM winners WHERE missing_from_snapshot AND row_id >= {spilled}").to_arrow_table()
+    absent.update(image_user_id(exact[row_id - spilled].record.image) for row_id in exact_absent.column("row_id").to_pylist())
+    return absent
 
 
 # Batches a bucket's resolve may run ahead of the caller: two reach past a 200,000-version bucket,
@@ -528,6 +543,7 @@ def _resolved_batches(con: duckdb.DuckDBPyConnection, stream: RawDayStream, spil
                 for name, value in entry.counts.items():
                     stream.counts[name] += value
                 stream.quarantine += entry.quarantine
+                stream.snapshot_absent_users.update(entry.snapshot_absent_users)
             else:
                 yield _conform(entry)
     stream.quarantine.sort(key=lambda q: (q["conversation_id"], q["timestamp"]))
@@ -549,6 +565,16 @@ def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonym
     keep = pc.invert(pc.is_in(pseudonymizer.pseudonym_column(rows.column("user_id")), pa.array(sorted(erased), pa.string())))
     kept = rows.filter(keep)
     return kept, rows.num_rows - kept.num_rows
+
+
+def _count_erased_as_absent(absent: Counter, erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> None:
+    """Items missing from the snapshot whose user is erased were erased, not deleted: forget-user
+    took them out of the snapshot's copy cut by day, and an older version remains elsewhere."""
+    for user_id, items in absent.items():
+        if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
+            counts["deleted"] -= items
+            counts["deleted_by_snapshot"] -= items
+            counts["erased"] = counts.get("erased", 0) + items
 
 
 def _quarantine_without_erased(quarantine: list[dict], erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> list[dict]:
@@ -592,6 +618,7 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
             by_role.update({v["values"]: v["counts"] for v in pc.value_counts(batch.column("role")).to_pylist()} if batch.num_rows else {})
         counts = dict(stream.counts)  # final now that every bucket is resolved
         counts["erased"] = counts.get("erased", 0) + erased_rows
+        _count_erased_as_absent(stream.snapshot_absent_users, erased, pseudonymizer, counts)
         quarantine = _quarantine_without_erased(stream.quarantine, erased, pseudonymizer, counts)
         counts["rows"] = writer.rows
         summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)

@@ -16,7 +16,7 @@ from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.erasure import forget_user
 from recipe_pipeline.export_index import load_or_build_export_index
-from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.checks import raw_conversations_counts_conserved
 from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline.export_index import DAY_FILE_ROW_GROUP
@@ -94,8 +94,10 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert all(e.passed for e in rebuilt.get_asset_check_evaluations())
     raw = project.lake.read_parquet(layout.raw_conversations_path(day))
     assert user_id not in raw.column("user_id").to_pylist()
-    erased = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["erased"]
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    erased = counts["erased"]
     assert 0 < erased <= rows_by_day[day]
+    assert counts["deleted"] <= counts_before[day]["deleted"]  # an erasure is never a deletion
     [materialization] = rebuilt.asset_materializations_for_node("raw_conversations")
     assert materialization.metadata["erased"] == dg.IntMetadataValue(erased)
 
@@ -107,6 +109,29 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert rebuilt.success and all(e.passed for e in rebuilt.get_asset_check_evaluations())
     assert project.lake.list_files(layout.EXPORT_DAYS, recursive=True)  # cut again, without the user
     assert user_id not in project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist()
+
+
+def test_an_erased_item_the_snapshot_lost_but_an_older_export_holds_is_counted_as_erased(project, instance):
+    # The item's newest version is in the full export's copy cut by day, an older one in an
+    # incremental export before it. Once forget-user takes it out of the cut, the day sees only
+    # the older version, which the snapshot lacks: it was erased, not deleted.
+    day = "2025-01-01"
+    older = {**conversation_item("c1", "user-u", "hello"), "message": "hello (before an edit)"}
+    writer = ExportWriter(project.exports)
+    writer.write_incremental_export([Change(("c1", older["timestamp"]), micros(datetime(2025, 1, 1, 9, 30, tzinfo=UTC)), older, None)],
+                                    datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 12, tzinfo=UTC))
+    writer.write_full_export([conversation_item("c1", "user-u", "hello"), {**conversation_item("c2", "user-v", "hi")}],
+                             datetime(2025, 1, 2, tzinfo=UTC))
+    defs = build_definitions(project.settings)
+    job = defs.resolve_job_def("daily_pipeline")
+    assert job.execute_in_process(partition_key=day, instance=instance).success
+    forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), "user-u")
+
+    rebuilt = job.execute_in_process(partition_key=day, instance=instance)
+    assert rebuilt.success and all(e.passed for e in rebuilt.get_asset_check_evaluations())
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert (counts["rows"], counts["erased"], counts["deleted"], counts["deleted_by_snapshot"]) == (1, 1, 0, 0)
+    assert counts["unique_items"] == 2
 
 
 def conversation_item(conversation_id: str, user_id: str, message) -> dict:
