@@ -61,7 +61,6 @@ class ExportPlan:
     ignored_days: dict[str, int]  # days before the first partition -> items
     problems: dict[str, str]
     to_index: list[str] = field(default_factory=list)  # completed exports with no index yet
-    completed: list[str] = field(default_factory=list)  # every completed export listed, handled or not
 
 
 def plan_export_runs(
@@ -78,15 +77,10 @@ def plan_export_runs(
     new_exports: list[str] = []
     to_index: list[str] = []
     indexed: list[tuple[str, ExportIndex]] = []
-    completed: list[str] = []
 
     for export_id in store.export_ids():
-        if export_id in handled:
-            completed.append(export_id)
-            continue
-        if not store.is_complete(export_id):
+        if export_id in handled or not store.is_complete(export_id):
             continue  # still running until manifest-summary.json appears
-        completed.append(export_id)
         try:
             store.data_files(store.summary(export_id))  # its manifests, read and checked (small)
         except ExportError as exc:
@@ -117,4 +111,4 @@ def plan_export_runs(
 
     requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, completed)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index)

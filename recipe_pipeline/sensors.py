@@ -38,10 +38,8 @@ def dynamodb_export_sensor(
         context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
-    # Every completed export listed has a partition, including those handled before the
-    # partitions existed (a lake from an earlier release), so each can be re-indexed from the UI.
-    existing = set(context.instance.get_dynamic_partitions(export_partitions.name))
-    new_partitions = [eid for eid in plan.completed if eid not in existing]
+    existing = set(context.instance.get_dynamic_partitions(export_partitions.name)) if plan.to_index else set()
+    new_partitions = [eid for eid in plan.to_index if eid not in existing]
     # Requested again on every tick until the index exists: the run key makes the repeats no-ops,
     # and an index run that failed is re-executed from the UI once the export is fixed.
     run_requests = [
@@ -65,6 +63,4 @@ def dynamodb_export_sensor(
         reason = "unreadable export(s): " + "; ".join(plan.problems.values())
     elif plan.new_exports:
         reason = f"{len(plan.new_exports)} new export(s) touch no day that is a partition yet"
-    elif new_partitions:
-        reason = f"no new completed exports; {len(new_partitions)} handled earlier given a {export_partitions.name} partition"
-    return dg.SensorResult(skip_reason=reason, cursor=plan.cursor.to_json(), dynamic_partitions_requests=partition_requests)
+    return dg.SensorResult(skip_reason=reason, cursor=plan.cursor.to_json())

@@ -189,22 +189,6 @@ def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(projec
     assert ExportCursor.parse(fixed.cursor).failed == {}
 
 
-def test_exports_handled_before_partitions_existed_are_given_one_without_runs(project, simulated, instance):
-    # A lake from an earlier release: every export handled (in the cursor) and indexed, but the
-    # instance has no dynamodb_export_ids partition for them to be re-indexed from the UI.
-    store = indexed(project)
-    handled = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=datetime(2026, 1, 1, tzinfo=UTC)).cursor
-    assert sorted(handled.handled) == sorted(simulated.export_ids)
-    result = tick(project, instance, handled.to_json())
-    assert not result.run_requests and "given a dynamodb_export_ids partition" in result.skip_message
-    [added] = result.dynamic_partitions_requests
-    assert sorted(added.partition_keys) == sorted(simulated.export_ids)
-
-    instance.add_dynamic_partitions("dynamodb_export_ids", list(added.partition_keys))
-    settled = tick(project, instance, handled.to_json())
-    assert not settled.run_requests and not settled.dynamic_partitions_requests
-
-
 def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):
     writer = ExportWriter(project.exports)
     writer.write_full_export(
