@@ -41,9 +41,9 @@ def daily_check(**kwargs):
 
     def decorate(fn):
         @functools.wraps(fn)
-        def evaluate(*args, **kwargs):
+        def evaluate(*args, **inputs):
             try:
-                return fn(*args, **kwargs)
+                return fn(*args, **inputs)
             finally:
                 give_back_memory()  # checks share a process with the assets in materialize and catch-up
 

@@ -145,7 +145,7 @@ class _DayCut:
         self._pending_bytes: Counter[str] = Counter()
         self._files = RollingParquetFiles(
             lambda day, part: os.path.join(work, f"{day}-{kind}-{part:05d}.parquet"),
-            row_groups_per_file=ROW_GROUPS_PER_DAY_FILE, max_open=OPEN_DAY_FILES,
+            row_groups_per_file=ROW_GROUPS_PER_DAY_FILE, max_open=OPEN_DAY_FILES, row_group_rows=DAY_FILE_ROW_GROUP,
             schema=schema, compression="zstd", write_statistics=False)
 
     def add(self, day: str, table: pa.Table) -> None:

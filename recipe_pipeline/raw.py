@@ -568,8 +568,10 @@ def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonym
 
 
 def _count_erased_as_absent(absent: Counter, erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> None:
-    """Items missing from the snapshot whose user is erased were erased, not deleted: forget-user
-    took them out of the snapshot's copy cut by day, and an older version remains elsewhere."""
+    """Items missing from the snapshot whose user is erased count as erased, not deleted:
+    forget-user took them out of the snapshot's copy cut by day, and an older version remains
+    elsewhere. An item the user had deleted before the snapshot cannot be told apart from one,
+    and is counted as erased too (an erased user's items are gone either way)."""
     for user_id, items in absent.items():
         if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
             counts["deleted"] -= items

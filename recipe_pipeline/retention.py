@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.storage import Location
@@ -79,23 +79,29 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
     return report
 
 
+# A copy cut by day is written before its index, in day order: while an index build is under
+# way, the days written so far can all be old. A cut with no index is left alone this long.
+UNINDEXED_CUT_GRACE = timedelta(days=2)
+
+
 def _expired_exports(lake: Location, zone: str, oldest_kept: str) -> list[str]:
     """Exports whose folder in ``zone`` has expired: the export's data is as of a day before
     ``oldest_kept`` (its index says until when). An export with no index is kept, unless its
-    folder is a copy cut by day whose newest day has expired: an index build that stopped after
-    writing the cut leaves one, which no later build of that export may come to replace."""
+    folder is a copy cut by day whose newest day has expired and which nothing has written to for
+    ``UNINDEXED_CUT_GRACE``: an index build that stopped after writing the cut leaves one, which
+    no later build of that export may come to replace."""
     expired = []
     for export_id in lake.list_dirs(zone):
         index_path = layout.export_index_path(export_id)
         if lake.exists(index_path):
             covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until")
-            newest_day = covered_until[:10] if covered_until else None
+            if covered_until and covered_until[:10] < oldest_kept:
+                expired.append(export_id)
         elif zone == layout.EXPORT_DAYS:
-            newest_day = max(lake.list_dirs(f"{zone}/{export_id}"), default=None)
-        else:
-            newest_day = None
-        if newest_day and newest_day < oldest_kept:
-            expired.append(export_id)
+            newest_day = max(lake.list_dirs(zone, export_id), default=None)
+            written = lake.last_modified(zone, export_id)
+            if newest_day and newest_day < oldest_kept and written and written < datetime.now(UTC) - UNINDEXED_CUT_GRACE:
+                expired.append(export_id)
     return expired
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -110,6 +111,12 @@ class Location:
             for info in self.filesystem.get_file_info(selector)
             if info.type == pafs.FileType.File
         )
+
+    def last_modified(self, *parts: str) -> datetime | None:
+        """When the newest file below ``parts`` was written (S3's LastModified), None if none is."""
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
+        times = [info.mtime for info in self.filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+        return max(times).astimezone(UTC) if times else None
 
     def read_parquet(self, *parts: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(self.path(*parts), filesystem=self.filesystem, columns=columns)
@@ -320,16 +327,18 @@ def iter_lines(stream: pa.NativeFile, chunk_size: int = 1 << 20) -> Iterator[byt
 
 
 class RollingParquetFiles:
-    """Local Parquet files by key (a day, a time bucket), a table at a time, in the order An open writer holds every row group's metadata until it closes (about 12 KB each
-    with 17 columns), so a key goes on in a new file every ``row_groups_per_file`` row groups,
-    and at most ``max_open`` files are open at once (the longest open closes first, its key going
-    on in a new file): memory and file handles stay flat however many keys and tables there are.
-    A key's files all have its first table's schema, or ``schema``."""
+    """Local Parquet files by key (a day, a time bucket), written in order, in row groups of at
+    most ``row_group_rows``. An open writer holds every row group's metadata until it closes
+    (about 12 KB each with 17 columns), so a key goes on in a new file every
+    ``row_groups_per_file`` row groups, and at most ``max_open`` files are open at once (the
+    longest open closes first, its key going on in a new file): memory and file handles stay flat
+    however many keys and tables there are. A key's files all have ``schema``, or else its first
+    table's (later tables are cast to it)."""
 
     def __init__(self, path: Callable[[Hashable, int], str], *, row_groups_per_file: int, max_open: int,
-                 schema: pa.Schema | None = None, **writer_options) -> None:
+                 schema: pa.Schema | None = None, row_group_rows: int = 1024 * 1024, **writer_options) -> None:
         self._path, self._row_groups_per_file, self._max_open = path, row_groups_per_file, max_open
-        self._schema, self._writer_options = schema, writer_options
+        self._schema, self._row_group_rows, self._writer_options = schema, row_group_rows, writer_options
         self._writers: dict[Hashable, pq.ParquetWriter] = {}  # the key's open file
         self._row_groups: dict[Hashable, int] = {}  # in the open file
         self._schemas: dict[Hashable, pa.Schema] = {}
@@ -337,8 +346,8 @@ class RollingParquetFiles:
 
     def write(self, key: Hashable, table: pa.Table) -> None:
         writer = self._writer(key, table.schema)
-        writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema))
-        self._row_groups[key] += 1
+        writer.write_table(table if table.schema == writer.schema else table.cast(writer.schema), row_group_size=self._row_group_rows)
+        self._row_groups[key] += max(1, -(-table.num_rows // self._row_group_rows))
 
     def _writer(self, key: Hashable, schema: pa.Schema) -> pq.ParquetWriter:
         writer = self._writers.get(key)

@@ -97,7 +97,6 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
     erased = counts["erased"]
     assert 0 < erased <= rows_by_day[day]
-    assert counts["deleted"] <= counts_before[day]["deleted"]  # an erasure is never a deletion
     [materialization] = rebuilt.asset_materializations_for_node("raw_conversations")
     assert materialization.metadata["erased"] == dg.IntMetadataValue(erased)
 
@@ -116,12 +115,13 @@ def test_an_erased_item_the_snapshot_lost_but_an_older_export_holds_is_counted_a
     # incremental export before it. Once forget-user takes it out of the cut, the day sees only
     # the older version, which the snapshot lacks: it was erased, not deleted.
     day = "2025-01-01"
-    older = {**conversation_item("c1", "user-u", "hello"), "message": "hello (before an edit)"}
+    # c1 is read columnar; c3's timestamp, with an offset, sends it down the exact path.
+    newest = [conversation_item("c1", "user-u", "hello"), {**conversation_item("c3", "user-u", "hello"), "timestamp": "2025-01-01T10:00:00+01:00"}]
+    older = [{**item, "message": "hello (before an edit)"} for item in newest]
     writer = ExportWriter(project.exports)
-    writer.write_incremental_export([Change(("c1", older["timestamp"]), micros(datetime(2025, 1, 1, 9, 30, tzinfo=UTC)), older, None)],
-                                    datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 12, tzinfo=UTC))
-    writer.write_full_export([conversation_item("c1", "user-u", "hello"), {**conversation_item("c2", "user-v", "hi")}],
-                             datetime(2025, 1, 2, tzinfo=UTC))
+    writer.write_incremental_export([Change((item["conversation_id"], item["timestamp"]), micros(datetime(2025, 1, 1, 9, 30, tzinfo=UTC)), item, None)
+                                     for item in older], datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 12, tzinfo=UTC))
+    writer.write_full_export([*newest, conversation_item("c2", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC))
     defs = build_definitions(project.settings)
     job = defs.resolve_job_def("daily_pipeline")
     assert job.execute_in_process(partition_key=day, instance=instance).success
@@ -130,8 +130,8 @@ def test_an_erased_item_the_snapshot_lost_but_an_older_export_holds_is_counted_a
     rebuilt = job.execute_in_process(partition_key=day, instance=instance)
     assert rebuilt.success and all(e.passed for e in rebuilt.get_asset_check_evaluations())
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
-    assert (counts["rows"], counts["erased"], counts["deleted"], counts["deleted_by_snapshot"]) == (1, 1, 0, 0)
-    assert counts["unique_items"] == 2
+    assert (counts["rows"], counts["erased"], counts["deleted"], counts["deleted_by_snapshot"]) == (1, 2, 0, 0)
+    assert counts["unique_items"] == 3
 
 
 def conversation_item(conversation_id: str, user_id: str, message) -> dict:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import os
+from datetime import UTC, date, datetime, timedelta
 
 import boto3
 import dagster as dg
@@ -84,13 +85,19 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
         lake.write_bytes(b"PAR1", layout.export_day_file(export_id, "2025-03-01", "rows", 0))
         if covered_until:
             lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
-    # A build that stopped between the cut and the index: no index, its newest day still kept.
+    # Builds that stopped between the cut and the index, days ago: no index will replace theirs.
     lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-03", "rows", 0))
     lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-04", "rows", 0))
+    written_long_ago = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    for export_id in ("03-not-indexed", "04-not-indexed-recent"):
+        for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
+            os.utime(lake.path(path), (written_long_ago, written_long_ago))
+    # A build writing its cut right now, oldest day first: no index yet, and only old days so far.
+    lake.write_bytes(b"PAR1", layout.export_day_file("05-being-written", "2025-03-01", "rows", 0))
     assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old", "03-not-indexed"]
     assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
     assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old", "03-not-indexed"]
-    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "04-not-indexed-recent"]
+    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "04-not-indexed-recent", "05-being-written"]
     # A late run of one of its days reads the export (if still there) rather than cutting it again.
     assert json.loads(lake.read_bytes(layout.export_index_path("01-old")))["day_files"] is False
     assert not lake.exists(layout.export_index_path("03-not-indexed"))

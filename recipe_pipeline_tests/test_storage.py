@@ -337,3 +337,15 @@ def test_rolling_parquet_files_roll_per_key_and_cap_open_files(tmp_path):
     assert [pq.ParquetFile(p).num_row_groups for p in files.files["a"]] == [2, 1, 1]
     assert [contents[p].column("v").to_pylist() for p in files.files["b"]] == [[4, 4], [7]]
     assert contents[files.files["b"][1]].schema.field("v").type == pa.int64()
+
+
+def test_rolling_parquet_files_count_row_groups_not_tables_and_pass_writer_options(tmp_path):
+    files = RollingParquetFiles(lambda key, part: str(tmp_path / f"{key}-{part}.parquet"), row_groups_per_file=2, max_open=4,
+                                row_group_rows=2, compression="zstd", write_statistics=False)
+    files.write("a", pa.table({"v": [1, 2, 3]}))  # two row groups: the file is full
+    files.write("a", pa.table({"v": [4]}))
+    files.close()
+    first, second = files.files["a"]
+    assert [pq.ParquetFile(p).metadata.row_group(i).num_rows for p in (first, second) for i in range(pq.ParquetFile(p).num_row_groups)] == [2, 1, 1]
+    column = pq.ParquetFile(first).metadata.row_group(0).column(0)
+    assert column.compression == "ZSTD" and not column.is_stats_set

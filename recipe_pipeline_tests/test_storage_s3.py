@@ -28,6 +28,10 @@ def test_location_round_trip_on_s3(s3_bucket):
     assert location.list_dirs() == ["a"]
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert keys == ["prefix/a/b.json.gz"]  # no temporary objects left behind
+    # Retention ages a copy cut by day with no index by when it was written: S3's LastModified.
+    last_modified = boto3.client("s3").head_object(Bucket=s3_bucket, Key="prefix/a/b.json.gz")["LastModified"]
+    assert location.last_modified("a") == last_modified
+    assert location.last_modified("missing") is None
 
 
 def test_pipeline_reads_exports_from_s3_and_writes_the_lake_to_s3(s3_bucket, tmp_path, instance):
