@@ -144,21 +144,32 @@ def id_automaton(ids: Iterable[str]) -> ahocorasick_rs.BytesAhoCorasick | None:
     return ahocorasick_rs.BytesAhoCorasick(patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
 
 
+# Texts searched per call: the matches come back as one list, so a leak repeated in every
+# message (the check's failing case) must not hold a whole batch's matches at once.
+SEARCH_ROWS = 16_384
+
+
 def rows_containing(texts: pa.Array, automaton: ahocorasick_rs.BytesAhoCorasick) -> list[int]:
     """Positions of the non-null ``texts`` that contain a word of ``automaton``. The texts are
-    searched as the one buffer Arrow keeps them in; a match across two of them is not one (every
-    match is reported, overlapping ones too, so one across a boundary hides none within a text)."""
+    searched in place in the one buffer Arrow keeps them in, ``SEARCH_ROWS`` at a time; a match
+    across two of them is not one (every match is reported, overlapping ones too, so one across a
+    boundary hides none within a text)."""
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        raise TypeError(f"texts must be string or large_string, not {texts.type}")
     offset_type = pa.int64() if pa.types.is_large_string(texts.type) else pa.int32()
     offsets = pa.Array.from_buffers(offset_type, len(texts) + 1, [None, texts.buffers()[1]], offset=texts.offset).to_pylist()
     data = texts.buffers()[2]
     if data is None or offsets[-1] == offsets[0]:
         return []
+    data = memoryview(data).cast("B")
     found = set()
-    haystack = memoryview(data).cast("B")[offsets[0] : offsets[-1]]
-    for _, start, end in automaton.find_matches_as_indexes(haystack, overlapping=True):
-        row = bisect.bisect_right(offsets, offsets[0] + start) - 1
-        if offsets[0] + end <= offsets[row + 1]:
-            found.add(row)
+    for first in range(0, len(texts), SEARCH_ROWS):
+        last = min(first + SEARCH_ROWS, len(texts))
+        base = offsets[first]
+        for _, start, end in automaton.find_matches_as_indexes(data[base : offsets[last]], overlapping=True):
+            row = bisect.bisect_right(offsets, base + start, first, last) - 1
+            if base + end <= offsets[row + 1]:
+                found.add(row)
     return sorted(row for row in found if texts[row].is_valid)
 
 

@@ -115,7 +115,7 @@ class Location:
     def last_modified(self, *parts: str) -> datetime | None:
         """When the newest file below ``parts`` was written (S3's LastModified), None if none is."""
         selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
-        times = [info.mtime for info in self.filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+        times = [info.mtime for info in self.filesystem.get_file_info(selector) if info.type == pafs.FileType.File and info.mtime]
         return max(times).astimezone(UTC) if times else None
 
     def read_parquet(self, *parts: str, columns: list[str] | None = None) -> pa.Table:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipe_pipeline import lake as layout
@@ -282,14 +282,35 @@ def test_a_null_text_is_not_searched_even_if_its_slot_holds_bytes():
     assert rows_containing(hidden, id_automaton(["user-123456"])) == []
 
 
-_ID_TEXT = st.text(alphabet="abé-1 ", max_size=12)
+def test_a_match_across_two_texts_hides_no_match_within_the_next():
+    # A search that resumed after each match would take bytes 3-12 for the first id and never
+    # see the second, whole in the second text.
+    texts = pa.array(["...zzz", "abcdefgh"])
+    assert rows_containing(texts, id_automaton(["zzzabcdef", "abcdefgh"])) == [1]
 
 
-@given(ids=st.lists(st.text(alphabet="abé-1", min_size=6, max_size=8), min_size=1, max_size=5), texts=st.lists(st.none() | _ID_TEXT, max_size=8), start=st.integers(0, 3))
-def test_rows_containing_is_substring_search(ids, texts, start):
-    column = pa.array(texts, pa.string()).slice(min(start, len(texts)))
+def test_texts_are_searched_a_slice_of_rows_at_a_time(monkeypatch):
+    monkeypatch.setattr("recipe_pipeline.checks.SEARCH_ROWS", 2)
+    texts = pa.array(["user-123456", "x", "y user-1", "23456", None, "user-123456 again"]).slice(1)
+    assert rows_containing(texts, id_automaton(["user-123456"])) == [4]
+
+
+# Two or three letters make matches (and matches across texts) common; "é" makes bytes differ
+# from characters.
+_ID_TEXT = st.text(alphabet="abé", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.text(alphabet="abé", min_size=6, max_size=8), min_size=1, max_size=5), texts=st.lists(st.none() | _ID_TEXT, max_size=10),
+       start=st.integers(0, 3), cut_end=st.integers(0, 3), large=st.booleans(), search_rows=st.integers(1, 4))
+def test_rows_containing_is_substring_search(ids, texts, start, cut_end, large, search_rows):
+    column = pa.array(texts, pa.large_string() if large else pa.string())
+    start = min(start, len(texts))
+    column = column.slice(start, max(0, len(texts) - start - cut_end))
     expected = [row for row, text in enumerate(column.to_pylist()) if text is not None and any(i in text for i in ids)]
-    assert rows_containing(column, id_automaton(ids)) == expected
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("recipe_pipeline.checks.SEARCH_ROWS", search_rows)
+        assert rows_containing(column, id_automaton(ids)) == expected
 
 
 # -- the same keys in the same order --------------------------------------------------------------

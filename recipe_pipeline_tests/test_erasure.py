@@ -97,6 +97,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
     erased = counts["erased"]
     assert 0 < erased <= rows_by_day[day]
+    assert counts["deleted"] <= counts_before[day]["deleted"]  # an erasure never shows as a deletion
     [materialization] = rebuilt.asset_materializations_for_node("raw_conversations")
     assert materialization.metadata["erased"] == dg.IntMetadataValue(erased)
 

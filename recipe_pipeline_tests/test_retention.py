@@ -92,8 +92,11 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     for export_id in ("03-not-indexed", "04-not-indexed-recent"):
         for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
             os.utime(lake.path(path), (written_long_ago, written_long_ago))
-    # A build writing its cut right now, oldest day first: no index yet, and only old days so far.
+    # A build writing its cut right now, oldest day first: no index yet, and only old days so far;
+    # one of them was written long ago, but the cut's newest file is what counts.
     lake.write_bytes(b"PAR1", layout.export_day_file("05-being-written", "2025-03-01", "rows", 0))
+    lake.write_bytes(b"PAR1", layout.export_day_file("05-being-written", "2025-03-02", "rows", 0))
+    os.utime(lake.path(layout.export_day_file("05-being-written", "2025-03-01", "rows", 0)), (written_long_ago, written_long_ago))
     assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old", "03-not-indexed"]
     assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
     assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old", "03-not-indexed"]
