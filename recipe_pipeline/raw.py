@@ -406,8 +406,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
     with tempfile.TemporaryDirectory(prefix=f"raw-{day}-") as work:
         files = []
         expected_versions = 0
+        keyed = (lambda: pseudonymizer) if pseudonymizer else None
         for summary in summaries:
-            keyed = (lambda: pseudonymizer) if pseudonymizer else None
             index = load_or_build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=keyed)
             if day not in index.days:
                 continue
@@ -567,13 +567,17 @@ def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonym
     return kept, rows.num_rows - kept.num_rows
 
 
+def _is_erased(user_id: str | None, erased: set[str], pseudonymizer: Pseudonymizer) -> bool:
+    return bool(erased) and user_id is not None and pseudonymizer.pseudonym(user_id) in erased
+
+
 def _count_erased_as_absent(absent: Counter, erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> None:
     """Items missing from the snapshot whose user is erased count as erased, not deleted:
     forget-user took them out of the snapshot's copy cut by day, and an older version remains
     elsewhere. An item the user had deleted before the snapshot cannot be told apart from one,
     and is counted as erased too (an erased user's items are gone either way)."""
     for user_id, items in absent.items():
-        if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
+        if _is_erased(user_id, erased, pseudonymizer):
             counts["deleted"] -= items
             counts["deleted_by_snapshot"] -= items
             counts["erased"] = counts.get("erased", 0) + items
@@ -582,8 +586,7 @@ def _count_erased_as_absent(absent: Counter, erased: set[str], pseudonymizer: Ps
 def _quarantine_without_erased(quarantine: list[dict], erased: set[str], pseudonymizer: Pseudonymizer, counts: dict) -> list[dict]:
     kept = []
     for entry in quarantine:
-        user_id = image_user_id(entry.get("image"))
-        if erased and user_id is not None and pseudonymizer.pseudonym(user_id) in erased:
+        if _is_erased(image_user_id(entry.get("image")), erased, pseudonymizer):
             counts["quarantined"] -= 1
             counts["erased"] = counts.get("erased", 0) + 1
         else:
