@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline.export_index import cached_export_index
 from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location
@@ -130,8 +131,7 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
     their day. Returns the items removed per day."""
     by_day: Counter[str] = Counter()
     for export_id in lake.list_dirs(layout.EXPORT_DAYS):
-        index_path = layout.export_index_path(export_id)
-        index = json.loads(lake.read_bytes(index_path)) if lake.exists(index_path) else None
+        index = cached_export_index(lake, export_id)
         changed = False
         for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
             day, name = path.split("/")[-2:]
@@ -147,11 +147,11 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
             by_day[day] += removed
             changed = True
             if index is not None:  # the day's count is what its files hold
-                index["days"][day] -= removed
-                index["erased"] = index.get("erased", 0) + removed
+                index.days[day] -= removed
+                index.erased += removed
         if changed and index is not None:
-            index["days"] = {day: n for day, n in index["days"].items() if n}
-            lake.write_bytes(json.dumps(index, sort_keys=True).encode(), index_path)
+            index.days = {day: n for day, n in index.days.items() if n}
+            lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
     return by_day
 
 

@@ -13,10 +13,11 @@ export is a snapshot the pipeline keeps reading until a newer one exists).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline.export_index import cached_export_index
 from recipe_pipeline.storage import Location
 
 CONVERSATION_RETENTION_DAYS = 90
@@ -72,10 +73,9 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         for export_id in report.expired_export_days:
             # A late run of one of its days reads the export itself, if it is still there, rather
             # than cutting all of it again.
-            index_path = layout.export_index_path(export_id)
-            if lake.exists(index_path):
-                index = json.loads(lake.read_bytes(index_path))
-                lake.write_bytes(json.dumps({**index, "day_files": False}, sort_keys=True).encode(), index_path)
+            index = cached_export_index(lake, export_id)
+            if index is not None:
+                lake.write_bytes(replace(index, day_files=False).to_json(), layout.export_index_path(export_id))
     return report
 
 

@@ -14,6 +14,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
+from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.retention import apply_retention, lifecycle_configuration
 from recipe_pipeline.storage import Location
 
@@ -84,7 +85,8 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     for export_id, covered_until in exports.items():
         lake.write_bytes(b"PAR1", layout.export_day_file(export_id, "2025-03-01", "rows", 0))
         if covered_until:
-            lake.write_bytes(json.dumps({"covered_until": covered_until}).encode(), layout.export_index_path(export_id))
+            index = ExportIndex(export_id, "FULL_EXPORT", covered_until, {"2025-03-01": 1}, items=1, day_files=True)
+            lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
     # Builds that stopped between the cut and the index, days ago: no index will replace theirs.
     lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-03", "rows", 0))
     lake.write_bytes(b"PAR1", layout.export_day_file("04-not-indexed-recent", "2025-03-04", "rows", 0))
