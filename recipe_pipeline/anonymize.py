@@ -20,6 +20,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import by_distinct, give_back_memory
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
+from recipe_pipeline.raw import without_erased_users
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
 from recipe_pipeline.storage import Location, parquet_batches
 
@@ -145,6 +146,7 @@ class AnonymizedDaySummary:
 
     rows: int = 0
     raw_rows: int = 0
+    erased: int = 0  # raw rows of users in the erasure registry, left out
     redactions_by_kind: Counter = field(default_factory=Counter)
     recipe_mentions: Counter = field(default_factory=Counter)
     preview: list[dict] = field(default_factory=list)
@@ -169,12 +171,34 @@ _NOTHING = object()
 
 def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, batch_rows: int = BATCH_ROWS) -> AnonymizedDaySummary:
     """Read the day's raw Parquet in batches, anonymize each and stream it to the day's
-    ``conversations/`` file (replaced whole, atomically), with provenance in the footer."""
+    ``conversations/`` file (replaced whole, atomically), with provenance in the footer.
+
+    Users in the erasure registry are left out even if the raw day still holds them (forget-user
+    may not have swept it yet), and the registry is read again once the file is written: a user
+    erased meanwhile has the day written again without them (``write_raw_day_and_quarantine``
+    says why)."""
+    erased = layout.erased_pseudonyms(lake)
+    while True:
+        summary = _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows)
+        erased_now = layout.erased_pseudonyms(lake)
+        if erased_now <= erased:
+            return summary
+        erased = erased_now
+
+
+def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, erased: set[str], batch_rows: int) -> AnonymizedDaySummary:
     raw_file = lake.parquet_file(layout.raw_conversations_path(day))
     summary = AnonymizedDaySummary(raw_rows=raw_file.metadata.num_rows)
+
+    def without_erased(table: pa.Table) -> pa.Table:
+        kept, removed = without_erased_users(table, erased, pseudonymizer)
+        summary.erased += removed
+        return kept
+
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
-        started = ((table, start_scrub(table.column("message"), workers)) for table in map(_table, parquet_batches(raw_file, batch_rows)))
+        raw_batches = (without_erased(_table(batch)) for batch in parquet_batches(raw_file, batch_rows))
+        started = ((table, start_scrub(table.column("message"), workers)) for table in raw_batches)
         for part in (_anonymized(table, scrub, pseudonymizer) for table, scrub in _one_ahead(started)):
             writer.write(part.table)
             summary.rows += part.table.num_rows
@@ -184,7 +208,9 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
             if len(summary.preview) < PREVIEW_ROWS:
                 head = part.table.slice(0, PREVIEW_ROWS - len(summary.preview))
                 summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
-        provenance = {"partition": day, "raw_rows": summary.raw_rows, "redactions": dict(summary.redactions_by_kind)}
+        # As forget-user keeps them: raw_rows are the raw rows anonymized, an erased user's apart.
+        provenance = {"partition": day, "raw_rows": summary.raw_rows - summary.erased, "erased": summary.erased,
+                      "redactions": dict(summary.redactions_by_kind)}
         writer.add_metadata(layout.provenance_metadata(provenance))
     give_back_memory()
     return summary

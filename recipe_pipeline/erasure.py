@@ -69,15 +69,22 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["erased"] = provenance.get("erased", 0) + removed
 
 
-def _adjust_raw_counts(lake: Location, day: str, **changes: int) -> None:
-    """Add ``changes`` to the counts in the day's raw file's provenance, if the day has one."""
+def _adjust_raw_counts(lake: Location, day: str, user_id: str, **changes: int) -> None:
+    """Add ``changes`` to the counts in the day's raw file's provenance, if the day has one.
+
+    The file is read again here, and a day run may have written it since the sweep (from a
+    registry read before this erasure; it writes again once it notices): the user's rows are
+    taken out of what is written back, so this never restores them."""
     raw_path = layout.raw_conversations_path(day)
     if lake.exists(raw_path):
         provenance = layout.read_provenance(lake, raw_path)
-        counts = provenance.setdefault("counts", {})
+        table = lake.read_parquet(raw_path)
+        keep = pc.not_equal(table.column("user_id"), user_id)
+        _raw_counts(provenance, table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0))
+        counts = provenance["counts"]
         for name, change in changes.items():
             counts[name] = counts.get(name, 0) + change
-        lake.write_parquet(layout.with_provenance(lake.read_parquet(raw_path), provenance), raw_path)
+        lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), raw_path)
 
 
 def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> int:
@@ -184,12 +191,12 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         moved = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
-            _adjust_raw_counts(lake, day, quarantined=-moved, erased=moved)  # so the day's counts still add up
+            _adjust_raw_counts(lake, day, user_id, quarantined=-moved, erased=moved)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, removed in _forget_in_export_days(lake, user_id, report).items():
         # The day's raw file read those versions; the export's index no longer lists them.
-        _adjust_raw_counts(lake, day, export_records=-removed)
+        _adjust_raw_counts(lake, day, user_id, export_records=-removed)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

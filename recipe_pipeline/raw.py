@@ -558,7 +558,7 @@ def build_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: boo
     return RawDay(day, table, stream.exports_read, stream.counts, stream.quarantine, stream.covered_until)
 
 
-def _without_erased(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonymizer: Pseudonymizer):
+def without_erased_users(rows: pa.Table | pa.RecordBatch, erased: set[str], pseudonymizer: Pseudonymizer):
     """``rows`` less those of erased users (matched by pseudonym), and how many were removed."""
     if not erased or not rows.num_rows:
         return rows, 0
@@ -617,7 +617,7 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
     erased_rows = 0
     with resolve_raw_day(store, lake, day, pseudonymizer=pseudonymizer) as stream, lake.open_parquet_writer(RAW_SCHEMA, layout.raw_conversations_path(day)) as writer:
         for batch in stream.batches:
-            batch, removed = _without_erased(batch, erased, pseudonymizer)
+            batch, removed = without_erased_users(batch, erased, pseudonymizer)
             erased_rows += removed
             writer.write(batch)
             by_role.update({v["values"]: v["counts"] for v in pc.value_counts(batch.column("role")).to_pylist()} if batch.num_rows else {})
@@ -633,3 +633,31 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
         writer.add_metadata(layout.provenance_metadata(provenance))
     give_back_memory()
     return summary
+
+
+def write_day_quarantine(lake: Location, day: str, quarantine: list[dict]) -> None:
+    """The day's quarantined items as JSON lines; a day with none has no file (a re-run that
+    reads cleanly leaves no stale quarantine)."""
+    path = layout.day_quarantine_path(day)
+    if quarantine:
+        lake.write_bytes(b"".join(json.dumps(q, sort_keys=True).encode() + b"\n" for q in quarantine), path)
+    else:
+        lake.delete(path)
+
+
+def write_raw_day_and_quarantine(store: ExportStore, lake: Location, day: str, pseudonymizer: Pseudonymizer) -> RawDaySummary:
+    """The day's raw file and quarantine, without any user erased by the time both are written.
+
+    forget-user registers a user (``raw/erasures/``) before it sweeps the lake. A run that read
+    the registry before that, and writes after the sweep has passed its day, would put the user
+    back; so the registry is read again once the day is written, and the day written again
+    without the newly erased. A user registered after that second read finds the files written,
+    and forget-user's sweep takes them out."""
+    erased = layout.erased_pseudonyms(lake)
+    while True:
+        summary = write_raw_day(store, lake, day, erased, pseudonymizer)
+        write_day_quarantine(lake, day, summary.quarantine)
+        erased_now = layout.erased_pseudonyms(lake)
+        if erased_now <= erased:
+            return summary
+        erased = erased_now

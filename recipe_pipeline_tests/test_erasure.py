@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
+from recipe_pipeline import anonymize, erasure
 from recipe_pipeline import lake as layout
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
@@ -23,6 +24,7 @@ from recipe_pipeline.export_index import DAY_FILE_ROW_GROUP
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.pseudonyms import Pseudonymizer
+from recipe_pipeline.raw import write_day_quarantine, write_raw_day, write_raw_day_and_quarantine
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
 
@@ -279,3 +281,90 @@ def test_a_user_erased_while_an_export_is_indexed_is_left_out_of_it(project, mon
     assert (index.erased, index.days) == (1, {"2025-01-01": 1})
     cut = [project.lake.read_parquet(path) for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)]
     assert [user for table in cut for user in table.column("user_id").to_pylist()] == ["user-v"]
+
+
+def write_incremental_day(project, items: list[dict]) -> None:
+    """One incremental export holding ``items`` (every one an insert at 09:30 on 2025-01-01)."""
+    changes = [Change((item["conversation_id"], item["timestamp"]), micros(datetime(2025, 1, 1, 9, 30, tzinfo=UTC)), item, None) for item in items]
+    ExportWriter(project.exports).write_incremental_export(changes, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
+
+
+def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, monkeypatch):
+    # The run read the registry before forget-user registered the user, and writes after its
+    # sweep passed the day: the sweep found nothing of this run's to clean, so the run must.
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-u", 42),
+                                    conversation_item("c3", "user-v", "hi"), conversation_item("c4", "user-v", 7)])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    registries = []
+
+    def write_while_erasing(store, lake, day, erased, pseudonymizer):
+        if not registries:
+            forget_user(project.lake, pseudonymizer, "user-u")
+        registries.append(set(erased))
+        return write_raw_day(store, lake, day, erased, pseudonymizer)
+
+    monkeypatch.setattr("recipe_pipeline.raw.write_raw_day", write_while_erasing)
+    day = "2025-01-01"
+    summary = write_raw_day_and_quarantine(ExportStore(project.exports), project.lake, day, pseudonymizer)
+
+    assert registries == [set(), {pseudonymizer.pseudonym("user-u")}]  # written again, once
+    assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
+    assert quarantined_users(project, day) == ["user-v"]
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert counts == summary.counts
+    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 2, 4)
+
+
+def test_anonymizing_leaves_out_users_erased_before_or_while_it_runs(project, monkeypatch):
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi"),
+                                    conversation_item("c3", "user-w", "hey")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+    write_raw_day(ExportStore(project.exports), project.lake, day, set(), pseudonymizer)
+
+    def register(user_id: str) -> None:  # forget-user's first step, before its sweep reaches the day
+        project.lake.write_bytes(b"{}", layout.erasure_path(pseudonymizer.pseudonym(user_id)))
+
+    register("user-u")  # erased before the run; the raw day still holds the user
+    writes = []
+
+    def write_while_erasing(*args):
+        summary = write_anonymized(*args)
+        if not writes:
+            register("user-w")  # erased while the day was anonymized
+        writes.append(summary.erased)
+        return summary
+
+    write_anonymized = anonymize._write_anonymized_day
+    monkeypatch.setattr(anonymize, "_write_anonymized_day", write_while_erasing)
+    summary = anonymize.write_anonymized_day(project.lake, day, pseudonymizer)
+
+    assert writes == [1, 2]
+    users = project.lake.read_parquet(layout.conversations_path(day)).column("user_id").to_pylist()
+    assert users == [pseudonymizer.pseudonym("user-v")]
+    assert (summary.rows, summary.erased) == (1, 2)
+    provenance = layout.read_provenance(project.lake, layout.conversations_path(day))
+    assert (provenance["raw_rows"], provenance["erased"]) == (1, 2)
+
+
+def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monkeypatch):
+    # A day run that read the registry before the erasure can write the raw day after the
+    # sweep; forget-user reads the day again to adjust its counts and must not put it back.
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-u", 42),
+                                    conversation_item("c3", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+    store = ExportStore(project.exports)
+    write_day_quarantine(project.lake, day, write_raw_day(store, project.lake, day, set(), pseudonymizer).quarantine)
+
+    def drop_lines_after_a_late_write(lake, path, holds_user):
+        write_raw_day(store, project.lake, day, set(), pseudonymizer)  # the late run, with the user
+        return drop_lines(lake, path, holds_user)
+
+    drop_lines = erasure._drop_lines
+    monkeypatch.setattr(erasure, "_drop_lines", drop_lines_after_a_late_write)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert counts["unique_items"] == counts["rows"] + counts["deleted"] + counts["quarantined"] + counts["erased"]

@@ -1,7 +1,5 @@
 """Ingestion layer: DynamoDB exports -> ``raw_conversations`` (restricted zone)."""
 
-
-import json
 from collections import Counter
 
 import dagster as dg
@@ -10,7 +8,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.export_index import write_export_index
 from recipe_pipeline.partitions import daily_partitions, export_partitions
-from recipe_pipeline.raw import RAW_SCHEMA, write_raw_day
+from recipe_pipeline.raw import RAW_SCHEMA, write_raw_day_and_quarantine
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
 
 dynamodb_exports = dg.AssetSpec(
@@ -87,15 +85,10 @@ def raw_conversations(
     metadata or logs. Unreadable items go to `quarantine/` with a reason."""
     day = context.partition_key
     location = lake.location()
-    result = write_raw_day(exports.store(), location, day, layout.erased_pseudonyms(location), pseudonyms.pseudonymizer())
+    result = write_raw_day_and_quarantine(exports.store(), location, day, pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
-
-    quarantine_path = layout.day_quarantine_path(day)
     if result.quarantine:
-        location.write_bytes(b"".join(json.dumps(q, sort_keys=True).encode() + b"\n" for q in result.quarantine), quarantine_path)
-        context.log.warning(f"{len(result.quarantine)} item(s) of {day} quarantined in {location.uri(quarantine_path)}")
-    else:
-        location.delete(quarantine_path)  # a re-run that reads cleanly leaves no stale quarantine
+        context.log.warning(f"{len(result.quarantine)} item(s) of {day} quarantined in {location.uri(layout.day_quarantine_path(day))}")
     if not result.exports_cover_day:
         context.log.warning(f"the exports do not yet cover all of {day} (covered until {result.covered_until}); "
                             "the partition will be rebuilt when later exports land")

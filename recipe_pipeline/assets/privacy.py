@@ -50,6 +50,7 @@ def anonymized_conversations(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": summary.rows,
+            "erased": summary.erased,
             "dagster/uri": location.uri(path),
             "dagster/column_schema": column_schema(ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS),
             "pii_redactions": sum(summary.redactions_by_kind.values()),
