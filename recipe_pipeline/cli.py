@@ -208,6 +208,7 @@ def forget_user_command(user_id: str) -> None:
     affected days' metrics, and write an audit record that holds only the pseudonym."""
     import dagster as dg
 
+    from recipe_pipeline import lake as layout
     from recipe_pipeline.definitions import build_definitions
     from recipe_pipeline.erasure import forget_user
     from recipe_pipeline.storage import Location
@@ -216,7 +217,8 @@ def forget_user_command(user_id: str) -> None:
     defs = build_definitions(settings)
     with dg.build_resources({"pseudonyms": defs.resources["pseudonyms"]}) as resources:
         pseudonymizer = resources.pseudonyms.pseudonymizer()
-    report = forget_user(Location(settings.lake_url), pseudonymizer, user_id)
+    lake = Location(settings.lake_url)
+    report = forget_user(lake, pseudonymizer, user_id)
     click.echo(f"user {report.pseudonym[:12]}… (pseudonym): {report.total_rows} row(s) removed from {len(report.days)} day(s)")
     if report.export_lines_removed:
         click.echo(f"  and {sum(report.export_lines_removed.values())} unreadable export line(s) from {len(report.export_lines_removed)} quarantine file(s)")
@@ -225,7 +227,9 @@ def forget_user_command(user_id: str) -> None:
     job = defs.resolve_job_def("metrics_refresh")
     instance = _instance()
     failed = []
-    for day in sorted(report.rows_removed["anonymized"]):
+    # Every day the user left, not only those whose anonymized file still held them: a day run
+    # under way may have left them out of it already, while its metrics were built before.
+    for day in (d for d in report.days if lake.exists(layout.conversations_path(d))):
         result = job.execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False,
             tags={"recipe_pipeline/reason": "forget-user"},
@@ -234,7 +238,7 @@ def forget_user_command(user_id: str) -> None:
         click.echo(f"  {day}  metrics recomputed: {'ok' if result.success else 'FAILED'}")
         if not result.success:
             failed.append(day)
-    click.echo(f"audit record: {Location(settings.lake_url).uri(report.audit_path)}")
+    click.echo(f"audit record: {lake.uri(report.audit_path)}")
     if failed:
         raise click.ClickException(f"metrics could not be recomputed for {', '.join(failed)}; re-run metrics_refresh for them")
 

@@ -49,10 +49,13 @@ class ErasureReport:
         return sum(sum(zone.values()) for zone in self.rows_removed.values())
 
 
-def _rewrite_without(lake: Location, path: str, table: pa.Table, keep: pa.Array, count_updates) -> int:
-    removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+def _rewrite_without(lake: Location, path: str, identity: str, count_updates) -> int:
+    """Rewrite a day file without the rows whose ``user_id`` is ``identity``, moving them to
+    ``erased`` in its provenance; returns how many went."""
+    table, provenance = layout.read_with_provenance(lake, path)
+    keep = pc.fill_null(pc.not_equal(table.column("user_id"), identity), True)
+    removed = table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0)
     if removed:
-        provenance = layout.read_provenance(lake, path)
         count_updates(provenance, removed)
         lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), path)
     return removed
@@ -69,27 +72,33 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["erased"] = provenance.get("erased", 0) + removed
 
 
-def _adjust_raw_counts(lake: Location, day: str, user_id: str, **changes: int) -> None:
-    """Add ``changes`` to the counts in the day's raw file's provenance, if the day has one.
+def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: int | None = None, export_records_removed: int = 0) -> None:
+    """Bring the day's raw file's counts up to date after the user left its quarantine
+    (``quarantined``: the entries the day's quarantine file holds now; any fewer than the counts
+    say were the user's, and move to ``erased``) or a full export's cut (``export_records_removed``).
 
-    The file is read again here, and a day run may have written it since the sweep (from a
-    registry read before this erasure; it writes again once it notices): the user's rows are
+    A day run that read the registry before this erasure may have written the file since the
+    sweep, counting the user's quarantined items as erased already (so they are set, not
+    subtracted again) or holding the user's rows (it writes again once it notices): those are
     taken out of what is written back, so this never restores them."""
     raw_path = layout.raw_conversations_path(day)
-    if lake.exists(raw_path):
-        provenance = layout.read_provenance(lake, raw_path)
-        table = lake.read_parquet(raw_path)
-        keep = pc.not_equal(table.column("user_id"), user_id)
-        _raw_counts(provenance, table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0))
-        counts = provenance["counts"]
-        for name, change in changes.items():
-            counts[name] = counts.get(name, 0) + change
-        lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), raw_path)
+    if not lake.exists(raw_path):
+        return
+    table, provenance = layout.read_with_provenance(lake, raw_path)
+    keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)
+    _raw_counts(provenance, table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0))
+    counts = provenance["counts"]
+    moved = counts.get("quarantined", 0) - quarantined if quarantined is not None else 0
+    if moved > 0:
+        counts["quarantined"] -= moved
+        counts["erased"] += moved
+    counts["export_records"] = counts.get("export_records", 0) - export_records_removed
+    lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), raw_path)
 
 
-def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> int:
+def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> tuple[int, int]:
     """Rewrite a quarantine file (JSON lines) without the entries ``holds_user`` picks, deleting
-    it once empty; returns how many went."""
+    it once empty; returns how many went, and how many are left."""
     lines = lake.read_bytes(path).splitlines()
     kept = [line for line in lines if not holds_user(json.loads(line))]
     if len(kept) != len(lines):
@@ -97,7 +106,7 @@ def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -
             lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
         else:
             lake.delete(path)
-    return len(lines) - len(kept)
+    return len(lines) - len(kept), len(kept)
 
 
 def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureReport) -> None:
@@ -105,7 +114,7 @@ def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureRe
     # most a broken line can be matched on. Erring this way only removes more.
     needles = {json.dumps(user_id), json.dumps(user_id, ensure_ascii=False)}
     for path in lake.list_files(layout.EXPORT_QUARANTINE, recursive=True):
-        removed = _drop_lines(lake, path, lambda entry: any(needle in entry.get("line", "") for needle in needles))
+        removed, _ = _drop_lines(lake, path, lambda entry: any(needle in entry.get("line", "") for needle in needles))
         if removed:
             report.export_lines_removed[path] = removed
 
@@ -179,8 +188,7 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         for day in layout.days_present(lake, zone):
             path = path_of(day)
             if lake.exists(path):
-                table = lake.read_parquet(path)
-                removed = _rewrite_without(lake, path, table, pc.not_equal(table.column("user_id"), identity), count_updates)
+                removed = _rewrite_without(lake, path, identity, count_updates)
                 if removed:
                     report.rows_removed[name][day] = removed
 
@@ -188,15 +196,15 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         path = layout.day_quarantine_path(day)
         if not lake.exists(path):
             continue
-        moved = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
+        moved, left = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
-            _adjust_raw_counts(lake, day, user_id, quarantined=-moved, erased=moved)  # so the day's counts still add up
+            _adjust_raw_counts(lake, day, user_id, quarantined=left)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, removed in _forget_in_export_days(lake, user_id, report).items():
         # The day's raw file read those versions; the export's index no longer lists them.
-        _adjust_raw_counts(lake, day, user_id, export_records=-removed)
+        _adjust_raw_counts(lake, day, user_id, export_records_removed=removed)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

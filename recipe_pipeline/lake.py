@@ -109,6 +109,13 @@ def provenance_metadata(provenance: dict) -> dict[bytes, bytes]:
     return {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()}
 
 
+def read_with_provenance(lake: Location, path: str) -> tuple[pa.Table, dict]:
+    """A Parquet file's rows and the provenance in its footer, from one opening of the file: a
+    writer replacing the file meanwhile cannot pair one version's counts with another's rows."""
+    file = lake.parquet_file(path)
+    return file.read(), json.loads((file.metadata.metadata or {}).get(PROVENANCE_KEY, b"{}"))
+
+
 def read_provenance(lake: Location, path: str) -> dict:
     """The provenance stored in a Parquet file's footer (reads the footer only)."""
     # The file's key-value metadata: written with the schema (``with_provenance``) or added to a

@@ -289,7 +289,7 @@ def write_incremental_day(project, items: list[dict]) -> None:
     ExportWriter(project.exports).write_incremental_export(changes, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
 
 
-def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, monkeypatch):
+def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, instance, monkeypatch):
     # The run read the registry before forget-user registered the user, and writes after its
     # sweep passed the day: the sweep found nothing of this run's to clean, so the run must.
     write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-u", 42),
@@ -305,14 +305,42 @@ def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, mon
 
     monkeypatch.setattr("recipe_pipeline.raw.write_raw_day", write_while_erasing)
     day = "2025-01-01"
-    summary = write_raw_day_and_quarantine(ExportStore(project.exports), project.lake, day, pseudonymizer)
+    result = build_definitions(project.settings).resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance)
 
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
     assert registries == [set(), {pseudonymizer.pseudonym("user-u")}]  # written again, once
     assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
     assert quarantined_users(project, day) == ["user-v"]
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
-    assert counts == summary.counts
     assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 2, 4)
+    [materialization] = result.asset_materializations_for_node("raw_conversations")
+    assert materialization.metadata["erased"] == dg.IntMetadataValue(2)
+
+
+def test_metrics_leave_out_a_user_erased_between_a_days_raw_and_anonymized_steps(project, instance, monkeypatch):
+    # The raw day holds the user, who is registered before it is anonymized: anonymizing leaves
+    # them out, the keys check allows for it, and forget-user's sweep then reaches the raw day.
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+
+    def write_then_register(*args):
+        summary = write_raw_day_and_quarantine(*args)
+        project.lake.write_bytes(b"{}", layout.erasure_path(pseudonymizer.pseudonym("user-u")))  # forget-user's first step
+        return summary
+
+    with monkeypatch.context() as patched:
+        patched.setattr("recipe_pipeline.assets.ingestion.write_raw_day_and_quarantine", write_then_register)
+        result = build_definitions(project.settings).resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance)
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "anonymized_rows_match_raw"]
+    assert (evaluation.metadata["raw_rows"].value, evaluation.metadata["anonymized_rows"].value, evaluation.metadata["erased_left_out"].value) == (2, 1, 1)
+    assert json.loads(project.lake.read_bytes(layout.daily_metrics_path(day)))["unique_users"] == 1
+
+    outcome = CliRunner().invoke(main, ["forget-user", "user-u"], catch_exceptions=False)
+    assert outcome.exit_code == 0, outcome.output
+    assert f"{day}  metrics recomputed: ok" in outcome.output  # the raw day's sweep names it
+    assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
 
 
 def test_anonymizing_leaves_out_users_erased_before_or_while_it_runs(project, monkeypatch):
@@ -367,4 +395,22 @@ def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monke
 
     assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
-    assert counts["unique_items"] == counts["rows"] + counts["deleted"] + counts["quarantined"] + counts["erased"]
+    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 0, 2, 3)
+
+
+def test_forget_user_does_not_move_a_quarantined_item_a_day_run_counted_as_erased_already(project):
+    # A day run that noticed the erasure counted the user's quarantined item as erased, but its
+    # quarantine file (written after the raw file) is still the earlier pass's when the sweep reads it.
+    write_incremental_day(project, [conversation_item("c1", "user-u", 42), conversation_item("c2", "user-v", 7),
+                                    conversation_item("c3", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+    store = ExportStore(project.exports)
+    write_day_quarantine(project.lake, day, write_raw_day(store, project.lake, day, set(), pseudonymizer).quarantine)
+    write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
+
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert quarantined_users(project, day) == ["user-v"]
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 1, 3)
