@@ -113,9 +113,15 @@ class Location:
         )
 
     def last_modified(self, *parts: str) -> datetime | None:
-        """When the newest file below ``parts`` was written (S3's LastModified), None if none is."""
+        """When the newest file below ``parts`` was written (S3's LastModified). With no file
+        below, when its directories last changed (a local lake's, left by an upload that failed;
+        S3 has none); None if there is nothing."""
         selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
-        times = [info.mtime for info in self.filesystem.get_file_info(selector) if info.type == pafs.FileType.File and info.mtime]
+        infos = self.filesystem.get_file_info(selector)
+        times = [info.mtime for info in infos if info.type == pafs.FileType.File and info.mtime]
+        if not times:
+            infos.append(self.filesystem.get_file_info(self.path(*parts)))
+            times = [info.mtime for info in infos if info.type == pafs.FileType.Directory and info.mtime]
         return max(times).astimezone(UTC) if times else None
 
     def read_parquet(self, *parts: str, columns: list[str] | None = None) -> pa.Table:

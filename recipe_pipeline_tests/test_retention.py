@@ -99,10 +99,18 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     lake.write_bytes(b"PAR1", layout.export_day_file("05-being-written", "2025-03-01", "rows", 0))
     lake.write_bytes(b"PAR1", layout.export_day_file("05-being-written", "2025-03-02", "rows", 0))
     os.utime(lake.path(layout.export_day_file("05-being-written", "2025-03-01", "rows", 0)), (written_long_ago, written_long_ago))
-    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == ["01-old", "03-not-indexed"]
+    # A build whose first upload failed on a local lake leaves only directories: they count as
+    # written when they last changed.
+    for export_id, changed in (("06-empty-long-ago", written_long_ago), ("07-empty-recent", None)):
+        os.makedirs(lake.path(layout.export_day_dir(export_id, "2025-03-01")))
+        if changed:
+            for path in (layout.export_day_dir(export_id, "2025-03-01"), f"{layout.EXPORT_DAYS}/{export_id}"):
+                os.utime(lake.path(path), (changed, changed))
+    expired = ["01-old", "03-not-indexed", "06-empty-long-ago"]
+    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).expired_export_days == expired
     assert lake.exists(layout.export_day_file("01-old", "2025-03-01", "rows", 0))
-    assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == ["01-old", "03-not-indexed"]
-    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "04-not-indexed-recent", "05-being-written"]
+    assert apply_retention(lake, date(2025, 6, 2)).expired_export_days == expired
+    assert lake.list_dirs(layout.EXPORT_DAYS) == ["02-kept", "04-not-indexed-recent", "05-being-written", "07-empty-recent"]
     # A late run of one of its days reads the export (if still there) rather than cutting it again.
     assert json.loads(lake.read_bytes(layout.export_index_path("01-old")))["day_files"] is False
     assert not lake.exists(layout.export_index_path("03-not-indexed"))
