@@ -209,9 +209,8 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
                 head = part.table.slice(0, PREVIEW_ROWS - len(summary.preview))
                 summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
         # As forget-user keeps them: raw_rows are the raw rows anonymized, an erased user's apart.
-        # erased_left_out: raw rows the raw day may still hold until forget-user's sweep reaches it.
         provenance = {"partition": day, "raw_rows": summary.raw_rows - summary.erased, "erased": summary.erased,
-                      "erased_left_out": summary.erased, "redactions": dict(summary.redactions_by_kind)}
+                      "redactions": dict(summary.redactions_by_kind)}
         writer.add_metadata(layout.provenance_metadata(provenance))
     give_back_memory()
     return summary

@@ -227,9 +227,10 @@ def forget_user_command(user_id: str) -> None:
     job = defs.resolve_job_def("metrics_refresh")
     instance = _instance()
     failed = []
-    # Every day the user left, not only those whose anonymized file still held them: a day run
-    # under way may have left them out of it already, while its metrics were built before.
-    for day in (d for d in report.days if lake.exists(layout.conversations_path(d))):
+    # Every day the user left whose metrics exist, not only those whose anonymized file still
+    # held them (a day run may have left them out of it already); a day without metrics was
+    # stopped by a blocking check or not yet built, and is not built here behind the checks' back.
+    for day in (d for d in report.days if lake.exists(layout.daily_metrics_path(d))):
         result = job.execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False,
             tags={"recipe_pipeline/reason": "forget-user"},

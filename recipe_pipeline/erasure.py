@@ -72,10 +72,12 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
     provenance["erased"] = provenance.get("erased", 0) + removed
 
 
-def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: int | None = None, export_records_removed: int = 0) -> None:
+def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: int | None = None, quarantine_removed: int = 0,
+                       export_records_removed: int = 0) -> None:
     """Bring the day's raw file's counts up to date after the user left its quarantine
-    (``quarantined``: the entries the day's quarantine file holds now; any fewer than the counts
-    say were the user's, and move to ``erased``) or a full export's cut (``export_records_removed``).
+    (``quarantine_removed`` entries, ``quarantined`` left; as many as the counts say beyond those
+    left, up to the entries removed, move to ``erased``) or a full export's cut
+    (``export_records_removed``).
 
     A day run that read the registry before this erasure may have written the file since the
     sweep, counting the user's quarantined items as erased already (so they are set, not
@@ -88,7 +90,9 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
     keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)
     _raw_counts(provenance, table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0))
     counts = provenance["counts"]
-    moved = counts.get("quarantined", 0) - quarantined if quarantined is not None else 0
+    # At most the entries removed: a quarantine file out of step with the raw file (a run
+    # stopped between the two writes) must not move other users' items.
+    moved = min(quarantine_removed, counts.get("quarantined", 0) - quarantined) if quarantined is not None else 0
     if moved > 0:
         counts["quarantined"] -= moved
         counts["erased"] += moved
@@ -199,7 +203,7 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         moved, left = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
-            _adjust_raw_counts(lake, day, user_id, quarantined=left)  # so the day's counts still add up
+            _adjust_raw_counts(lake, day, user_id, quarantined=left, quarantine_removed=moved)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, removed in _forget_in_export_days(lake, user_id, report).items():

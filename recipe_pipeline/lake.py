@@ -18,6 +18,7 @@ import json
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recipe_pipeline.storage import Location
 
@@ -110,9 +111,10 @@ def provenance_metadata(provenance: dict) -> dict[bytes, bytes]:
 
 
 def read_with_provenance(lake: Location, path: str) -> tuple[pa.Table, dict]:
-    """A Parquet file's rows and the provenance in its footer, from one opening of the file: a
-    writer replacing the file meanwhile cannot pair one version's counts with another's rows."""
-    file = lake.parquet_file(path)
+    """A Parquet file's rows and the provenance in its footer, from one read of its bytes: a
+    writer replacing the file meanwhile cannot pair one version's counts with another's rows
+    (an open file on S3 fetches its ranges later, from whichever object is there then)."""
+    file = pq.ParquetFile(pa.BufferReader(lake.read_bytes(path)))
     return file.read(), json.loads((file.metadata.metadata or {}).get(PROVENANCE_KEY, b"{}"))
 
 

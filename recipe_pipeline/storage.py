@@ -114,8 +114,9 @@ class Location:
 
     def last_modified(self, *parts: str) -> datetime | None:
         """When the newest file below ``parts`` was written (S3's LastModified). With no file
-        below, when its directories last changed (a local lake's, left by an upload that failed;
-        S3 has none); None if there is nothing."""
+        below, when its directories last changed (a local lake's, left by an upload that failed);
+        None if there is nothing with a time (S3's directory markers have none: the bucket's
+        lifecycle rules expire them)."""
         selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=True)
         infos = self.filesystem.get_file_info(selector)
         times = [info.mtime for info in infos if info.type == pafs.FileType.File and info.mtime]

@@ -334,7 +334,7 @@ def test_metrics_leave_out_a_user_erased_between_a_days_raw_and_anonymized_steps
         result = build_definitions(project.settings).resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance)
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
     [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "anonymized_rows_match_raw"]
-    assert (evaluation.metadata["raw_rows"].value, evaluation.metadata["anonymized_rows"].value, evaluation.metadata["erased_left_out"].value) == (2, 1, 1)
+    assert (evaluation.metadata["raw_rows"].value, evaluation.metadata["anonymized_rows"].value, evaluation.metadata["erased_users_missing"].value) == (2, 1, 1)
     assert json.loads(project.lake.read_bytes(layout.daily_metrics_path(day)))["unique_users"] == 1
 
     outcome = CliRunner().invoke(main, ["forget-user", "user-u"], catch_exceptions=False)
@@ -412,5 +412,21 @@ def test_forget_user_does_not_move_a_quarantined_item_a_day_run_counted_as_erase
     forget_user(project.lake, pseudonymizer, "user-u")
 
     assert quarantined_users(project, day) == ["user-v"]
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 1, 3)
+
+
+def test_forget_user_moves_no_more_quarantined_items_than_it_removed(project):
+    # A quarantine file out of step with its raw file (a run stopped between the two writes)
+    # holds fewer entries than the counts say: only the user's one moves to erased.
+    write_incremental_day(project, [conversation_item("c1", "user-u", 42), conversation_item("c2", "user-w", 7),
+                                    conversation_item("c3", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+    quarantine = write_raw_day(ExportStore(project.exports), project.lake, day, set(), pseudonymizer).quarantine
+    write_day_quarantine(project.lake, day, [entry for entry in quarantine if entry["image"]["user_id"]["S"] == "user-u"])
+
+    forget_user(project.lake, pseudonymizer, "user-u")
+
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
     assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 1, 3)
