@@ -80,9 +80,9 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
     (``export_records_removed``).
 
     A day run that read the registry before this erasure may have written the file since the
-    sweep, counting the user's quarantined items as erased already (so they are set, not
-    subtracted again) or holding the user's rows (it writes again once it notices): those are
-    taken out of what is written back, so this never restores them."""
+    sweep: counting the user's quarantined items as erased already (then the counts hold no more
+    than the file keeps, and nothing moves twice), or holding the user's rows (it writes again
+    once it notices), which are taken out of what is written back, so this never restores them."""
     raw_path = layout.raw_conversations_path(day)
     if not lake.exists(raw_path):
         return
