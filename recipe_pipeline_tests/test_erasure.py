@@ -142,6 +142,8 @@ def conversation_item(conversation_id: str, user_id: str, message) -> dict:
 
 
 def quarantined_users(project, day: str) -> list[str]:
+    if not project.lake.exists(layout.day_quarantine_path(day)):  # deleted once empty
+        return []
     lines = project.lake.read_bytes(layout.day_quarantine_path(day)).splitlines()
     return sorted(json.loads(line)["image"]["user_id"]["S"] for line in lines)
 
@@ -398,35 +400,29 @@ def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monke
     assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 0, 2, 3)
 
 
-def test_forget_user_does_not_move_a_quarantined_item_a_day_run_counted_as_erased_already(project):
-    # A day run that noticed the erasure counted the user's quarantined item as erased, but its
-    # quarantine file (written after the raw file) is still the earlier pass's when the sweep reads it.
-    write_incremental_day(project, [conversation_item("c1", "user-u", 42), conversation_item("c2", "user-v", 7),
-                                    conversation_item("c3", "user-v", "hi")])
-    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
-    day = "2025-01-01"
-    store = ExportStore(project.exports)
-    write_day_quarantine(project.lake, day, write_raw_day(store, project.lake, day, set(), pseudonymizer).quarantine)
-    write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
-
-    forget_user(project.lake, pseudonymizer, "user-u")
-
-    assert quarantined_users(project, day) == ["user-v"]
-    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
-    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 1, 3)
-
-
-def test_forget_user_moves_no_more_quarantined_items_than_it_removed(project):
-    # A quarantine file out of step with its raw file (a run stopped between the two writes)
-    # holds fewer entries than the counts say: only the user's one moves to erased.
+@pytest.mark.parametrize(
+    ("raw_erased", "quarantined", "expected"),
+    [
+        # A day run that noticed the erasure counted the user's quarantined item as erased, but its
+        # quarantine file (written after the raw file) is still the earlier pass's when the sweep reads it.
+        pytest.param({"user-u"}, {"user-u", "user-w"}, (1, 1, 1, 3), id="counted-as-erased-already"),
+        # A run stopped between the two writes left a quarantine file with fewer entries than the
+        # counts say: only the user's one moves to erased.
+        pytest.param(set(), {"user-u"}, (1, 1, 1, 3), id="quarantine-file-missing-another-users-item"),
+    ],
+)
+def test_forget_user_moves_only_the_users_quarantined_items_to_erased(project, raw_erased, quarantined, expected):
     write_incremental_day(project, [conversation_item("c1", "user-u", 42), conversation_item("c2", "user-w", 7),
                                     conversation_item("c3", "user-v", "hi")])
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
     day = "2025-01-01"
-    quarantine = write_raw_day(ExportStore(project.exports), project.lake, day, set(), pseudonymizer).quarantine
-    write_day_quarantine(project.lake, day, [entry for entry in quarantine if entry["image"]["user_id"]["S"] == "user-u"])
+    store = ExportStore(project.exports)
+    entries = write_raw_day(store, project.lake, day, set(), pseudonymizer).quarantine
+    write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym(user) for user in raw_erased}, pseudonymizer)
+    write_day_quarantine(project.lake, day, [entry for entry in entries if entry["image"]["user_id"]["S"] in quarantined])
 
     forget_user(project.lake, pseudonymizer, "user-u")
 
+    assert quarantined_users(project, day) == sorted(quarantined - {"user-u"})
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
-    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 1, 1, 3)
+    assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == expected
