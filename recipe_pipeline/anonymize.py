@@ -174,16 +174,9 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
     ``conversations/`` file (replaced whole, atomically), with provenance in the footer.
 
     Users in the erasure registry are left out even if the raw day still holds them (forget-user
-    may not have swept it yet), and the registry is read again once the file is written: a user
-    erased meanwhile has the day written again without them (``write_raw_day_and_quarantine``
-    says why)."""
-    erased = layout.erased_pseudonyms(lake)
-    while True:
-        summary = _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows)
-        erased_now = layout.erased_pseudonyms(lake)
-        if erased_now <= erased:
-            return summary
-        erased = erased_now
+    may not have swept it yet), and a user erased meanwhile has the day written again without
+    them (``layout.write_as_of_erasures``)."""
+    return layout.write_as_of_erasures(lake, lambda erased: _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows))
 
 
 def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, erased: set[str], batch_rows: int) -> AnonymizedDaySummary:

@@ -49,15 +49,20 @@ class ErasureReport:
         return sum(sum(zone.values()) for zone in self.rows_removed.values())
 
 
+def _without_user(table: pa.Table, identity: str) -> tuple[pa.Table, int]:
+    """``table`` less the rows whose ``user_id`` is ``identity`` (a null id is not), and how many went."""
+    kept = table.filter(pc.fill_null(pc.not_equal(table.column("user_id"), identity), True))
+    return kept, table.num_rows - kept.num_rows
+
+
 def _rewrite_without(lake: Location, path: str, identity: str, count_updates) -> int:
     """Rewrite a day file without the rows whose ``user_id`` is ``identity``, moving them to
     ``erased`` in its provenance; returns how many went."""
     table, provenance = layout.read_with_provenance(lake, path)
-    keep = pc.fill_null(pc.not_equal(table.column("user_id"), identity), True)
-    removed = table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0)
+    kept, removed = _without_user(table, identity)
     if removed:
         count_updates(provenance, removed)
-        lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), path)
+        lake.write_parquet(layout.with_provenance(kept, provenance), path)
     return removed
 
 
@@ -87,8 +92,8 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
     if not lake.exists(raw_path):
         return
     table, provenance = layout.read_with_provenance(lake, raw_path)
-    keep = pc.fill_null(pc.not_equal(table.column("user_id"), user_id), True)
-    _raw_counts(provenance, table.num_rows - (pc.sum(pc.cast(keep, pa.int64())).as_py() or 0))
+    kept, removed = _without_user(table, user_id)
+    _raw_counts(provenance, removed)
     counts = provenance["counts"]
     # At most the entries removed: a quarantine file out of step with the raw file (a run
     # stopped between the two writes) must not move other users' items.
@@ -97,7 +102,7 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
         counts["quarantined"] -= moved
         counts["erased"] += moved
     counts["export_records"] = counts.get("export_records", 0) - export_records_removed
-    lake.write_parquet(layout.with_provenance(table.filter(keep), provenance), raw_path)
+    lake.write_parquet(layout.with_provenance(kept, provenance), raw_path)
 
 
 def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> tuple[int, int]:
@@ -131,8 +136,7 @@ def _without_user_rows(lake: Location, path: str, user_id: str) -> int:
     if removed:
         with lake.open_parquet_writer(source.schema_arrow, path) as writer:
             for group in range(source.num_row_groups):
-                rows = source.read_row_group(group)
-                writer.write(rows.filter(pc.fill_null(pc.not_equal(rows.column("user_id"), user_id), True)))
+                writer.write(_without_user(source.read_row_group(group), user_id)[0])
     return removed
 
 

@@ -85,8 +85,8 @@ class ErasedUsers:
     pseudonymizer is asked for only when there is a line to test (the key may be a secret to
     fetch), and a registry without one is an error rather than a line let through."""
 
-    def __init__(self, lake: Location, pseudonymizer: Callable[[], Pseudonymizer] | None) -> None:
-        self.pseudonyms = layout.erased_pseudonyms(lake)
+    def __init__(self, pseudonyms: set[str], pseudonymizer: Callable[[], Pseudonymizer] | None) -> None:
+        self.pseudonyms = pseudonyms
         self._provider = pseudonymizer
         self._pseudonymizer: Pseudonymizer | None = None
 
@@ -228,10 +228,17 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
                        pseudonymizer: Callable[[], Pseudonymizer] | None = None, cut_by_day: bool | None = None) -> ExportIndex:
     """Read the whole export once; count items per day; quarantine unattributable lines, except
     erased users' (``pseudonymizer`` gives the key to recognise them, needed once any exist); cut
-    a full export by day (``cut_by_day``, by default for full exports only)."""
+    a full export by day (``cut_by_day``, by default for full exports only). A user erased while
+    the export is read has it read again (``layout.write_as_of_erasures``): forget-user finds
+    nothing of this build's to clean."""
+    return layout.write_as_of_erasures(
+        lake, lambda erased: _build_export_index(store, lake, summary, ErasedUsers(erased, pseudonymizer), columnar, cut_by_day))
+
+
+def _build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, erased_users: ErasedUsers, columnar: bool,
+                        cut_by_day: bool | None) -> ExportIndex:
     days: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    erased_users = ErasedUsers(lake, pseudonymizer)
     items = erased = 0
     # A full export holds every day the table still has (90 days of TTL): without a copy cut by
     # day, each of those days' runs would read all of it.
@@ -249,10 +256,6 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
     # Whatever the process does next (a day's run builds an index it finds missing), it should
     # not do it beside the parse's memory (190 MB after a 1M-message export).
     give_back_memory()
-    if layout.erased_pseudonyms(lake) != erased_users.pseudonyms:
-        # A user was erased while the export was read: forget-user found nothing of this build's
-        # to clean, so build again without them.
-        return build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer, cut_by_day=cut_by_day)
     return ExportIndex(
         export_id=summary.export_id,
         export_type=summary.export_type,

@@ -15,12 +15,16 @@ One object per zone and day, replaced whole on every run, so a re-run never appe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recipe_pipeline.storage import Location
+
+T = TypeVar("T")
 
 RAW_CONVERSATIONS = "raw/conversations"
 CONVERSATIONS = "conversations"
@@ -81,6 +85,23 @@ def erasure_path(pseudonym: str) -> str:
 def erased_pseudonyms(lake: Location) -> set[str]:
     """Pseudonyms of every user erased with ``forget-user``: rebuilt days leave them out."""
     return {path.rsplit("/", 1)[1].removesuffix(".json") for path in lake.list_files(ERASURES)}
+
+
+def write_as_of_erasures(lake: Location, write: Callable[[set[str]], T]) -> T:
+    """``write(erased)`` with the erasure registry's pseudonyms, done again until the registry
+    is the same after a write as before it.
+
+    forget-user registers a user (``raw/erasures/``) before it sweeps the lake. A writer that
+    read the registry before that, and writes after the sweep has passed what it writes, would
+    put the user back; so the registry is read again once it has written. A user registered
+    after that last read finds the writes done, and forget-user's sweep takes them out."""
+    erased = erased_pseudonyms(lake)
+    while True:
+        result = write(erased)
+        erased_now = erased_pseudonyms(lake)
+        if erased_now == erased:
+            return result
+        erased = erased_now
 
 
 def days_present(lake: Location, zone: str) -> list[str]:

@@ -646,18 +646,12 @@ def write_day_quarantine(lake: Location, day: str, quarantine: list[dict]) -> No
 
 
 def write_raw_day_and_quarantine(store: ExportStore, lake: Location, day: str, pseudonymizer: Pseudonymizer) -> RawDaySummary:
-    """The day's raw file and quarantine, without any user erased by the time both are written.
+    """The day's raw file and quarantine, without any user erased by the time both are written
+    (written again if one is erased meanwhile: ``layout.write_as_of_erasures``)."""
 
-    forget-user registers a user (``raw/erasures/``) before it sweeps the lake. A run that read
-    the registry before that, and writes after the sweep has passed its day, would put the user
-    back; so the registry is read again once the day is written, and the day written again
-    without the newly erased. A user registered after that second read finds the files written,
-    and forget-user's sweep takes them out."""
-    erased = layout.erased_pseudonyms(lake)
-    while True:
+    def write(erased: set[str]) -> RawDaySummary:
         summary = write_raw_day(store, lake, day, erased, pseudonymizer)
         write_day_quarantine(lake, day, summary.quarantine)
-        erased_now = layout.erased_pseudonyms(lake)
-        if erased_now <= erased:
-            return summary
-        erased = erased_now
+        return summary
+
+    return layout.write_as_of_erasures(lake, write)
