@@ -11,6 +11,11 @@
    from an export could not be parsed: any that holds the id as a JSON string goes.
 3. The caller recomputes the affected days' metrics and tables (the CLI runs the
    ``metrics_refresh`` job for them), and an audit record is written without the raw id.
+
+Day runs go on meanwhile. Every rewrite of a day's file is a compare-and-swap
+(``Location.rewrite``): one a run replaced after it was read is read and changed again, so a
+run's newer day is never overwritten with the older one, and a run that read the registry
+before the user was registered writes its day again (``lake.write_as_of_erasures``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.export_index import cached_export_index
 from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
-from recipe_pipeline.storage import Location
+from recipe_pipeline.storage import Location, Rewrite, parquet_bytes
 
 
 @dataclass
@@ -58,12 +63,16 @@ def _without_user(table: pa.Table, identity: str) -> tuple[pa.Table, int]:
 def _rewrite_without(lake: Location, path: str, identity: str, count_updates) -> int:
     """Rewrite a day file without the rows whose ``user_id`` is ``identity``, moving them to
     ``erased`` in its provenance; returns how many went."""
-    table, provenance = layout.read_with_provenance(lake, path)
-    kept, removed = _without_user(table, identity)
-    if removed:
+
+    def change(data: bytes) -> Rewrite[int]:
+        table, provenance = layout.parquet_with_provenance(data)
+        kept, removed = _without_user(table, identity)
+        if not removed:
+            return Rewrite(0)
         count_updates(provenance, removed)
-        lake.write_parquet(layout.with_provenance(kept, provenance), path)
-    return removed
+        return Rewrite(removed, parquet_bytes(layout.with_provenance(kept, provenance)))
+
+    return lake.rewrite(change, path) or 0
 
 
 def _raw_counts(provenance: dict, removed: int) -> None:
@@ -78,44 +87,55 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
 
 
 def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: int | None = None, quarantine_removed: int = 0,
-                       export_records_removed: int = 0) -> None:
+                       cut: CutRemoval | None = None) -> None:
     """Bring the day's raw file's counts up to date after the user left its quarantine
     (``quarantine_removed`` entries, ``quarantined`` left; as many as the counts say beyond those
-    left, up to the entries removed, move to ``erased``) or a full export's cut
-    (``export_records_removed``).
+    left, up to the entries removed, move to ``erased``) or a full export's cut (``cut``: its
+    records the day read beyond what the cut holds now, up to those removed, leave
+    ``export_records``; a day written after the cut lost them never read them).
 
     A day run that read the registry before this erasure may have written the file since the
     sweep: counting the user's quarantined items as erased already (then the counts hold no more
     than the file keeps, and nothing moves twice), or holding the user's rows (it writes again
     once it notices), which are taken out of what is written back, so this never restores them."""
-    raw_path = layout.raw_conversations_path(day)
-    if not lake.exists(raw_path):
-        return
-    table, provenance = layout.read_with_provenance(lake, raw_path)
-    kept, removed = _without_user(table, user_id)
-    _raw_counts(provenance, removed)
-    counts = provenance["counts"]
-    # At most the entries removed: a quarantine file out of step with the raw file (a run
-    # stopped between the two writes) must not move other users' items.
-    moved = min(quarantine_removed, counts.get("quarantined", 0) - quarantined) if quarantined is not None else 0
-    if moved > 0:
-        counts["quarantined"] -= moved
-        counts["erased"] += moved
-    counts["export_records"] = counts.get("export_records", 0) - export_records_removed
-    lake.write_parquet(layout.with_provenance(kept, provenance), raw_path)
+
+    def change(data: bytes) -> Rewrite[None]:
+        table, provenance = layout.parquet_with_provenance(data)
+        kept, removed = _without_user(table, user_id)
+        _raw_counts(provenance, removed)
+        counts = provenance["counts"]
+        # At most the entries removed: a quarantine file out of step with the raw file (a run
+        # stopped between the two writes) must not move other users' items.
+        moved = min(quarantine_removed, counts.get("quarantined", 0) - quarantined) if quarantined is not None else 0
+        if moved > 0:
+            counts["quarantined"] -= moved
+            counts["erased"] += moved
+        if cut is not None:
+            by_export = provenance.get("export_records_by_export") or {}
+            read = by_export.get(cut.export_id)
+            # A file from before the counts by export, or an export without an index: all of them.
+            unread = cut.removed if read is None or cut.left is None else max(0, min(cut.removed, read - cut.left))
+            counts["export_records"] = counts.get("export_records", 0) - unread
+            if read is not None:
+                by_export[cut.export_id] = read - unread
+        return Rewrite(None, parquet_bytes(layout.with_provenance(kept, provenance)))
+
+    lake.rewrite(change, layout.raw_conversations_path(day))
 
 
 def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> tuple[int, int]:
     """Rewrite a quarantine file (JSON lines) without the entries ``holds_user`` picks, deleting
-    it once empty; returns how many went, and how many are left."""
-    lines = lake.read_bytes(path).splitlines()
-    kept = [line for line in lines if not holds_user(json.loads(line))]
-    if len(kept) != len(lines):
-        if kept:
-            lake.write_bytes(b"".join(line + b"\n" for line in kept), path)
-        else:
-            lake.delete(path)
-    return len(lines) - len(kept), len(kept)
+    it once empty; returns how many went, and how many are left (none of either if it is gone)."""
+
+    def change(data: bytes) -> Rewrite[tuple[int, int]]:
+        lines = data.splitlines()
+        kept = [line for line in lines if not holds_user(json.loads(line))]
+        counts = (len(lines) - len(kept), len(kept))
+        if len(kept) == len(lines):
+            return Rewrite(counts)
+        return Rewrite(counts, b"".join(line + b"\n" for line in kept)) if kept else Rewrite(counts, delete=True)
+
+    return lake.rewrite(change, path) or (0, 0)
 
 
 def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureReport) -> None:
@@ -150,13 +170,24 @@ def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
     return removed
 
 
-def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> Counter[str]:
+@dataclass(frozen=True)
+class CutRemoval:
+    """A user's items of one day taken out of a full export's cut: how many, and how many of the
+    day's the cut holds now (None without an index to say)."""
+
+    export_id: str
+    removed: int
+    left: int | None
+
+
+def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> dict[str, list[CutRemoval]]:
     """Remove the user from full exports' cuts; the indexes count them as erased rather than in
-    their day. Returns the items removed per day."""
-    by_day: Counter[str] = Counter()
+    their day. Returns what went, by day. (Written as they are: an index build, the only other
+    writer of a cut, writes the same items, less the registry's users.)"""
+    by_day: dict[str, list[CutRemoval]] = {}
     for export_id in lake.list_dirs(layout.EXPORT_DAYS):
         index = cached_export_index(lake, export_id)
-        changed = False
+        removed_by_day: Counter[str] = Counter()
         for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
             day, name = path.split("/")[-2:]
             if name.startswith("rows-"):
@@ -165,17 +196,17 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
                 removed = _without_user_lines(lake, path, user_id)
             else:  # another writer's file in progress
                 continue
-            if not removed:
-                continue
-            report.export_day_items_removed[path] = removed
-            by_day[day] += removed
-            changed = True
-            if index is not None:  # the day's count is what its files hold
+            if removed:
+                report.export_day_items_removed[path] = removed
+                removed_by_day[day] += removed
+        if removed_by_day and index is not None:  # the day's count is what its files hold
+            for day, removed in removed_by_day.items():
                 index.days[day] -= removed
                 index.erased += removed
-        if changed and index is not None:
             index.days = {day: n for day, n in index.days.items() if n}
             lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
+        for day, removed in removed_by_day.items():
+            by_day.setdefault(day, []).append(CutRemoval(export_id, removed, index.days.get(day, 0) if index is not None else None))
     return by_day
 
 
@@ -194,25 +225,21 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
     )
     for name, zone, path_of, identity, count_updates in zones:
         for day in layout.days_present(lake, zone):
-            path = path_of(day)
-            if lake.exists(path):
-                removed = _rewrite_without(lake, path, identity, count_updates)
-                if removed:
-                    report.rows_removed[name][day] = removed
+            removed = _rewrite_without(lake, path_of(day), identity, count_updates)
+            if removed:
+                report.rows_removed[name][day] = removed
 
     for day in layout.days_present(lake, layout.DAY_QUARANTINE):
-        path = layout.day_quarantine_path(day)
-        if not lake.exists(path):
-            continue
-        moved, left = _drop_lines(lake, path, lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
+        moved, left = _drop_lines(lake, layout.day_quarantine_path(day), lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
             _adjust_raw_counts(lake, day, user_id, quarantined=left, quarantine_removed=moved)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
-    for day, removed in _forget_in_export_days(lake, user_id, report).items():
-        # The day's raw file read those versions; the export's index no longer lists them.
-        _adjust_raw_counts(lake, day, user_id, export_records_removed=removed)
+    for day, removals in _forget_in_export_days(lake, user_id, report).items():
+        # The day's raw file may have read those versions; the export's index no longer lists them.
+        for cut in removals:
+            _adjust_raw_counts(lake, day, user_id, cut=cut)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

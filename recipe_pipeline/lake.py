@@ -135,7 +135,12 @@ def read_with_provenance(lake: Location, path: str) -> tuple[pa.Table, dict]:
     """A Parquet file's rows and the provenance in its footer, from one read of its bytes: a
     writer replacing the file meanwhile cannot pair one version's counts with another's rows
     (an open file on S3 fetches its ranges later, from whichever object is there then)."""
-    file = pq.ParquetFile(pa.BufferReader(lake.read_bytes(path)))
+    return parquet_with_provenance(lake.read_bytes(path))
+
+
+def parquet_with_provenance(data: bytes) -> tuple[pa.Table, dict]:
+    """The rows of a Parquet file's bytes, and the provenance in its footer."""
+    file = pq.ParquetFile(pa.BufferReader(data))
     return file.read(), json.loads((file.metadata.metadata or {}).get(PROVENANCE_KEY, b"{}"))
 
 

@@ -296,6 +296,9 @@ class RawDayStream:
     # user id -> items deleted because the newest snapshot lacks them (``deleted_by_snapshot``):
     # an erased user's are erasures, the snapshot's copy cut by day having lost them.
     snapshot_absent_users: Counter = field(default_factory=Counter)
+    # export id -> the day's records read from it (``export_records`` by export): forget-user
+    # tells by it whether a day read a full export's cut before or after it took a user out.
+    export_records_by_export: dict[str, int] = field(default_factory=dict)
 
 
 def _quarantined(day: str, candidate: _Candidate, reason: str) -> dict:
@@ -436,11 +439,13 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
             return summary, _typed_part(part, summary.is_full, summary.export_id), read.exact_lines
 
         spilled = 0
+        by_export: Counter[str] = Counter()
         with _BucketSpill(work, day, bucket_count(expected_versions, bucket_rows)) as spill:
             for summary, part, exact_lines in in_order_ahead(day_part, files):
                 if part.num_rows:
                     spill.write(_with_row_ids(part, spilled))
                     spilled += part.num_rows
+                    by_export[summary.export_id] += part.num_rows
                 for _, line in exact_lines:
                     try:
                         record = parse_record(line, summary)
@@ -449,6 +454,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
                     except (MalformedLine, BadTimestamp):
                         continue  # quarantined (and counted) by the export index
                     exact.append(_Candidate(record, summary.export_id, summary.is_full))
+                    by_export[summary.export_id] += 1
                 del part, exact_lines
         exact_ts = pa.array([parse_item_timestamp(c.record.timestamp) for c in exact], pa.timestamp("us", tz="UTC"))
         exact_buckets = spill.buckets_of(exact_ts).to_pylist()
@@ -456,7 +462,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
         give_back_memory()  # what reading freed, before DuckDB takes its share
 
         quarantine: list[dict] = []
-        stream = RawDayStream(day, iter(()), exports_read, counts, quarantine, coverage(summaries))
+        stream = RawDayStream(day, iter(()), exports_read, counts, quarantine, coverage(summaries),
+                              export_records_by_export={export_id: by_export[export_id] for export_id in exports_read})
         # One thread: a bucket is sorted with every thread's buffers inside the limit, and the
         # Parquet writer's thread takes the other core (two measured within noise of one).
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb"), threads=RESOLVE_THREADS) as con:
@@ -628,6 +635,7 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
         counts["rows"] = writer.rows
         summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)
         provenance = {"partition": day, "exports": summary.exports_read, "counts": counts,
+                      "export_records_by_export": stream.export_records_by_export,
                       "covered_until": summary.covered_until.isoformat() if summary.covered_until else None,
                       "exports_cover_day": summary.exports_cover_day}
         writer.add_metadata(layout.provenance_metadata(provenance))

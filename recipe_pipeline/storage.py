@@ -3,11 +3,15 @@
 Everything the pipeline reads or writes (exports, the lake, quarantine) goes through a
 ``Location``, so local runs and AWS runs share one code path and differ only in the URL.
 Writes are atomic per object: the bytes go to a temporary name beside the target and are then
-moved into place, so a reader sees either the previous complete object or the new one.
+moved into place, so a reader sees either the previous complete object or the new one. A
+read-modify-write that must not overwrite another writer's newer version (``Location.rewrite``)
+is a compare-and-swap: S3's conditional requests (``If-Match`` with the ETag read), and locally
+a lock on the directory that every replacement in it takes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import posixpath
 import tempfile
@@ -18,11 +22,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Generic, TypeVar
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from recipe_pipeline.aws_clients import aws_client
+
+T = TypeVar("T")
 
 
 def s3_filesystem() -> pafs.S3FileSystem:
@@ -38,6 +47,50 @@ def s3_filesystem() -> pafs.S3FileSystem:
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "https"
     return pafs.S3FileSystem(**kwargs)
+
+
+def parquet_bytes(table: pa.Table, compression: str = "zstd") -> pa.Buffer:
+    """``table`` as the bytes of a Parquet file."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=compression)
+    return sink.getvalue()
+
+
+@contextmanager
+def _directory_locked(directory: str) -> Iterator[None]:
+    """An exclusive lock on a local directory (``flock`` on its descriptor; released when it is
+    closed), held by everything that replaces or deletes a file in it: a compare-and-swap holds
+    it from its comparison to its rename, so no other replacement falls in between."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _local_version(stat: os.stat_result) -> str:
+    # Every write is a new file renamed into place: a new inode, and new times.
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+# S3's answers to a conditional request whose condition does not hold: changed (412), replaced
+# concurrently (409), or gone (404).
+_S3_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404"}
+
+
+@dataclass(frozen=True)
+class Rewrite(Generic[T]):
+    """What a change made of an object's bytes (``Location.rewrite``): the ``result`` to return,
+    and the new ``data`` (None leaves the object as it is) or ``delete``."""
+
+    result: T
+    data: bytes | pa.Buffer | None = None
+    delete: bool = False
+
+
+# Attempts of one read-modify-write before giving up on an object that keeps changing.
+REWRITE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -89,6 +142,19 @@ class Location:
         # compression=None: bytes as stored (pyarrow would otherwise gunzip "*.gz" on the fly).
         with self.filesystem.open_input_stream(self.path(*parts), compression=None) as stream:
             return stream.read()
+
+    def read_versioned(self, *parts: str) -> tuple[bytes, str]:
+        """The object's bytes and a token of that version of it, from one read (S3's ETag;
+        locally its inode, size and times), for ``replace_if_unchanged``."""
+        if self.is_s3:
+            bucket, key = self._bucket_key(parts)
+            try:
+                response = self._s3.get_object(Bucket=bucket, Key=key)
+            except self._s3.exceptions.NoSuchKey as exc:
+                raise FileNotFoundError(self.uri(*parts)) from exc
+            return response["Body"].read(), response["ETag"]
+        with open(self.path(*parts), "rb") as file:
+            return file.read(), _local_version(os.fstat(file.fileno()))
 
     def open_input(self, *parts: str) -> pa.NativeFile:
         return self.filesystem.open_input_stream(self.path(*parts), compression=None)
@@ -157,7 +223,8 @@ class Location:
         return final
 
     def _commit(self, tmp: str, final: str) -> None:
-        self.filesystem.move(tmp, final)  # an atomic rename on a local disk
+        with _directory_locked(posixpath.dirname(final)):  # never inside a compare-and-swap
+            self.filesystem.move(tmp, final)  # an atomic rename on a local disk
 
     def _tmp_path(self, final: str) -> str:
         head, tail = posixpath.split(final)
@@ -197,9 +264,7 @@ class Location:
 
     def write_parquet(self, table: pa.Table, *parts: str, compression: str = "zstd") -> None:
         if self.is_s3:
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink, compression=compression)
-            self.write_bytes(sink.getvalue(), *parts)
+            self.write_bytes(parquet_bytes(table, compression), *parts)
             return
         final = self._prepare(parts)
         tmp = self._tmp_path(final)
@@ -220,7 +285,98 @@ class Location:
             self.filesystem.delete_dir(path)
 
     def delete(self, *parts: str) -> None:
-        self._delete_quietly(self.path(*parts))
+        path = self.path(*parts)
+        if self.is_s3:
+            self._delete_quietly(path)
+            return
+        try:
+            with _directory_locked(posixpath.dirname(path)):
+                self._delete_quietly(path)
+        except FileNotFoundError:  # no directory, no file
+            pass
+
+    # -- compare-and-swap ----------------------------------------------------------------------
+    def replace_if_unchanged(self, data: bytes | pa.Buffer, *parts: str, version: str) -> bool:
+        """Replace the object with ``data`` if it is still the ``version`` read
+        (``read_versioned``); False, writing nothing, if another writer replaced or deleted it."""
+        if self.is_s3:
+            bucket, key = self._bucket_key(parts)
+            return self._s3_conditionally(lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=bytes(data) if isinstance(data, pa.Buffer) else data, IfMatch=version))
+        final = self._prepare(parts)
+        tmp = self._tmp_path(final)
+        try:
+            with self.filesystem.open_output_stream(tmp, compression=None) as stream:
+                stream.write(data)
+            with _directory_locked(posixpath.dirname(final)):
+                if self._local_version_of(final) != version:
+                    return False
+                self.filesystem.move(tmp, final)
+                return True
+        finally:
+            self._delete_quietly(tmp)  # nothing once moved
+
+    def delete_if_unchanged(self, *parts: str, version: str) -> bool:
+        """Delete the object if it is still the ``version`` read; False if another writer
+        replaced or deleted it."""
+        if self.is_s3:
+            bucket, key = self._bucket_key(parts)
+            return self._s3_conditionally(lambda: self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=version))
+        path = self.path(*parts)
+        try:
+            with _directory_locked(posixpath.dirname(path)):
+                if self._local_version_of(path) != version:
+                    return False
+                os.unlink(path)
+                return True
+        except FileNotFoundError:
+            return False
+
+    def rewrite(self, change: Callable[[bytes], Rewrite[T]], *parts: str) -> T | None:
+        """A read-modify-write of one object that never overwrites another writer's version:
+        ``change`` is applied to the bytes read, and what it makes of them is written only if
+        the object is still the version read; else it is read and changed again. None if there
+        is no object (or it went meanwhile)."""
+        for _ in range(REWRITE_ATTEMPTS):
+            try:
+                data, version = self.read_versioned(*parts)
+            except FileNotFoundError:
+                return None
+            outcome = change(data)
+            if outcome.delete:
+                done = self.delete_if_unchanged(*parts, version=version)
+            elif outcome.data is not None:
+                done = self.replace_if_unchanged(outcome.data, *parts, version=version)
+            else:
+                return outcome.result
+            if done:
+                return outcome.result
+        raise RuntimeError(f"{self.uri(*parts)} changed {REWRITE_ATTEMPTS} times while it was being rewritten")
+
+    def _local_version_of(self, path: str) -> str | None:
+        try:
+            return _local_version(os.stat(path))
+        except FileNotFoundError:
+            return None
+
+    @cached_property
+    def _s3(self):
+        # pyarrow's S3 filesystem sends no conditional headers: boto3 does (AWS_ENDPOINT_URL too).
+        return aws_client("s3")
+
+    def _bucket_key(self, parts: tuple[str, ...]) -> tuple[str, str]:
+        bucket, _, key = self.path(*parts).partition("/")
+        return bucket, key
+
+    def _s3_conditionally(self, request: Callable[[], object]) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            request()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _S3_CONDITION_FAILED:
+                return False
+            raise
+        return True
 
     def _delete_quietly(self, path: str) -> None:
         try:

@@ -25,6 +25,7 @@ from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import write_day_quarantine, write_raw_day, write_raw_day_and_quarantine
+from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
 
@@ -398,6 +399,68 @@ def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monke
     assert project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist() == ["user-v"]
     counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
     assert (counts["rows"], counts["quarantined"], counts["erased"], counts["unique_items"]) == (1, 0, 2, 3)
+
+
+def test_forget_user_never_overwrites_a_newer_day_a_run_wrote_meanwhile(project, monkeypatch):
+    # A run rewrites the raw day with a newer export between forget-user's read of the day and
+    # its write: forget-user must take the user out of the newer day, not put back the older one.
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    day = "2025-01-01"
+    store = ExportStore(project.exports)
+    write_raw_day(store, project.lake, day, set(), pseudonymizer)
+    later = conversation_item("c5", "user-v", "a newer export's message")
+    changes = [Change((later["conversation_id"], later["timestamp"]), micros(datetime(2025, 1, 1, 10, 30, tzinfo=UTC)), later, None)]
+    ExportWriter(project.exports).write_incremental_export(changes, datetime(2025, 1, 1, 10, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
+    read_versioned, reads = Location.read_versioned, []
+
+    def read_then_a_run_writes(self, *parts):
+        read = read_versioned(self, *parts)
+        if parts == (layout.raw_conversations_path(day),) and not reads:
+            reads.append(parts)
+            write_raw_day(store, project.lake, day, set(), pseudonymizer)  # the run read the registry before
+        return read
+
+    monkeypatch.setattr(Location, "read_versioned", read_then_a_run_writes)
+    report = forget_user(project.lake, pseudonymizer, "user-u")
+
+    table = project.lake.read_parquet(layout.raw_conversations_path(day))
+    assert sorted(table.column("conversation_id").to_pylist()) == ["c3", "c5"]
+    assert set(table.column("user_id").to_pylist()) == {"user-v"}
+    counts = layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]
+    assert (counts["rows"], counts["erased"], counts["unique_items"]) == (2, 1, 3)
+    assert report.rows_removed["raw"] == {day: 1}
+
+
+@pytest.mark.parametrize("run_writes_the_day", [False, True], ids=["day-read-the-old-cut", "day-written-after-the-cut-lost-them"])
+def test_forget_user_takes_out_of_export_records_only_the_cut_items_the_day_read(project, instance, monkeypatch, run_writes_the_day):
+    # forget-user takes the user's items out of a full export's cut, then out of the day's
+    # export_records. A run writing the day in between reads the cut without them: its
+    # export_records never held them, and must not lose them twice.
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC))
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    forget_in_export_days = erasure._forget_in_export_days
+
+    def then_a_run_writes_the_day(lake, user_id, report):
+        removed = forget_in_export_days(lake, user_id, report)
+        if run_writes_the_day:
+            write_raw_day(ExportStore(project.exports), lake, day, set(), pseudonymizer)
+        return removed
+
+    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    provenance = layout.read_provenance(project.lake, layout.raw_conversations_path(day))
+    assert provenance["counts"]["export_records"] == 1
+    assert list(provenance["export_records_by_export"].values()) == [1]
+    checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
+                                                               asset_selection=set())
+    [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.metadata
 
 
 @pytest.mark.parametrize(

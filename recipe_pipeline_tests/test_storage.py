@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe_pipeline.storage import Location, RollingParquetFiles, iter_lines
+from recipe_pipeline import storage
+from recipe_pipeline.storage import Location, Rewrite, RollingParquetFiles, iter_lines
 
 
 @pytest.fixture
@@ -232,6 +234,106 @@ def test_delete_dir_removes_a_whole_tree_and_tolerates_a_missing_one(location):
     location.delete_dir("zone")
     location.delete_dir("zone")
     assert all_files(location) == ["other/c"]
+
+
+# -- compare-and-swap ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_location(request, tmp_path):
+    """A local directory, and a prefix on the local S3 endpoint (S3's conditional requests)."""
+    if request.param == "local":
+        return Location(str(tmp_path / "base"))
+    return Location(f"s3://{request.getfixturevalue('s3_bucket')}/base")
+
+
+def test_replace_if_unchanged_replaces_only_the_version_read(any_location):
+    any_location.write_bytes(b"first", "d/f")
+    data, version = any_location.read_versioned("d/f")
+    assert data == b"first"
+    any_location.write_bytes(b"another writer's", "d/f")
+    assert not any_location.replace_if_unchanged(b"mine", "d/f", version=version)
+    assert any_location.read_bytes("d/f") == b"another writer's"
+    _, version = any_location.read_versioned("d/f")
+    assert any_location.replace_if_unchanged(b"mine", "d/f", version=version)
+    assert any_location.read_bytes("d/f") == b"mine"
+    assert any_location.list_files("d") == ["d/f"]  # no temporary file left, either way
+
+
+def test_replace_if_unchanged_does_not_bring_back_a_deleted_object(any_location):
+    any_location.write_bytes(b"first", "d/f")
+    _, version = any_location.read_versioned("d/f")
+    any_location.delete("d/f")
+    assert not any_location.replace_if_unchanged(b"mine", "d/f", version=version)
+    assert not any_location.exists("d/f")
+
+
+def test_delete_if_unchanged_deletes_only_the_version_read(any_location):
+    any_location.write_bytes(b"first", "d/f")
+    _, version = any_location.read_versioned("d/f")
+    any_location.write_bytes(b"another writer's", "d/f")
+    assert not any_location.delete_if_unchanged("d/f", version=version)
+    assert any_location.read_bytes("d/f") == b"another writer's"
+    _, version = any_location.read_versioned("d/f")
+    assert any_location.delete_if_unchanged("d/f", version=version)
+    assert not any_location.exists("d/f")
+    assert not any_location.delete_if_unchanged("d/f", version=version)  # gone already
+
+
+def test_reading_a_missing_version_is_file_not_found(any_location):
+    with pytest.raises(FileNotFoundError):
+        any_location.read_versioned("d/missing")
+
+
+def test_rewrite_changes_again_what_another_writer_replaced_meanwhile(any_location):
+    any_location.write_bytes(b"a", "d/f")
+    seen = []
+
+    def append_x(data: bytes) -> Rewrite[int]:
+        seen.append(data)
+        if len(seen) == 1:  # another writer replaces the object between this read and its write
+            any_location.write_bytes(b"a,b", "d/f")
+        return Rewrite(len(seen), data + b",x")
+
+    assert any_location.rewrite(append_x, "d/f") == 2
+    assert seen == [b"a", b"a,b"]
+    assert any_location.read_bytes("d/f") == b"a,b,x"  # the other writer's version kept, and changed
+
+
+def test_rewrite_deletes_leaves_alone_or_finds_nothing(any_location):
+    any_location.write_bytes(b"a", "d/f")
+    assert any_location.rewrite(lambda data: Rewrite("as is"), "d/f") == "as is"
+    assert any_location.read_bytes("d/f") == b"a"
+    assert any_location.rewrite(lambda data: Rewrite("gone", delete=True), "d/f") == "gone"
+    assert not any_location.exists("d/f")
+    assert any_location.rewrite(lambda data: Rewrite("never called", b"x"), "d/f") is None
+
+
+def test_rewrite_gives_up_on_an_object_that_keeps_changing(any_location, monkeypatch):
+    monkeypatch.setattr(storage, "REWRITE_ATTEMPTS", 3)
+    any_location.write_bytes(b"0", "d/f")
+
+    def contended(data: bytes) -> Rewrite[None]:
+        any_location.write_bytes(data + b"+", "d/f")  # another writer, every time
+        return Rewrite(None, b"mine")
+
+    with pytest.raises(RuntimeError, match="changed 3 times"):
+        any_location.rewrite(contended, "d/f")
+    assert any_location.read_bytes("d/f") == b"0+++"
+
+
+def test_a_local_replacement_waits_for_a_compare_and_swap_under_way(location):
+    # Between a compare-and-swap's comparison and its rename, no other writer may replace the
+    # file: both hold the directory's lock.
+    location.write_bytes(b"first", "d/f")
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (location.write_bytes(b"another writer's", "d/f"), done.set()))
+    with storage._directory_locked(location.path("d")):
+        writer.start()
+        assert not done.wait(0.5)
+        assert location.read_bytes("d/f") == b"first"
+    writer.join()
+    assert location.read_bytes("d/f") == b"another writer's"
 
 
 # -- naming -------------------------------------------------------------------------------------

@@ -106,3 +106,34 @@ def test_the_pseudonym_key_can_come_from_secrets_manager(s3_bucket, monkeypatch,
     with resolved as built:
         assert not built.pseudonyms.is_dev_key
         assert built.pseudonyms.pseudonymizer().pseudonym("user-1") == Pseudonymizer("from-secrets-manager-0123").pseudonym("user-1")
+
+
+def test_forget_user_on_s3_takes_the_user_out_of_a_day_written_while_it_ran(s3_bucket, monkeypatch):
+    # S3's conditional PUT (If-Match) makes forget-user's rewrite fail when a run replaced the
+    # day after forget-user read it; it then reads the newer day and rewrites that.
+    import pyarrow as pa
+
+    from recipe_pipeline.erasure import forget_user
+    from recipe_pipeline.pseudonyms import Pseudonymizer
+
+    def raw_day(users: list[str]) -> pa.Table:
+        return layout.with_provenance(pa.table({"user_id": users}), {"counts": {"rows": len(users), "erased": 0}})
+
+    lake, path = Location(f"s3://{s3_bucket}/lake"), layout.raw_conversations_path("2025-01-01")
+    lake.write_parquet(raw_day(["u", "v"]), path)
+    read_versioned, reads = Location.read_versioned, []
+
+    def read_then_a_run_writes(self, *parts):
+        read = read_versioned(self, *parts)
+        if parts == (path,) and not reads:
+            reads.append(parts)
+            lake.write_parquet(raw_day(["u", "v", "w"]), path)  # a newer export's day
+        return read
+
+    monkeypatch.setattr(Location, "read_versioned", read_then_a_run_writes)
+    report = forget_user(lake, Pseudonymizer("k"), "u")
+
+    table, provenance = layout.read_with_provenance(lake, path)
+    assert table.column("user_id").to_pylist() == ["v", "w"]
+    assert provenance["counts"] == {"rows": 2, "erased": 1}
+    assert report.rows_removed["raw"] == {"2025-01-01": 1}
