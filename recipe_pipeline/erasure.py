@@ -12,10 +12,11 @@
 3. The caller recomputes the affected days' metrics and tables (the CLI runs the
    ``metrics_refresh`` job for them), and an audit record is written without the raw id.
 
-Day runs go on meanwhile. Every rewrite of a day's file is a compare-and-swap
-(``Location.rewrite``): one a run replaced after it was read is read and changed again, so a
-run's newer day is never overwritten with the older one, and a run that read the registry
-before the user was registered writes its day again (``lake.write_as_of_erasures``).
+Day runs, and other erasures, go on meanwhile. Every rewrite of a file is a compare-and-swap
+(``Location.rewrite``): one another writer replaced after it was read is read and changed again,
+so a run's newer day, or another erasure's, is never overwritten with the older one; and a run
+that read the registry before the user was registered writes its day again
+(``lake.write_as_of_erasures``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import cached_export_index
+from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location, Rewrite, parquet_bytes
@@ -87,12 +89,10 @@ def _anonymized_counts(provenance: dict, removed: int) -> None:
 
 
 def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: int | None = None, quarantine_removed: int = 0,
-                       cut: CutRemoval | None = None) -> None:
+                       cuts: list[CutRemoval] = ()) -> None:
     """Bring the day's raw file's counts up to date after the user left its quarantine
     (``quarantine_removed`` entries, ``quarantined`` left; as many as the counts say beyond those
-    left, up to the entries removed, move to ``erased``) or a full export's cut (``cut``: its
-    records the day read beyond what the cut holds now, up to those removed, leave
-    ``export_records``; a day written after the cut lost them never read them).
+    left, up to the entries removed, move to ``erased``) or full exports' cuts (``cuts``).
 
     A day run that read the registry before this erasure may have written the file since the
     sweep: counting the user's quarantined items as erased already (then the counts hold no more
@@ -110,17 +110,28 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
         if moved > 0:
             counts["quarantined"] -= moved
             counts["erased"] += moved
-        if cut is not None:
-            by_export = provenance.get("export_records_by_export") or {}
-            read = by_export.get(cut.export_id)
-            # A file from before the counts by export, or an export without an index: all of them.
-            unread = cut.removed if read is None or cut.left is None else max(0, min(cut.removed, read - cut.left))
-            counts["export_records"] = counts.get("export_records", 0) - unread
-            if read is not None:
-                by_export[cut.export_id] = read - unread
+        for cut in cuts:
+            counts["export_records"] = counts.get("export_records", 0) - _records_read_and_gone(provenance, cut)
         return Rewrite(None, parquet_bytes(layout.with_provenance(kept, provenance)))
 
     lake.rewrite(change, layout.raw_conversations_path(day))
+
+
+def _records_read_and_gone(provenance: dict, cut: CutRemoval) -> int:
+    """Of the items ``cut`` took out of a full export's cut, how many the raw day had read (and
+    counted in ``export_records``): those it read beyond what the cut holds now, at most those
+    removed. A day written after the cut lost them never read them; nor did a day that did not
+    read the export. Updates the day's count by export to match."""
+    if cut.export_id not in provenance.get("exports", []):
+        return 0
+    by_export = provenance.get("export_records_by_export")
+    if by_export is None:  # a file from before the counts by export: as it was counted then
+        return cut.removed
+    read = by_export.get(cut.export_id, 0)
+    # Without an index to say what the cut holds now, as many as it read, up to those removed.
+    gone = min(cut.removed, read) if cut.left is None else max(0, min(cut.removed, read - cut.left))
+    by_export[cut.export_id] = read - gone
+    return gone
 
 
 def _drop_lines(lake: Location, path: str, holds_user: Callable[[dict], bool]) -> tuple[int, int]:
@@ -149,25 +160,33 @@ def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureRe
 
 
 def _without_user_rows(lake: Location, path: str, user_id: str) -> int:
-    """Rewrite a cut file of rows without ``user_id``'s, a row group at a time (a file holds up
-    to 2M rows); returns how many went."""
-    source = lake.parquet_file(path)
-    removed = pc.sum(pc.cast(pc.equal(source.read(columns=["user_id"]).column("user_id"), user_id), pa.int64())).as_py() or 0
-    if removed:
-        with lake.open_parquet_writer(source.schema_arrow, path) as writer:
+    """Rewrite a cut file of rows without ``user_id``'s (a compare-and-swap: another forget-user
+    may rewrite it too), a row group at a time from its bytes; returns how many went."""
+
+    def change(data: bytes) -> Rewrite[int]:
+        source = pq.ParquetFile(pa.BufferReader(data))
+        removed = pc.sum(pc.cast(pc.equal(source.read(columns=["user_id"]).column("user_id"), user_id), pa.int64())).as_py() or 0
+        if not removed:
+            return Rewrite(0)
+        sink = pa.BufferOutputStream()
+        with pq.ParquetWriter(sink, source.schema_arrow, compression="zstd") as writer:
             for group in range(source.num_row_groups):
-                writer.write(_without_user(source.read_row_group(group), user_id)[0])
-    return removed
+                writer.write_table(_without_user(source.read_row_group(group), user_id)[0])
+        return Rewrite(removed, sink.getvalue())
+
+    return lake.rewrite(change, path) or 0
 
 
 def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
     """Rewrite a cut file of lines (items the exact path reads, parsed here) without ``user_id``'s."""
-    table = lake.read_parquet(path)
-    keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
-    removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
-    if removed:
-        lake.write_parquet(table.filter(keep), path)
-    return removed
+
+    def change(data: bytes) -> Rewrite[int]:
+        table = pq.read_table(pa.BufferReader(data))
+        keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
+        removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
+        return Rewrite(removed, parquet_bytes(table.filter(keep))) if removed else Rewrite(0)
+
+    return lake.rewrite(change, path) or 0
 
 
 @dataclass(frozen=True)
@@ -182,11 +201,10 @@ class CutRemoval:
 
 def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> dict[str, list[CutRemoval]]:
     """Remove the user from full exports' cuts; the indexes count them as erased rather than in
-    their day. Returns what went, by day. (Written as they are: an index build, the only other
-    writer of a cut, writes the same items, less the registry's users.)"""
+    their day. Returns what went, by day. Cut files and indexes are rewritten by compare-and-swap
+    too: another forget-user may be rewriting them."""
     by_day: dict[str, list[CutRemoval]] = {}
     for export_id in lake.list_dirs(layout.EXPORT_DAYS):
-        index = cached_export_index(lake, export_id)
         removed_by_day: Counter[str] = Counter()
         for path in lake.list_files(layout.EXPORT_DAYS, export_id, recursive=True):
             day, name = path.split("/")[-2:]
@@ -199,12 +217,20 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
             if removed:
                 report.export_day_items_removed[path] = removed
                 removed_by_day[day] += removed
-        if removed_by_day and index is not None:  # the day's count is what its files hold
+        if not removed_by_day:
+            continue
+
+        def recount(data: bytes) -> Rewrite[ExportIndex | None]:  # the day's count is what its files hold
+            index = ExportIndex.from_json(data)
+            if index is None:  # of another INDEX_VERSION: rebuilt when next read
+                return Rewrite(None)
             for day, removed in removed_by_day.items():
-                index.days[day] -= removed
+                index.days[day] = index.days.get(day, 0) - removed
                 index.erased += removed
             index.days = {day: n for day, n in index.days.items() if n}
-            lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
+            return Rewrite(index, index.to_json())
+
+        index = lake.rewrite(recount, layout.export_index_path(export_id))
         for day, removed in removed_by_day.items():
             by_day.setdefault(day, []).append(CutRemoval(export_id, removed, index.days.get(day, 0) if index is not None else None))
     return by_day
@@ -236,10 +262,9 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
             _adjust_raw_counts(lake, day, user_id, quarantined=left, quarantine_removed=moved)  # so the day's counts still add up
 
     _forget_in_export_quarantine(lake, user_id, report)
-    for day, removals in _forget_in_export_days(lake, user_id, report).items():
-        # The day's raw file may have read those versions; the export's index no longer lists them.
-        for cut in removals:
-            _adjust_raw_counts(lake, day, user_id, cut=cut)
+    for day, cuts in _forget_in_export_days(lake, user_id, report).items():
+        # The day's raw file may have read those versions; the exports' indexes no longer list them.
+        _adjust_raw_counts(lake, day, user_id, cuts=cuts)
     audit = {**asdict(report), "days": report.days, "total_rows": report.total_rows}
     audit.pop("audit_path")
     report.audit_path = f"{layout.ERASURE_AUDIT}/{moment.strftime('%Y%m%dT%H%M%SZ')}-{pseudonym[:16]}.json"

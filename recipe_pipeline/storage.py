@@ -89,6 +89,9 @@ class Rewrite(Generic[T]):
     delete: bool = False
 
 
+# User metadata (x-amz-meta-…) naming the conditional write that put an object.
+_WRITE_ID = "recipe-pipeline-write-id"
+
 # Attempts of one read-modify-write before giving up on an object that keeps changing.
 REWRITE_ATTEMPTS = 20
 
@@ -301,8 +304,14 @@ class Location:
         (``read_versioned``); False, writing nothing, if another writer replaced or deleted it."""
         if self.is_s3:
             bucket, key = self._bucket_key(parts)
-            return self._s3_conditionally(lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=bytes(data) if isinstance(data, pa.Buffer) else data, IfMatch=version))
-        final = self._prepare(parts)
+            # Tagged, so that a request botocore sent again (its answer lost) can tell its own
+            # write, which it finds changed, from another writer's.
+            write_id = uuid.uuid4().hex
+            body = bytes(data) if isinstance(data, pa.Buffer) else data
+            return self._s3_conditionally(
+                lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
+                retried_done=lambda: self._s3_write_id(bucket, key) == write_id)
+        final = self.path(*parts)  # not re-created if it went (retention): the comparison fails
         tmp = self._tmp_path(final)
         try:
             with self.filesystem.open_output_stream(tmp, compression=None) as stream:
@@ -312,6 +321,8 @@ class Location:
                     return False
                 self.filesystem.move(tmp, final)
                 return True
+        except FileNotFoundError:  # its directory is gone
+            return False
         finally:
             self._delete_quietly(tmp)  # nothing once moved
 
@@ -320,7 +331,9 @@ class Location:
         replaced or deleted it."""
         if self.is_s3:
             bucket, key = self._bucket_key(parts)
-            return self._s3_conditionally(lambda: self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=version))
+            # Sent again (its answer lost), a delete that was done finds no object: done.
+            return self._s3_conditionally(lambda: self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=version),
+                                          retried_done=lambda: self._s3_write_id(bucket, key) is None)
         path = self.path(*parts)
         try:
             with _directory_locked(posixpath.dirname(path)):
@@ -367,15 +380,29 @@ class Location:
         bucket, _, key = self.path(*parts).partition("/")
         return bucket, key
 
-    def _s3_conditionally(self, request: Callable[[], object]) -> bool:
+    def _s3_write_id(self, bucket: str, key: str) -> str | None:
+        """The write id the object carries ("" if none), or None if there is no object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get(_WRITE_ID, "")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def _s3_conditionally(self, request: Callable[[], object], retried_done: Callable[[], bool]) -> bool:
+        """Whether a conditional request was done. Its condition failing means another writer
+        got there first, unless botocore sent it again: then the first attempt may have been
+        done, and what is there now (``retried_done``) tells."""
         from botocore.exceptions import ClientError
 
         try:
             request()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _S3_CONDITION_FAILED:
-                return False
-            raise
+            if exc.response.get("Error", {}).get("Code") not in _S3_CONDITION_FAILED:
+                raise
+            return bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts")) and retried_done()
         return True
 
     def _delete_quietly(self, path: str) -> None:

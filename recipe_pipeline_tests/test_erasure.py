@@ -79,9 +79,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
         assert all(metadata.row_group(i).num_rows <= DAY_FILE_ROW_GROUP for i in range(metadata.num_row_groups))
     # The days written before still add up against the indexes, without being rebuilt.
     for day in rows_by_day:
-        checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
-                                                                   asset_selection=set())
-        [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
+        evaluation = conserved(defs, day, instance)
         assert evaluation.passed, evaluation.metadata
     for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True):
         if "/rows-" in path:
@@ -457,10 +455,84 @@ def test_forget_user_takes_out_of_export_records_only_the_cut_items_the_day_read
     provenance = layout.read_provenance(project.lake, layout.raw_conversations_path(day))
     assert provenance["counts"]["export_records"] == 1
     assert list(provenance["export_records_by_export"].values()) == [1]
+    evaluation = conserved(defs, day, instance)
+    assert evaluation.passed, evaluation.metadata
+
+
+def conserved(defs, day: str, instance) -> dg.AssetCheckEvaluation:
     checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
                                                                asset_selection=set())
     [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
-    assert evaluation.passed, evaluation.metadata
+    return evaluation
+
+
+def test_forget_user_leaves_alone_the_export_records_of_a_day_that_never_read_the_export(project, instance):
+    # A second full export is cut by day after the day was written: the day never read it.
+    items = [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")]
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 3, tzinfo=UTC))
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    for summary in store.completed():
+        load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+
+    report = forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert len(report.export_day_items_removed) == 2  # both exports' cuts lost the user's item
+    assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["export_records"] == 1
+    assert conserved(defs, day, instance).passed
+
+
+def test_forget_user_leaves_alone_a_day_written_after_the_cut_lost_the_whole_day(project, instance, monkeypatch):
+    # The user's item was the full export's only one of the day: its index drops the day, and a
+    # run writing the day afterwards does not read that export at all.
+    ExportWriter(project.exports).write_full_export([conversation_item("c1", "user-u", "hello")], datetime(2025, 1, 1, 12, tzinfo=UTC))
+    write_incremental_day(project, [conversation_item("c3", "user-v", "hi")])
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    forget_in_export_days = erasure._forget_in_export_days
+
+    def then_a_run_writes_the_day(lake, user_id, report):
+        removed = forget_in_export_days(lake, user_id, report)
+        write_raw_day(ExportStore(project.exports), lake, day, set(), pseudonymizer)
+        return removed
+
+    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    provenance = layout.read_provenance(project.lake, layout.raw_conversations_path(day))
+    assert (provenance["counts"]["export_records"], len(provenance["exports"])) == (1, 1)
+    assert conserved(defs, day, instance).passed
+
+
+def test_two_erasures_at_once_both_leave_a_full_exports_cut(project, monkeypatch):
+    # A second forget-user runs from start to end while the first has read a cut file and not
+    # yet written it: neither may put the other's user back, in the cut or in its index.
+    items = [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-w", "yo"), conversation_item("c3", "user-v", "hi")]
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    [summary] = store.completed()
+    load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    read_versioned, interleaved = Location.read_versioned, []
+
+    def read_then_another_erasure(self, *parts):
+        read = read_versioned(self, *parts)
+        if layout.EXPORT_DAYS in parts[0] and not interleaved:
+            interleaved.append(parts)
+            forget_user(project.lake, pseudonymizer, "user-w")
+        return read
+
+    monkeypatch.setattr(Location, "read_versioned", read_then_another_erasure)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    cut = [path for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True) if "/rows-" in path]
+    assert interleaved and [u for path in cut for u in project.lake.read_parquet(path).column("user_id").to_pylist()] == ["user-v"]
+    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
+    assert (index["days"], index["erased"]) == ({"2025-01-01": 1}, 2)
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,51 @@ def test_forget_user_on_s3_takes_the_user_out_of_a_day_written_while_it_ran(s3_b
     assert table.column("user_id").to_pylist() == ["v", "w"]
     assert provenance["counts"] == {"rows": 2, "erased": 1}
     assert report.rows_removed["raw"] == {"2025-01-01": 1}
+
+
+def _answer_lost_once(location: Location, operation: str) -> list[str]:
+    """The first ``operation`` request ``location`` sends is done (by another client, without
+    its condition, which holds) and its answer lost: botocore sends it again."""
+    from botocore.exceptions import ReadTimeoutError
+
+    other, sent = boto3.client("s3"), []
+
+    def deliver_then_lose_the_answer(request, **kwargs):
+        sent.append(operation)
+        if len(sent) == 1:
+            bucket, key = request.url.split("/", 3)[3].split("?")[0].split("/", 1)
+            if operation == "PutObject":
+                body = request.body if isinstance(request.body, bytes) else request.body.read()
+                metadata = {name[len("x-amz-meta-"):]: value.decode() if isinstance(value, bytes) else value
+                            for name, value in request.headers.items() if name.lower().startswith("x-amz-meta-")}
+                other.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
+            else:
+                other.delete_object(Bucket=bucket, Key=key)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    location._s3.meta.events.register(f"before-send.s3.{operation}", deliver_then_lose_the_answer)
+    return sent
+
+
+def test_a_conditional_write_sent_again_knows_it_was_done(s3_bucket):
+    # Sent again, the write finds the object changed (by itself): it must not read its own
+    # write as another writer's and change it again (forget-user would report nothing removed).
+    from recipe_pipeline.storage import Rewrite
+
+    location = Location(f"s3://{s3_bucket}/prefix")
+    location.write_bytes(b"a\nb\n", "q.jsonl")
+    sent = _answer_lost_once(location, "PutObject")
+    changes = []
+
+    def drop_a(data: bytes) -> Rewrite[int]:
+        changes.append(data)
+        kept = [line for line in data.splitlines() if line != b"a"]
+        return Rewrite(len(data.splitlines()) - len(kept), b"".join(line + b"\n" for line in kept))
+
+    assert location.rewrite(drop_a, "q.jsonl") == 1
+    assert (len(sent), changes, location.read_bytes("q.jsonl")) == (2, [b"a\nb\n"], b"b\n")
+
+    location.write_bytes(b"a\n", "gone.jsonl")
+    sent = _answer_lost_once(location, "DeleteObject")
+    assert location.rewrite(lambda data: Rewrite("deleted", delete=True), "gone.jsonl") == "deleted"
+    assert len(sent) == 2 and not location.exists("gone.jsonl")
