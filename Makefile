@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo dev test bench bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-backfill clean
+.PHONY: install demo dev test bench bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure bench-backfill clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -30,7 +30,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml ## the Dagster UI (webserver + daemon
 test: $(STAMP) ## the whole test suite
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: bench-pii bench-recipes bench-scale bench-sensor bench-full-export ## all benchmarks: PII and recipe quality, scale (1M messages), sensor ticks, a full export's days
+bench: bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure ## all benchmarks: PII and recipe quality, scale (1M messages), sensor ticks, a full export's days, forget-user
 
 bench-pii: $(STAMP) ## recall/precision per PII kind on bench/pii_corpus.jsonl, ours and the seed's
 	$(BIN)/python -m bench.pii_benchmark
@@ -48,6 +48,9 @@ bench-sensor: $(STAMP) ## dynamodb_export_sensor ticks with a year of daily expo
 
 bench-full-export: $(STAMP) ## raw_conversations for every day of a 30-day full export: cut by day at indexing vs the whole export per day
 	$(BIN)/python -m bench.full_export
+
+bench-erasure: $(STAMP) ## forget-user on the scale benchmark's day of MESSAGES messages: wall time and peak RSS
+	$(BIN)/python -m bench.erasure --messages $(MESSAGES)
 
 DAYS ?= 90
 bench-backfill: $(STAMP) ## a DAYS-day backfill of the demo's volume through dagster dev (webserver + daemon)

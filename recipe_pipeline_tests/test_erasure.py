@@ -29,6 +29,30 @@ from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
 
+def test_a_parquet_file_less_a_user_keeps_its_row_groups_schema_and_provenance():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = layout.with_provenance(pa.table({"user_id": ["u", "v", "u", None, "w", "u"], "n": list(range(6))}), {"counts": {"rows": 6}})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=2)
+
+    def moved(provenance: dict, removed: int) -> None:
+        provenance["counts"] = {"rows": provenance["counts"]["rows"] - removed, "erased": removed}
+
+    rewrite = erasure._without_user_in_parquet(sink.getvalue().to_pybytes(), "u", moved)
+
+    written = pq.ParquetFile(pa.BufferReader(rewrite.data))
+    assert rewrite.result == 3
+    assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [1, 1, 1]
+    assert written.read().to_pydict() == {"user_id": ["v", None, "w"], "n": [1, 3, 4]}
+    assert written.schema_arrow.remove_metadata() == table.schema.remove_metadata()
+    assert layout.parquet_with_provenance(rewrite.data)[1] == {"counts": {"rows": 3, "erased": 3}}
+    assert erasure._without_user_in_parquet(rewrite.data, "u") == erasure.Rewrite(0)  # nobody left: no new bytes
+    everyone = erasure._without_user_in_parquet(rewrite.data, "nobody", moved, always=True)
+    assert layout.parquet_with_provenance(everyone.data)[0].num_rows == 3
+
+
 def busiest_user(project) -> tuple[str, dict[str, int]]:
     per_user: dict[str, dict[str, int]] = {}
     for day in layout.days_present(project.lake, layout.RAW_CONVERSATIONS):
