@@ -125,17 +125,18 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
         if moved > 0:
             counts["quarantined"] -= moved
             counts["erased"] += moved
-        for cut in cuts:
-            counts["export_records"] = counts.get("export_records", 0) - _records_read_and_gone(provenance, cut)
+        for cut in cuts:  # what the export's index says its cut holds now, read again at every attempt
+            gone = _records_read_and_gone(provenance, cut, _indexed_items(lake, cut.export_id, day))
+            counts["export_records"] = counts.get("export_records", 0) - gone
 
     lake.rewrite(lambda data: _without_user_in_parquet(data, user_id, adjust, always=True), layout.raw_conversations_path(day))
 
 
-def _records_read_and_gone(provenance: dict, cut: CutRemoval) -> int:
+def _records_read_and_gone(provenance: dict, cut: CutRemoval, left: int | None) -> int:
     """Of the items ``cut`` took out of a full export's cut, how many the raw day had read (and
-    counted in ``export_records``): those it read beyond what the cut holds now, at most those
-    removed. A day written after the cut lost them never read them; nor did a day that did not
-    read the export. Updates the day's count by export to match."""
+    counted in ``export_records``): those it read beyond what the cut holds now (``left``, None
+    without an index to say), at most those removed. A day written after the cut lost them never
+    read them; nor did a day that did not read the export. Updates the day's count by export."""
     if cut.export_id not in provenance.get("exports", []):
         return 0
     by_export = provenance.get("export_records_by_export")
@@ -143,7 +144,7 @@ def _records_read_and_gone(provenance: dict, cut: CutRemoval) -> int:
         return cut.removed
     read = by_export.get(cut.export_id, 0)
     # Without an index to say what the cut holds now, as many as it read, up to those removed.
-    gone = min(cut.removed, read) if cut.left is None else max(0, min(cut.removed, read - cut.left))
+    gone = min(cut.removed, read) if left is None else max(0, min(cut.removed, read - left))
     by_export[cut.export_id] = read - gone
     return gone
 
@@ -192,12 +193,25 @@ def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
 
 @dataclass(frozen=True)
 class CutRemoval:
-    """A user's items of one day taken out of a full export's cut: how many, and how many of the
-    day's the cut holds now (None without an index to say)."""
+    """A user's items of one day taken out of a full export's cut."""
 
     export_id: str
     removed: int
-    left: int | None
+
+
+def _cut_items(lake: Location, export_id: str, day: str) -> int:
+    """The items a full export's cut holds for ``day``: its files' rows and lines."""
+    return sum(lake.parquet_file(path).metadata.num_rows for path in lake.list_files(layout.export_day_dir(export_id, day))
+               if path.rsplit("/", 1)[1].startswith(("rows-", "lines-")))
+
+
+def _indexed_items(lake: Location, export_id: str, day: str) -> int | None:
+    """The export's index's count for ``day`` (None without an index of this version)."""
+    try:
+        index = ExportIndex.from_json(lake.read_bytes(layout.export_index_path(export_id)))
+    except FileNotFoundError:
+        return None
+    return index.days.get(day, 0) if index is not None else None
 
 
 def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) -> dict[str, list[CutRemoval]]:
@@ -221,19 +235,23 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
         if not removed_by_day:
             continue
 
-        def recount(data: bytes) -> Rewrite[ExportIndex | None]:  # the day's count is what its files hold
+        def recount(data: bytes, export_id=export_id, days=sorted(removed_by_day)) -> Rewrite[None]:
+            # The days' counts set to what their files hold now, not lowered by what this
+            # erasure removed: an index build that left the user out already wrote them so, and
+            # a retried rewrite must not lower them twice.
             index = ExportIndex.from_json(data)
             if index is None:  # of another INDEX_VERSION: rebuilt when next read
                 return Rewrite(None)
-            for day, removed in removed_by_day.items():
-                index.days[day] = index.days.get(day, 0) - removed
-                index.erased += removed
+            for day in days:
+                held = _cut_items(lake, export_id, day)
+                index.erased += index.days.get(day, 0) - held
+                index.days[day] = held
             index.days = {day: n for day, n in index.days.items() if n}
-            return Rewrite(index, index.to_json())
+            return Rewrite(None, index.to_json())
 
-        index = lake.rewrite(recount, layout.export_index_path(export_id))
+        lake.rewrite(recount, layout.export_index_path(export_id))
         for day, removed in removed_by_day.items():
-            by_day.setdefault(day, []).append(CutRemoval(export_id, removed, index.days.get(day, 0) if index is not None else None))
+            by_day.setdefault(day, []).append(CutRemoval(export_id, removed))
     return by_day
 
 

@@ -307,7 +307,7 @@ class Location:
             # Tagged, so that a request botocore sent again (its answer lost) can tell its own
             # write, which it finds changed, from another writer's.
             write_id = uuid.uuid4().hex
-            body = bytes(data) if isinstance(data, pa.Buffer) else data
+            body = pa.BufferReader(data) if isinstance(data, pa.Buffer) else data  # not copied again
             return self._s3_conditionally(
                 lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
                 retried_done=lambda: self._s3_write_id(bucket, key) == write_id)

@@ -16,7 +16,7 @@ from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.erasure import forget_user
-from recipe_pipeline.export_index import load_or_build_export_index
+from recipe_pipeline.export_index import load_or_build_export_index, write_export_index
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.checks import raw_conversations_counts_conserved
 from recipe_pipeline.export_columns import read_data_file
@@ -557,6 +557,88 @@ def test_two_erasures_at_once_both_leave_a_full_exports_cut(project, monkeypatch
     assert interleaved and [u for path in cut for u in project.lake.read_parquet(path).column("user_id").to_pylist()] == ["user-v"]
     index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
     assert (index["days"], index["erased"]) == ({"2025-01-01": 1}, 2)
+
+
+def cut_items(project, day: str) -> int:
+    return sum(project.lake.parquet_file(path).metadata.num_rows for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)
+               if f"/{day}/" in path)
+
+
+def test_an_index_rebuilt_while_forget_user_sweeps_its_cut_is_not_lowered_twice(project, instance, monkeypatch):
+    # A rebuild that read the registry with the user in it writes the cut and index without
+    # them, between forget-user's sweep of the cut and its recount of the index.
+    items = [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi"), conversation_item("c4", "user-w", "yo")]
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    [summary] = store.completed()
+    rewrite, rebuilt = Location.rewrite, []
+
+    def rebuild_before_the_recount(self, change, *parts):
+        if parts == (layout.export_index_path(summary.export_id),) and not rebuilt:
+            rebuilt.append(parts)
+            write_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+        return rewrite(self, change, *parts)
+
+    monkeypatch.setattr(Location, "rewrite", rebuild_before_the_recount)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
+    assert rebuilt and (index["days"], index["erased"]) == ({day: cut_items(project, day)}, 1) == ({day: 2}, 1)
+    write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
+    assert conserved(defs, day, instance).passed
+
+
+def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(project, instance, monkeypatch):
+    # A whole erasure of user-w runs after user-u's recount of the cut and before user-u's
+    # adjustment of the raw day: each takes its own user's item out of export_records once.
+    items = [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-w", "yo"), conversation_item("c3", "user-v", "hi")]
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    forget_in_export_days, overtaken = erasure._forget_in_export_days, []
+
+    def then_another_erasure(lake, user_id, report):
+        removed = forget_in_export_days(lake, user_id, report)
+        if not overtaken:
+            overtaken.append(user_id)
+            forget_user(project.lake, pseudonymizer, "user-w")
+        return removed
+
+    monkeypatch.setattr(erasure, "_forget_in_export_days", then_another_erasure)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["export_records"] == 1
+    assert conserved(defs, day, instance).passed
+
+
+def test_a_day_rebuilt_with_its_index_while_forget_user_runs_loses_nothing_twice(project, instance, monkeypatch):
+    # The export's index is missing while forget-user sweeps the cut; a day run then rebuilds it
+    # and reads the cut without the user, before forget-user adjusts the day.
+    ExportWriter(project.exports).write_full_export(
+        [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC))
+    day = "2025-01-01"
+    defs = build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    [summary] = store.completed()
+    project.lake.delete(layout.export_index_path(summary.export_id))  # a build that stopped, or another INDEX_VERSION
+    forget_in_export_days = erasure._forget_in_export_days
+
+    def then_a_run_writes_the_day(lake, user_id, report):
+        removed = forget_in_export_days(lake, user_id, report)
+        write_raw_day(store, lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
+        return removed
+
+    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
+    forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["export_records"] == 1
+    assert conserved(defs, day, instance).passed
 
 
 @pytest.mark.parametrize(
