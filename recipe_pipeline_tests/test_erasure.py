@@ -314,6 +314,21 @@ def write_incremental_day(project, items: list[dict]) -> None:
     ExportWriter(project.exports).write_incremental_export(changes, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
 
 
+def a_day_run_on_a_full_export(project, instance, items: list[dict]):
+    """One full export (of 2025-01-02) holding ``items``, and the daily run of their day."""
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    day, defs = "2025-01-01", build_definitions(project.settings)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    return day, defs
+
+
+def conserved(defs, day: str, instance) -> dg.AssetCheckEvaluation:
+    checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
+                                                               asset_selection=set())
+    [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
+    return evaluation
+
+
 def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, instance, monkeypatch):
     # The run read the registry before forget-user registered the user, and writes after its
     # sweep passed the day: the sweep found nothing of this run's to clean, so the run must.
@@ -459,11 +474,7 @@ def test_forget_user_takes_out_of_export_records_only_the_cut_items_the_day_read
     # forget-user takes the user's items out of a full export's cut, then out of the day's
     # export_records. A run writing the day in between reads the cut without them: its
     # export_records never held them, and must not lose them twice.
-    ExportWriter(project.exports).write_full_export(
-        [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC))
-    day = "2025-01-01"
-    defs = build_definitions(project.settings)
-    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    day, defs = a_day_run_on_a_full_export(project, instance, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
     forget_in_export_days = erasure._forget_in_export_days
 
@@ -483,20 +494,10 @@ def test_forget_user_takes_out_of_export_records_only_the_cut_items_the_day_read
     assert evaluation.passed, evaluation.metadata
 
 
-def conserved(defs, day: str, instance) -> dg.AssetCheckEvaluation:
-    checked = defs.resolve_job_def("daily_pipeline").get_subset(asset_check_selection={raw_conversations_counts_conserved.check_key},
-                                                               asset_selection=set())
-    [evaluation] = checked.execute_in_process(partition_key=day, instance=instance).get_asset_check_evaluations()
-    return evaluation
-
-
 def test_forget_user_leaves_alone_the_export_records_of_a_day_that_never_read_the_export(project, instance):
     # A second full export is cut by day after the day was written: the day never read it.
     items = [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")]
-    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
-    day = "2025-01-01"
-    defs = build_definitions(project.settings)
-    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    day, defs = a_day_run_on_a_full_export(project, instance, items)
     ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 3, tzinfo=UTC))
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
     for summary in store.completed():
@@ -568,10 +569,7 @@ def test_an_index_rebuilt_while_forget_user_sweeps_its_cut_is_not_lowered_twice(
     # A rebuild that read the registry with the user in it writes the cut and index without
     # them, between forget-user's sweep of the cut and its recount of the index.
     items = [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi"), conversation_item("c4", "user-w", "yo")]
-    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
-    day = "2025-01-01"
-    defs = build_definitions(project.settings)
-    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    day, defs = a_day_run_on_a_full_export(project, instance, items)
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
     [summary] = store.completed()
     rewrite, rebuilt = Location.rewrite, []
@@ -595,10 +593,7 @@ def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(proj
     # A whole erasure of user-w runs after user-u's recount of the cut and before user-u's
     # adjustment of the raw day: each takes its own user's item out of export_records once.
     items = [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-w", "yo"), conversation_item("c3", "user-v", "hi")]
-    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
-    day = "2025-01-01"
-    defs = build_definitions(project.settings)
-    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    day, defs = a_day_run_on_a_full_export(project, instance, items)
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
     forget_in_export_days, overtaken = erasure._forget_in_export_days, []
 
@@ -619,11 +614,7 @@ def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(proj
 def test_a_day_rebuilt_with_its_index_while_forget_user_runs_loses_nothing_twice(project, instance, monkeypatch):
     # The export's index is missing while forget-user sweeps the cut; a day run then rebuilds it
     # and reads the cut without the user, before forget-user adjusts the day.
-    ExportWriter(project.exports).write_full_export(
-        [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")], datetime(2025, 1, 2, tzinfo=UTC))
-    day = "2025-01-01"
-    defs = build_definitions(project.settings)
-    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    day, defs = a_day_run_on_a_full_export(project, instance, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
     [summary] = store.completed()
     project.lake.delete(layout.export_index_path(summary.export_id))  # a build that stopped, or another INDEX_VERSION
