@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import cached_export_index
-from recipe_pipeline.storage import Location
+from recipe_pipeline.export_index import ExportIndex
+from recipe_pipeline.storage import Location, Rewrite
 
 CONVERSATION_RETENTION_DAYS = 90
 AGGREGATE_RETENTION_DAYS = 730  # 2 years
@@ -73,10 +73,15 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         for export_id in report.expired_export_days:
             # A late run of one of its days reads the export itself, if it is still there, rather
             # than cutting all of it again.
-            index = cached_export_index(lake, export_id)
-            if index is not None:
-                lake.write_bytes(replace(index, day_files=False).to_json(), layout.export_index_path(export_id))
+            lake.rewrite(_without_day_files, layout.export_index_path(export_id))
     return report
+
+
+def _without_day_files(data: bytes) -> Rewrite[None]:
+    """An index no longer pointing at its copy cut by day (by compare-and-swap: forget-user may
+    be recounting it)."""
+    index = ExportIndex.from_json(data)
+    return Rewrite(None, replace(index, day_files=False).to_json() if index is not None and index.day_files else None)
 
 
 # A copy cut by day is written before its index, in day order: while an index build is under
