@@ -191,6 +191,32 @@ def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
     return lake.rewrite(change, path) or 0
 
 
+def _recounted(lake: Location, export_id: str, data: bytes) -> Rewrite[None]:
+    """An export's index with each day of its cut counted as what the day's files hold now,
+    rather than lowered by what an erasure removed: an index build that left the user out
+    already wrote it so, and a rewrite done twice must not lower it twice. What a day no longer
+    holds counts as erased. A day whose files are gone (retention) or going (a rebuild's
+    clean-up) is left as it is."""
+    index = ExportIndex.from_json(data)
+    if index is None or not index.day_files:  # another INDEX_VERSION (rebuilt when next read), or no cut
+        return Rewrite(None)
+    changed = False
+    for day in lake.list_dirs(layout.EXPORT_DAYS, export_id):
+        try:
+            held = _cut_items(lake, export_id, day)
+        except FileNotFoundError:
+            continue
+        if held is None or held == index.days.get(day, 0):
+            continue
+        index.erased += index.days.get(day, 0) - held
+        index.days[day] = held
+        changed = True
+    if not changed:
+        return Rewrite(None)
+    index.days = {day: n for day, n in sorted(index.days.items()) if n}
+    return Rewrite(None, index.to_json())
+
+
 @dataclass(frozen=True)
 class CutRemoval:
     """A user's items of one day taken out of a full export's cut."""
@@ -199,10 +225,11 @@ class CutRemoval:
     removed: int
 
 
-def _cut_items(lake: Location, export_id: str, day: str) -> int:
-    """The items a full export's cut holds for ``day``: its files' rows and lines."""
-    return sum(lake.parquet_file(path).metadata.num_rows for path in lake.list_files(layout.export_day_dir(export_id, day))
-               if path.rsplit("/", 1)[1].startswith(("rows-", "lines-")))
+def _cut_items(lake: Location, export_id: str, day: str) -> int | None:
+    """The items a full export's cut holds for ``day``: its files' rows and lines (None when it
+    has no file: an erasure leaves emptied files, so the day's cut is gone)."""
+    paths = [path for path in lake.list_files(layout.export_day_dir(export_id, day)) if path.rsplit("/", 1)[1].startswith(("rows-", "lines-"))]
+    return sum(lake.parquet_file(path).metadata.num_rows for path in paths) if paths else None
 
 
 def _indexed_items(lake: Location, export_id: str, day: str) -> int | None:
@@ -232,24 +259,9 @@ def _forget_in_export_days(lake: Location, user_id: str, report: ErasureReport) 
             if removed:
                 report.export_day_items_removed[path] = removed
                 removed_by_day[day] += removed
-        if not removed_by_day:
-            continue
-
-        def recount(data: bytes, export_id=export_id, days=sorted(removed_by_day)) -> Rewrite[None]:
-            # The days' counts set to what their files hold now, not lowered by what this
-            # erasure removed: an index build that left the user out already wrote them so, and
-            # a retried rewrite must not lower them twice.
-            index = ExportIndex.from_json(data)
-            if index is None:  # of another INDEX_VERSION: rebuilt when next read
-                return Rewrite(None)
-            for day in days:
-                held = _cut_items(lake, export_id, day)
-                index.erased += index.days.get(day, 0) - held
-                index.days[day] = held
-            index.days = {day: n for day, n in index.days.items() if n}
-            return Rewrite(None, index.to_json())
-
-        lake.rewrite(recount, layout.export_index_path(export_id))
+        # Every day of the cut, whatever this run removed: a run that stopped before its
+        # recount leaves the files and the index apart, and running forget-user again mends it.
+        lake.rewrite(lambda data, export_id=export_id: _recounted(lake, export_id, data), layout.export_index_path(export_id))
         for day, removed in removed_by_day.items():
             by_day.setdefault(day, []).append(CutRemoval(export_id, removed))
     return by_day

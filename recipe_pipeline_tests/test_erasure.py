@@ -632,6 +632,45 @@ def test_a_day_rebuilt_with_its_index_while_forget_user_runs_loses_nothing_twice
     assert conserved(defs, day, instance).passed
 
 
+def test_an_erasure_stopped_before_its_recount_is_mended_by_running_forget_user_again(project, instance, monkeypatch):
+    # The cut lost the user's item, but the index still counts it; a second forget-user finds
+    # nothing to remove and must still bring the index in line, so the day's re-run adds up.
+    day, defs = a_day_run_on_a_full_export(project, instance, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
+    pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
+    recounted = erasure._recounted
+
+    def stopped(*args):
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(erasure, "_recounted", stopped)
+    with pytest.raises(RuntimeError):
+        forget_user(project.lake, pseudonymizer, "user-u")
+    monkeypatch.setattr(erasure, "_recounted", recounted)
+    report = forget_user(project.lake, pseudonymizer, "user-u")
+
+    assert report.total_rows == 0 and not report.export_day_items_removed
+    [summary] = ExportStore(project.exports).completed()
+    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
+    assert (index["days"], index["erased"]) == ({day: cut_items(project, day)}, 1) == ({day: 1}, 1)
+    assert defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance).success
+    assert conserved(defs, day, instance).passed
+
+
+def test_a_recount_writes_only_what_the_cut_changed(project, instance):
+    day, _ = a_day_run_on_a_full_export(project, instance, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
+    [summary] = ExportStore(project.exports).completed()
+    data = project.lake.read_bytes(layout.export_index_path(summary.export_id))
+    assert erasure._recounted(project.lake, summary.export_id, data) == erasure.Rewrite(None)  # in line: nothing to write
+    stale = json.loads(data) | {"days": {day: 5}}
+    recounted = json.loads(erasure._recounted(project.lake, summary.export_id, json.dumps(stale).encode()).data)
+    assert (recounted["days"], recounted["erased"]) == ({day: 2}, 3)
+    # No cut any more (retention took it, and the index no longer points at it): left alone.
+    gone = stale | {"day_files": False}
+    assert erasure._recounted(project.lake, summary.export_id, json.dumps(gone).encode()) == erasure.Rewrite(None)
+    project.lake.delete_dir(layout.EXPORT_DAYS, summary.export_id, day)
+    assert erasure._recounted(project.lake, summary.export_id, json.dumps(stale).encode()) == erasure.Rewrite(None)
+
+
 @pytest.mark.parametrize(
     ("raw_erased", "quarantined", "expected"),
     [
