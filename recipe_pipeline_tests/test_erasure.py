@@ -329,6 +329,22 @@ def conserved(defs, day: str, instance) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
+def forget_with_a_write_after_the_cut_sweep(monkeypatch, project, pseudonymizer, user_id: str, write) -> None:
+    """forget-user of ``user_id``, with ``write()`` done once between its sweep of the full
+    exports' cuts (and their recount) and its adjustment of the days' counts."""
+    forget_in_export_days, written = erasure._forget_in_export_days, []
+
+    def then_write(lake, erased_user, report):
+        removed = forget_in_export_days(lake, erased_user, report)
+        if not written:
+            written.append(erased_user)
+            write()
+        return removed
+
+    monkeypatch.setattr(erasure, "_forget_in_export_days", then_write)
+    forget_user(project.lake, pseudonymizer, user_id)
+
+
 def test_a_user_erased_while_a_raw_day_is_written_is_left_out_of_it(project, instance, monkeypatch):
     # The run read the registry before forget-user registered the user, and writes after its
     # sweep passed the day: the sweep found nothing of this run's to clean, so the run must.
@@ -476,16 +492,8 @@ def test_forget_user_takes_out_of_export_records_only_the_cut_items_the_day_read
     # export_records never held them, and must not lose them twice.
     day, defs = a_day_run_on_a_full_export(project, instance, [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi")])
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
-    forget_in_export_days = erasure._forget_in_export_days
-
-    def then_a_run_writes_the_day(lake, user_id, report):
-        removed = forget_in_export_days(lake, user_id, report)
-        if run_writes_the_day:
-            write_raw_day(ExportStore(project.exports), lake, day, set(), pseudonymizer)
-        return removed
-
-    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
-    forget_user(project.lake, pseudonymizer, "user-u")
+    forget_with_a_write_after_the_cut_sweep(monkeypatch, project, pseudonymizer, "user-u", lambda: run_writes_the_day and write_raw_day(
+        ExportStore(project.exports), project.lake, day, set(), pseudonymizer))
 
     provenance = layout.read_provenance(project.lake, layout.raw_conversations_path(day))
     assert provenance["counts"]["export_records"] == 1
@@ -519,15 +527,8 @@ def test_forget_user_leaves_alone_a_day_written_after_the_cut_lost_the_whole_day
     defs = build_definitions(project.settings)
     defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
-    forget_in_export_days = erasure._forget_in_export_days
-
-    def then_a_run_writes_the_day(lake, user_id, report):
-        removed = forget_in_export_days(lake, user_id, report)
-        write_raw_day(ExportStore(project.exports), lake, day, set(), pseudonymizer)
-        return removed
-
-    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
-    forget_user(project.lake, pseudonymizer, "user-u")
+    forget_with_a_write_after_the_cut_sweep(monkeypatch, project, pseudonymizer, "user-u",
+                                            lambda: write_raw_day(ExportStore(project.exports), project.lake, day, set(), pseudonymizer))
 
     provenance = layout.read_provenance(project.lake, layout.raw_conversations_path(day))
     assert (provenance["counts"]["export_records"], len(provenance["exports"])) == (1, 1)
@@ -595,17 +596,7 @@ def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(proj
     items = [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-w", "yo"), conversation_item("c3", "user-v", "hi")]
     day, defs = a_day_run_on_a_full_export(project, instance, items)
     pseudonymizer = Pseudonymizer(TEST_PSEUDONYM_KEY)
-    forget_in_export_days, overtaken = erasure._forget_in_export_days, []
-
-    def then_another_erasure(lake, user_id, report):
-        removed = forget_in_export_days(lake, user_id, report)
-        if not overtaken:
-            overtaken.append(user_id)
-            forget_user(project.lake, pseudonymizer, "user-w")
-        return removed
-
-    monkeypatch.setattr(erasure, "_forget_in_export_days", then_another_erasure)
-    forget_user(project.lake, pseudonymizer, "user-u")
+    forget_with_a_write_after_the_cut_sweep(monkeypatch, project, pseudonymizer, "user-u", lambda: forget_user(project.lake, pseudonymizer, "user-w"))
 
     assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["export_records"] == 1
     assert conserved(defs, day, instance).passed
@@ -618,15 +609,8 @@ def test_a_day_rebuilt_with_its_index_while_forget_user_runs_loses_nothing_twice
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
     [summary] = store.completed()
     project.lake.delete(layout.export_index_path(summary.export_id))  # a build that stopped, or another INDEX_VERSION
-    forget_in_export_days = erasure._forget_in_export_days
-
-    def then_a_run_writes_the_day(lake, user_id, report):
-        removed = forget_in_export_days(lake, user_id, report)
-        write_raw_day(store, lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
-        return removed
-
-    monkeypatch.setattr(erasure, "_forget_in_export_days", then_a_run_writes_the_day)
-    forget_user(project.lake, pseudonymizer, "user-u")
+    forget_with_a_write_after_the_cut_sweep(monkeypatch, project, pseudonymizer, "user-u",
+                                            lambda: write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer))
 
     assert layout.read_provenance(project.lake, layout.raw_conversations_path(day))["counts"]["export_records"] == 1
     assert conserved(defs, day, instance).passed
