@@ -21,14 +21,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.scale import CACHE, DAY, generate, peak_rss_mb
+from bench.scale import CACHE, DAY, generate, index_exports, peak_rss_mb
 
 PSEUDONYM_KEY = "bench-key"
 
 
 def raw_lake(cache: Path, messages: int) -> Path:
     """A lake holding the benchmark day's raw file (cached)."""
-    from recipe_pipeline.export_index import load_or_build_export_index
     from recipe_pipeline.exports import ExportStore
     from recipe_pipeline.pseudonyms import Pseudonymizer
     from recipe_pipeline.raw import write_raw_day
@@ -38,10 +37,9 @@ def raw_lake(cache: Path, messages: int) -> Path:
     if (lake / "DONE").exists():
         return lake
     shutil.rmtree(lake, ignore_errors=True)
-    store, location = ExportStore(Location(str(generate(cache, messages)))), Location(str(lake))
-    for summary in store.completed():
-        load_or_build_export_index(store, location, summary)
-    write_raw_day(store, location, DAY, set(), Pseudonymizer(PSEUDONYM_KEY))
+    exports = generate(cache, messages)
+    index_exports(exports, lake)
+    write_raw_day(ExportStore(Location(str(exports))), Location(str(lake)), DAY, set(), Pseudonymizer(PSEUDONYM_KEY))
     (lake / "DONE").write_text("ok")
     return lake
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import ExportIndex
+from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location, Rewrite, parquet_bytes
@@ -76,7 +76,7 @@ def _without_user_in_parquet(data: bytes, identity: str, provenance_change: Call
         return Rewrite(0)
     schema = source.schema_arrow
     if provenance_change is not None:
-        provenance = json.loads((source.metadata.metadata or {}).get(layout.PROVENANCE_KEY, b"{}"))
+        provenance = layout.file_provenance(source)
         provenance_change(provenance, removed)
         schema = schema.with_metadata({**(schema.metadata or {}), **layout.provenance_metadata(provenance)})
     sink = pa.BufferOutputStream()
@@ -234,10 +234,7 @@ def _cut_items(lake: Location, export_id: str, day: str) -> int | None:
 
 def _indexed_items(lake: Location, export_id: str, day: str) -> int | None:
     """The export's index's count for ``day`` (None without an index of this version)."""
-    try:
-        index = ExportIndex.from_json(lake.read_bytes(layout.export_index_path(export_id)))
-    except FileNotFoundError:
-        return None
+    index = cached_export_index(lake, export_id)
     return index.days.get(day, 0) if index is not None else None
 
 
@@ -287,7 +284,7 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
                 report.rows_removed[name][day] = removed
 
     for day in layout.days_present(lake, layout.DAY_QUARANTINE):
-        moved, left = _drop_lines(lake, layout.day_quarantine_path(day), lambda entry: (entry.get("image") or {}).get("user_id", {}).get("S") == user_id)
+        moved, left = _drop_lines(lake, layout.day_quarantine_path(day), lambda entry: image_user_id(entry.get("image")) == user_id)
         if moved:
             report.rows_removed["quarantine"][day] = moved
             _adjust_raw_counts(lake, day, user_id, quarantined=left, quarantine_removed=moved)  # so the day's counts still add up

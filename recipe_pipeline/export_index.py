@@ -328,8 +328,10 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
 
 def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:
     """The index built for ``export_id``, if there is one of this ``INDEX_VERSION``."""
-    path = layout.export_index_path(export_id)
-    return ExportIndex.from_json(lake.read_bytes(path)) if lake.exists(path) else None
+    try:
+        return ExportIndex.from_json(lake.read_bytes(layout.export_index_path(export_id)))
+    except FileNotFoundError:  # one request, and an index deleted meanwhile is simply missing
+        return None
 
 
 def write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,

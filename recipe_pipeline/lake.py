@@ -131,22 +131,13 @@ def provenance_metadata(provenance: dict) -> dict[bytes, bytes]:
     return {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()}
 
 
-def read_with_provenance(lake: Location, path: str) -> tuple[pa.Table, dict]:
-    """A Parquet file's rows and the provenance in its footer, from one read of its bytes: a
-    writer replacing the file meanwhile cannot pair one version's counts with another's rows
-    (an open file on S3 fetches its ranges later, from whichever object is there then)."""
-    return parquet_with_provenance(lake.read_bytes(path))
-
-
-def parquet_with_provenance(data: bytes) -> tuple[pa.Table, dict]:
-    """The rows of a Parquet file's bytes, and the provenance in its footer."""
-    file = pq.ParquetFile(pa.BufferReader(data))
-    return file.read(), json.loads((file.metadata.metadata or {}).get(PROVENANCE_KEY, b"{}"))
-
-
 def read_provenance(lake: Location, path: str) -> dict:
     """The provenance stored in a Parquet file's footer (reads the footer only)."""
+    return file_provenance(lake.parquet_file(path))
+
+
+def file_provenance(file: pq.ParquetFile) -> dict:
+    """The provenance in an open Parquet file's footer."""
     # The file's key-value metadata: written with the schema (``with_provenance``) or added to a
     # streamed file when it closes (``AtomicParquetWriter.add_metadata``).
-    metadata = lake.parquet_file(path).metadata.metadata or {}
-    return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))
+    return json.loads((file.metadata.metadata or {}).get(PROVENANCE_KEY, b"{}"))
