@@ -336,8 +336,17 @@ def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:
 
 def write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, *, columnar: bool = True,
                        pseudonymizer: Callable[[], Pseudonymizer] | None = None, cut_by_day: bool | None = None) -> ExportIndex:
-    """Build ``summary``'s index and cache it in the lake (replacing any earlier one)."""
-    index = build_export_index(store, lake, summary, columnar=columnar, pseudonymizer=pseudonymizer, cut_by_day=cut_by_day)
+    """Build ``summary``'s index and cache it in the lake (replacing any earlier one).
+
+    The index is in the lake before the erasure registry is read again: a user registered after
+    that read finds it, and forget-user's recount brings it in line with the cut it sweeps. (Written
+    after the re-read, it could replace that recount with counts that still hold the user.)"""
+    return layout.write_as_of_erasures(lake, lambda erased: _write_export_index(store, lake, summary, erased, pseudonymizer, columnar, cut_by_day))
+
+
+def _write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, erased: set[str],
+                        pseudonymizer: Callable[[], Pseudonymizer] | None, columnar: bool, cut_by_day: bool | None) -> ExportIndex:
+    index = _build_export_index(store, lake, summary, ErasedUsers(erased, pseudonymizer), columnar, cut_by_day)
     lake.write_bytes(index.to_json(), layout.export_index_path(summary.export_id))
     return index
 

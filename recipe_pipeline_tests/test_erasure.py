@@ -590,6 +590,32 @@ def test_an_index_rebuilt_while_forget_user_sweeps_its_cut_is_not_lowered_twice(
     assert conserved(defs, day, instance).passed
 
 
+def test_an_index_rebuilt_just_before_a_user_is_erased_is_recounted_not_overwritten(project, instance, monkeypatch):
+    # forget-user runs whole right after the rebuild's last read of the registry (the user not in
+    # it yet). It sweeps the rebuild's cut; the rebuild must not then write counts that hold the user.
+    items = [conversation_item("c1", "user-u", "hello"), conversation_item("c3", "user-v", "hi"), conversation_item("c4", "user-w", "yo")]
+    day, defs = a_day_run_on_a_full_export(project, instance, items)
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    [summary] = store.completed()
+    registry_reads, read_registry = [], layout.erased_pseudonyms
+
+    def erase_after_the_second_read(lake):
+        registry_reads.append(lake)
+        erased = read_registry(lake)
+        if len(registry_reads) == 2:  # the rebuild's re-read, after its write
+            forget_user(project.lake, pseudonymizer, "user-u")
+        return erased
+
+    monkeypatch.setattr(layout, "erased_pseudonyms", erase_after_the_second_read)
+    write_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    monkeypatch.setattr(layout, "erased_pseudonyms", read_registry)
+
+    index = json.loads(project.lake.read_bytes(layout.export_index_path(summary.export_id)))
+    assert (index["days"], index["erased"]) == ({day: cut_items(project, day)}, 1) == ({day: 2}, 1)
+    write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
+    assert conserved(defs, day, instance).passed
+
+
 def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(project, instance, monkeypatch):
     # A whole erasure of user-w runs after user-u's recount of the cut and before user-u's
     # adjustment of the raw day: each takes its own user's item out of export_records once.
