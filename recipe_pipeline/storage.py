@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -81,12 +81,14 @@ _S3_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "NoS
 
 @dataclass(frozen=True)
 class Rewrite(Generic[T]):
-    """What a change made of an object's bytes (``Location.rewrite``): the ``result`` to return,
-    and the new ``data`` (None leaves the object as it is) or ``delete``."""
+    """What a change made of an object (``Location.rewrite``): the ``result`` to return, and the
+    new ``data`` (None leaves the object as it is), or ``written`` (``rewrite_streamed``: the
+    change wrote the new object to the local file it was given), or ``delete``."""
 
     result: T
     data: bytes | pa.Buffer | None = None
     delete: bool = False
+    written: bool = False
 
 
 # User metadata (x-amz-meta-…) naming the conditional write that put an object.
@@ -94,6 +96,8 @@ _WRITE_ID = "recipe-pipeline-write-id"
 
 # Attempts of one read-modify-write before giving up on an object that keeps changing.
 REWRITE_ATTEMPTS = 20
+# An S3 object read for a compare-and-swap stays in memory up to this size, else goes to disk.
+SPOOL_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -149,15 +153,38 @@ class Location:
     def read_versioned(self, *parts: str) -> tuple[bytes, str]:
         """The object's bytes and a token of that version of it, from one read (S3's ETag;
         locally its inode, size and times), for ``replace_if_unchanged``."""
+        with self.opened_version(*parts) as opened:
+            if opened is None:
+                raise FileNotFoundError(self.uri(*parts))
+            file, version = opened
+            return file.read(), version
+
+    @contextmanager
+    def opened_version(self, *parts: str) -> Iterator[tuple[pa.NativeFile, str] | None]:
+        """One version of the object, as a random-access file, and its token (see
+        ``read_versioned``); None if there is no object. Never held in memory whole: an S3
+        object is copied to local disk as it arrives (kept in memory up to ``SPOOL_BYTES``), and
+        a local file is read in place (replacements are renames, so it stays this version)."""
         if self.is_s3:
             bucket, key = self._bucket_key(parts)
             try:
                 response = self._s3.get_object(Bucket=bucket, Key=key)
-            except self._s3.exceptions.NoSuchKey as exc:
-                raise FileNotFoundError(self.uri(*parts)) from exc
-            return response["Body"].read(), response["ETag"]
-        with open(self.path(*parts), "rb") as file:
-            return file.read(), _local_version(os.fstat(file.fileno()))
+            except self._s3.exceptions.NoSuchKey:
+                yield None
+                return
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as copy:
+                for chunk in response["Body"].iter_chunks(1 << 20):
+                    copy.write(chunk)
+                copy.seek(0)
+                yield pa.PythonFile(copy, mode="r"), response["ETag"]
+            return
+        try:
+            file = open(self.path(*parts), "rb")
+        except FileNotFoundError:
+            yield None
+            return
+        with file:
+            yield pa.PythonFile(file, mode="r"), _local_version(os.fstat(file.fileno()))
 
     def open_input(self, *parts: str) -> pa.NativeFile:
         return self.filesystem.open_input_stream(self.path(*parts), compression=None)
@@ -316,6 +343,24 @@ class Location:
         try:
             with self.filesystem.open_output_stream(tmp, compression=None) as stream:
                 stream.write(data)
+        except FileNotFoundError:  # its directory is gone
+            return False
+        return self._move_if_unchanged(tmp, final, version)
+
+    def _put_file_if_unchanged(self, local_path: str, parts: tuple[str, ...], version: str) -> bool:
+        """``replace_if_unchanged`` with the new object in a local file (``rewrite_streamed``'s
+        sink: beside the target locally, moved into place)."""
+        if not self.is_s3:
+            return self._move_if_unchanged(local_path, self.path(*parts), version)
+        bucket, key = self._bucket_key(parts)
+        write_id = uuid.uuid4().hex
+        with open(local_path, "rb") as body:  # streamed; botocore rewinds it for a retry
+            return self._s3_conditionally(
+                lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
+                retried_done=lambda: self._s3_write_id(bucket, key) == write_id)
+
+    def _move_if_unchanged(self, tmp: str, final: str, version: str) -> bool:
+        try:
             with _directory_locked(posixpath.dirname(final)):
                 if self._local_version_of(final) != version:
                     return False
@@ -349,20 +394,35 @@ class Location:
         ``change`` is applied to the bytes read, and what it makes of them is written only if
         the object is still the version read; else it is read and changed again. None if there
         is no object (or it went meanwhile)."""
+        return self.rewrite_streamed(lambda source, sink: change(source.read()), *parts)
+
+    def rewrite_streamed(self, change: Callable[[pa.NativeFile, str], Rewrite[T]], *parts: str) -> T | None:
+        """``rewrite`` of an object too large to hold: ``change`` reads the version from a
+        random-access file (``opened_version``) and writes the new object, if any, to the local
+        path it is given, returning ``Rewrite(result, written=True)``."""
         for _ in range(REWRITE_ATTEMPTS):
-            try:
-                data, version = self.read_versioned(*parts)
-            except FileNotFoundError:
-                return None
-            outcome = change(data)
-            if outcome.delete:
-                done = self.delete_if_unchanged(*parts, version=version)
-            elif outcome.data is not None:
-                done = self.replace_if_unchanged(outcome.data, *parts, version=version)
-            else:
-                return outcome.result
-            if done:
-                return outcome.result
+            work = tempfile.TemporaryDirectory(prefix="rewrite-") if self.is_s3 else nullcontext()
+            with self.opened_version(*parts) as opened, work as work_dir:
+                if opened is None:
+                    return None
+                source, version = opened
+                # Locally, beside the target, so that it is renamed into place.
+                sink = posixpath.join(work_dir, "object") if self.is_s3 else self._tmp_path(self.path(*parts))
+                try:
+                    outcome = change(source, sink)
+                    if outcome.delete:
+                        done = self.delete_if_unchanged(*parts, version=version)
+                    elif outcome.written:
+                        done = self._put_file_if_unchanged(sink, parts, version)
+                    elif outcome.data is not None:
+                        done = self.replace_if_unchanged(outcome.data, *parts, version=version)
+                    else:
+                        return outcome.result
+                finally:
+                    if not self.is_s3:
+                        self._delete_quietly(sink)
+                if done:
+                    return outcome.result
         raise RuntimeError(f"{self.uri(*parts)} changed {REWRITE_ATTEMPTS} times while it was being rewritten")
 
     def _local_version_of(self, path: str) -> str | None:

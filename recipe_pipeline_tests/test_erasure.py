@@ -4,6 +4,7 @@ without the raw id is written, and a rebuilt day keeps the user out."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -40,17 +41,21 @@ def test_a_parquet_file_less_a_user_keeps_its_row_groups_schema_and_provenance()
     def moved(provenance: dict, removed: int) -> None:
         provenance["counts"] = {"rows": provenance["counts"]["rows"] - removed, "erased": removed}
 
-    rewrite = erasure._without_user_in_parquet(sink.getvalue().to_pybytes(), "u", moved)
+    def without(data: pa.Buffer, identity: str, *args, **kwargs) -> tuple[erasure.Rewrite, pa.Buffer]:
+        written = pa.BufferOutputStream()
+        return erasure._without_user_in_parquet(pa.BufferReader(data), written, identity, *args, **kwargs), written.getvalue()
 
-    written = pq.ParquetFile(pa.BufferReader(rewrite.data))
-    assert rewrite.result == 3
+    rewrite, data = without(sink.getvalue(), "u", moved)
+
+    written = pq.ParquetFile(pa.BufferReader(data))
+    assert rewrite == erasure.Rewrite(3, written=True)
     assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [1, 1, 1]
     assert written.read().to_pydict() == {"user_id": ["v", None, "w"], "n": [1, 3, 4]}
     assert written.schema_arrow.remove_metadata() == table.schema.remove_metadata()
     assert layout.file_provenance(written) == {"counts": {"rows": 3, "erased": 3}}
-    assert erasure._without_user_in_parquet(rewrite.data, "u") == erasure.Rewrite(0)  # nobody left: no new bytes
-    everyone = erasure._without_user_in_parquet(rewrite.data, "nobody", moved, always=True)
-    assert pq.ParquetFile(pa.BufferReader(everyone.data)).metadata.num_rows == 3
+    assert without(data, "u") == (erasure.Rewrite(0), pa.py_buffer(b""))  # nobody left: nothing written
+    everyone, everyone_data = without(data, "nobody", moved, always=True)
+    assert everyone.written and pq.ParquetFile(pa.BufferReader(everyone_data)).metadata.num_rows == 3
 
 
 def busiest_user(project) -> tuple[str, dict[str, int]]:
@@ -465,16 +470,17 @@ def test_forget_user_never_overwrites_a_newer_day_a_run_wrote_meanwhile(project,
     later = conversation_item("c5", "user-v", "a newer export's message")
     changes = [Change((later["conversation_id"], later["timestamp"]), micros(datetime(2025, 1, 1, 10, 30, tzinfo=UTC)), later, None)]
     ExportWriter(project.exports).write_incremental_export(changes, datetime(2025, 1, 1, 10, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
-    read_versioned, reads = Location.read_versioned, []
+    opened_version, reads = Location.opened_version, []
 
+    @contextmanager
     def read_then_a_run_writes(self, *parts):
-        read = read_versioned(self, *parts)
-        if parts == (layout.raw_conversations_path(day),) and not reads:
-            reads.append(parts)
-            write_raw_day(store, project.lake, day, set(), pseudonymizer)  # the run read the registry before
-        return read
+        with opened_version(self, *parts) as opened:
+            if parts == (layout.raw_conversations_path(day),) and not reads:
+                reads.append(parts)
+                write_raw_day(store, project.lake, day, set(), pseudonymizer)  # the run read the registry before
+            yield opened
 
-    monkeypatch.setattr(Location, "read_versioned", read_then_a_run_writes)
+    monkeypatch.setattr(Location, "opened_version", read_then_a_run_writes)
     report = forget_user(project.lake, pseudonymizer, "user-u")
 
     table = project.lake.read_parquet(layout.raw_conversations_path(day))
@@ -543,16 +549,17 @@ def test_two_erasures_at_once_both_leave_a_full_exports_cut(project, monkeypatch
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
     [summary] = store.completed()
     load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
-    read_versioned, interleaved = Location.read_versioned, []
+    opened_version, interleaved = Location.opened_version, []
 
+    @contextmanager
     def read_then_another_erasure(self, *parts):
-        read = read_versioned(self, *parts)
-        if layout.EXPORT_DAYS in parts[0] and not interleaved:
-            interleaved.append(parts)
-            forget_user(project.lake, pseudonymizer, "user-w")
-        return read
+        with opened_version(self, *parts) as opened:
+            if layout.EXPORT_DAYS in parts[0] and not interleaved:
+                interleaved.append(parts)
+                forget_user(project.lake, pseudonymizer, "user-w")
+            yield opened
 
-    monkeypatch.setattr(Location, "read_versioned", read_then_another_erasure)
+    monkeypatch.setattr(Location, "opened_version", read_then_another_erasure)
     forget_user(project.lake, pseudonymizer, "user-u")
 
     cut = [path for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True) if "/rows-" in path]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import tempfile
 import threading
 
 import pyarrow as pa
@@ -320,6 +321,37 @@ def test_rewrite_gives_up_on_an_object_that_keeps_changing(any_location, monkeyp
     with pytest.raises(RuntimeError, match="changed 3 times"):
         any_location.rewrite(contended, "d/f")
     assert any_location.read_bytes("d/f") == b"0+++"
+
+
+def test_rewrite_streamed_goes_from_file_to_file_and_leaves_no_copy(any_location, monkeypatch, tmp_path):
+    # A day file too large to hold twice: the version read is a file (an S3 object copied to
+    # disk past SPOOL_BYTES), the new one a local file put in place only if nobody replaced it.
+    monkeypatch.setattr(storage, "SPOOL_BYTES", 4)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    any_location.write_bytes(b"a" * 64, "d/f")
+    seen = []
+
+    def upper(source: pa.NativeFile, sink: str) -> Rewrite[int]:
+        seen.append(source.read())
+        if len(seen) == 1:  # another writer replaces the object between this read and its write
+            any_location.write_bytes(b"b" * 64, "d/f")
+        with open(sink, "wb") as new:
+            new.write(seen[-1].upper())
+        return Rewrite(len(seen), written=True)
+
+    assert any_location.rewrite_streamed(upper, "d/f") == 2
+    assert seen == [b"a" * 64, b"b" * 64] and any_location.read_bytes("d/f") == b"B" * 64
+
+    def fails(source: pa.NativeFile, sink: str) -> Rewrite[None]:
+        with open(sink, "wb") as new:
+            new.write(b"half")
+        raise ValueError("a change that fails")
+
+    with pytest.raises(ValueError, match="a change that fails"):
+        any_location.rewrite_streamed(fails, "d/f")
+    assert any_location.read_bytes("d/f") == b"B" * 64
+    assert any_location.list_files("d") == ["d/f"] and list((tmp_path / "scratch").iterdir()) == []  # no copy left
 
 
 def test_a_local_replacement_waits_for_a_compare_and_swap_under_way(location):

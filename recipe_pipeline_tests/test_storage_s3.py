@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import date
 
 import boto3
@@ -95,16 +96,17 @@ def test_forget_user_on_s3_takes_the_user_out_of_a_day_written_while_it_ran(s3_b
 
     lake, path = Location(f"s3://{s3_bucket}/lake"), layout.raw_conversations_path("2025-01-01")
     lake.write_parquet(raw_day(["u", "v"]), path)
-    read_versioned, reads = Location.read_versioned, []
+    opened_version, reads = Location.opened_version, []
 
+    @contextmanager
     def read_then_a_run_writes(self, *parts):
-        read = read_versioned(self, *parts)
-        if parts == (path,) and not reads:
-            reads.append(parts)
-            lake.write_parquet(raw_day(["u", "v", "w"]), path)  # a newer export's day
-        return read
+        with opened_version(self, *parts) as opened:
+            if parts == (path,) and not reads:
+                reads.append(parts)
+                lake.write_parquet(raw_day(["u", "v", "w"]), path)  # a newer export's day
+            yield opened
 
-    monkeypatch.setattr(Location, "read_versioned", read_then_a_run_writes)
+    monkeypatch.setattr(Location, "opened_version", read_then_a_run_writes)
     report = forget_user(lake, Pseudonymizer("k"), "u")
 
     # Rows and counts of one version: the newer day's, less the user.
@@ -154,6 +156,18 @@ def test_a_conditional_write_sent_again_knows_it_was_done(s3_bucket):
 
     assert location.rewrite(drop_a, "q.jsonl") == 1
     assert (len(sent), changes, location.read_bytes("q.jsonl")) == (2, [b"a\nb\n"], b"b\n")
+
+    # Streamed from a local file (forget-user's Parquet rewrites), which botocore sends again from its start.
+    location.write_bytes(b"a\nb\n", "streamed.jsonl")
+    sent = _answer_lost_once(location, "PutObject")
+
+    def drop_a_streamed(source, sink: str) -> Rewrite[int]:
+        with open(sink, "wb") as new:
+            new.write(b"".join(line + b"\n" for line in source.read().splitlines() if line != b"a"))
+        return Rewrite(1, written=True)
+
+    assert location.rewrite_streamed(drop_a_streamed, "streamed.jsonl") == 1
+    assert (len(sent), location.read_bytes("streamed.jsonl")) == (2, b"b\n")
 
     location.write_bytes(b"a\n", "gone.jsonl")
     sent = _answer_lost_once(location, "DeleteObject")
