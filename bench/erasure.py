@@ -2,8 +2,8 @@
 
 The day's raw file is built once from the scale benchmark's export (cached beside it); each round
 copies it into a fresh lake and erases the day's busiest user there, in a child process, so its
-wall time and peak RSS are its own. forget-user rewrites the file a row group at a time: its
-memory should follow the file's size on disk, not the decoded day. The idle line is a child that
+wall time and peak RSS are its own. forget-user rewrites the file a row group at a time, from
+file to file: its memory should stay flat as the day grows. The idle line is a child that
 only imports the pipeline, for scale.
 
     python -m bench.erasure --messages 1000000      (make bench-erasure)
