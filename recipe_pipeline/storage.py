@@ -409,7 +409,12 @@ class Location:
                 # Locally, beside the target, so that it is renamed into place.
                 sink = posixpath.join(work_dir, "object") if self.is_s3 else self._tmp_path(self.path(*parts))
                 try:
-                    outcome = change(source, sink)
+                    try:
+                        outcome = change(source, sink)
+                    except FileNotFoundError:
+                        if self.is_s3 or os.path.isdir(posixpath.dirname(sink)):
+                            raise
+                        continue  # the directory went (retention) while the sink was written: read again
                     if outcome.delete:
                         done = self.delete_if_unchanged(*parts, version=version)
                     elif outcome.written:

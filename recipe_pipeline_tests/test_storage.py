@@ -354,6 +354,21 @@ def test_rewrite_streamed_goes_from_file_to_file_and_leaves_no_copy(any_location
     assert any_location.list_files("d") == ["d/f"] and list((tmp_path / "scratch").iterdir()) == []  # no copy left
 
 
+def test_rewrite_streamed_finds_nothing_when_the_directory_goes_meanwhile(location):
+    # Retention deletes the day's directory while forget-user writes its new file beside the
+    # old one: there is nothing left to rewrite, and nothing is brought back.
+    location.write_bytes(b"a", "d/f")
+
+    def directory_deleted_then_written(source: pa.NativeFile, sink: str) -> Rewrite[str]:
+        location.delete_dir("d")
+        with open(sink, "wb") as new:
+            new.write(b"b")
+        return Rewrite("written", written=True)
+
+    assert location.rewrite_streamed(directory_deleted_then_written, "d/f") is None
+    assert not location.exists("d")
+
+
 def test_a_local_replacement_waits_for_a_compare_and_swap_under_way(location):
     # Between a compare-and-swap's comparison and its rename, no other writer may replace the
     # file: both hold the directory's lock.
