@@ -173,8 +173,11 @@ class Location:
                 yield None
                 return
             with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as copy:
-                for chunk in response["Body"].iter_chunks(1 << 20):
-                    copy.write(chunk)
+                try:
+                    for chunk in response["Body"].iter_chunks(1 << 20):
+                        copy.write(chunk)
+                finally:
+                    response["Body"].close()  # however the read ends
                 copy.seek(0)
                 yield pa.PythonFile(copy, mode="r"), response["ETag"]
             return
@@ -401,8 +404,8 @@ class Location:
         random-access file (``opened_version``) and writes the new object, if any, to the local
         path it is given, returning ``Rewrite(result, written=True)``."""
         for _ in range(REWRITE_ATTEMPTS):
-            work = tempfile.TemporaryDirectory(prefix="rewrite-") if self.is_s3 else nullcontext()
-            with self.opened_version(*parts) as opened, work as work_dir:
+            # The work directory is made once the read has succeeded, so a failed read leaves none.
+            with self.opened_version(*parts) as opened, (tempfile.TemporaryDirectory(prefix="rewrite-") if self.is_s3 else nullcontext()) as work_dir:
                 if opened is None:
                     return None
                 source, version = opened

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from recipe_pipeline import anonymize, erasure
+from recipe_pipeline import anonymize, erasure, export_index, raw
 from recipe_pipeline import lake as layout
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
@@ -436,6 +436,33 @@ def test_anonymizing_leaves_out_users_erased_before_or_while_it_runs(project, mo
     assert (provenance["raw_rows"], provenance["erased"]) == (1, 2)
 
 
+@pytest.mark.parametrize("step", ["raw", "anonymized"])
+def test_a_day_run_stopped_after_a_user_was_erased_leaves_the_day_missing_not_holding_them(project, monkeypatch, step):
+    # forget-user runs whole after the step read the registry and before it wrote the day (nothing
+    # to sweep). The step notices on its re-read and is stopped while writing the day again.
+    write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")])
+    store, pseudonymizer, day = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY), "2025-01-01"
+    write_raw_day(store, project.lake, day, set(), pseudonymizer)
+    module, name, path = (raw, "write_raw_day", layout.raw_conversations_path(day)) if step == "raw" else \
+        (anonymize, "_write_anonymized_day", layout.conversations_path(day))
+    write_pass, passes = getattr(module, name), []
+
+    def erased_meanwhile_then_stopped(*args):
+        passes.append(args)
+        if len(passes) == 2:
+            raise KeyboardInterrupt("the run is stopped")
+        forget_user(project.lake, pseudonymizer, "user-u")
+        return write_pass(*args)
+
+    monkeypatch.setattr(module, name, erased_meanwhile_then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        if step == "raw":
+            write_raw_day_and_quarantine(store, project.lake, day, pseudonymizer)
+        else:
+            anonymize.write_anonymized_day(project.lake, day, pseudonymizer)
+    assert len(passes) == 2 and not project.lake.exists(path)
+
+
 def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monkeypatch):
     # A day run that read the registry before the erasure can write the raw day after the
     # sweep; forget-user reads the day again to adjust its counts and must not put it back.
@@ -621,6 +648,42 @@ def test_an_index_rebuilt_just_before_a_user_is_erased_is_recounted_not_overwrit
     assert (index["days"], index["erased"]) == ({day: cut_items(project, day)}, 1) == ({day: 2}, 1)
     write_raw_day(store, project.lake, day, {pseudonymizer.pseudonym("user-u")}, pseudonymizer)
     assert conserved(defs, day, instance).passed
+
+
+def test_a_build_stopped_after_a_user_was_erased_leaves_no_index_over_a_cut_that_holds_them(project, monkeypatch):
+    # forget-user runs whole after the build's first read of the registry, before the build has
+    # cut the export (nothing to sweep). The build's first cut holds the user; it notices on its
+    # re-read, and is stopped while cutting again: the next reader must not trust that cut.
+    ExportWriter(project.exports).write_full_export([conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")],
+                                                   datetime(2025, 1, 2, tzinfo=UTC))
+    store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
+    [summary] = store.completed()
+    read_registry, cut_export, registry_reads, passes = layout.erased_pseudonyms, export_index._build_export_index, [], []
+
+    def erase_after_the_first_read(lake):
+        registry_reads.append(lake)
+        erased = read_registry(lake)
+        if len(registry_reads) == 1:
+            forget_user(project.lake, pseudonymizer, "user-u")
+        return erased
+
+    def stopped_on_the_second_pass(*args):
+        passes.append(args)
+        if len(passes) == 2:
+            raise KeyboardInterrupt("the run is stopped")
+        return cut_export(*args)
+
+    monkeypatch.setattr(layout, "erased_pseudonyms", erase_after_the_first_read)
+    monkeypatch.setattr(export_index, "_build_export_index", stopped_on_the_second_pass)
+    with pytest.raises(KeyboardInterrupt):
+        write_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    monkeypatch.undo()
+
+    assert not project.lake.exists(layout.export_index_path(summary.export_id))
+    index = load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
+    cut = [project.lake.read_parquet(path) for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)]
+    assert [user for table in cut for user in table.column("user_id").to_pylist()] == ["user-v"]
+    assert (index.days, index.erased) == ({"2025-01-01": 1}, 1)
 
 
 def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(project, instance, monkeypatch):

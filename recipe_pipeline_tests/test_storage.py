@@ -351,7 +351,7 @@ def test_rewrite_streamed_goes_from_file_to_file_and_leaves_no_copy(any_location
     with pytest.raises(ValueError, match="a change that fails"):
         any_location.rewrite_streamed(fails, "d/f")
     assert any_location.read_bytes("d/f") == b"B" * 64
-    assert any_location.list_files("d") == ["d/f"] and list((tmp_path / "scratch").iterdir()) == []  # no copy left
+    assert any_location.list_files("d") == ["d/f"] and list((tmp_path / "scratch").iterdir()) == []  # no sink, no work directory
 
 
 def test_rewrite_streamed_finds_nothing_when_the_directory_goes_meanwhile(location):

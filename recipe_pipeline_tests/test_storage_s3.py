@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from contextlib import contextmanager
 from datetime import date
 
 import boto3
 import dagster as dg
+import pytest
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.ingestion import raw_conversations
@@ -157,7 +159,7 @@ def test_a_conditional_write_sent_again_knows_it_was_done(s3_bucket):
     assert location.rewrite(drop_a, "q.jsonl") == 1
     assert (len(sent), changes, location.read_bytes("q.jsonl")) == (2, [b"a\nb\n"], b"b\n")
 
-    # Streamed from a local file (forget-user's Parquet rewrites), which botocore sends again from its start.
+    # Streamed from a local file (forget-user's Parquet rewrites).
     location.write_bytes(b"a\nb\n", "streamed.jsonl")
     sent = _answer_lost_once(location, "PutObject")
 
@@ -173,3 +175,49 @@ def test_a_conditional_write_sent_again_knows_it_was_done(s3_bucket):
     sent = _answer_lost_once(location, "DeleteObject")
     assert location.rewrite(lambda data: Rewrite("deleted", delete=True), "gone.jsonl") == "deleted"
     assert len(sent) == 2 and not location.exists("gone.jsonl")
+
+
+def test_a_streamed_conditional_write_cut_off_is_sent_again_whole(s3_bucket):
+    # botocore sends a file body again from its start after a connection lost mid-body.
+    from botocore.exceptions import ConnectionClosedError
+
+    from recipe_pipeline.storage import Rewrite
+
+    location = Location(f"s3://{s3_bucket}/prefix")
+    location.write_bytes(b"x" * 100_000, "d/f")
+    sent = []
+
+    def cut_off_once(request, **kwargs):
+        sent.append(request)
+        if len(sent) == 1:
+            request.body.read(1000)  # part of the body went out
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    location._s3.meta.events.register("before-send.s3.PutObject", cut_off_once)
+
+    def upper(source, sink: str) -> Rewrite[str]:
+        with open(sink, "wb") as new:
+            new.write(source.read().upper())
+        return Rewrite("written", written=True)
+
+    assert location.rewrite_streamed(upper, "d/f") == "written"
+    assert len(sent) == 2 and location.read_bytes("d/f") == b"X" * 100_000
+
+
+def test_a_rewrite_whose_read_fails_leaves_no_work_directory(s3_bucket, monkeypatch, tmp_path):
+    from botocore.exceptions import ClientError
+
+    from recipe_pipeline.storage import Rewrite
+
+    location = Location(f"s3://{s3_bucket}/prefix")
+    location.write_bytes(b"abc", "d/f")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def denied(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetObject")
+
+    monkeypatch.setattr(location._s3, "get_object", denied)
+    with pytest.raises(ClientError, match="denied") as raised:
+        location.rewrite_streamed(lambda source, sink: Rewrite(None), "d/f")
+    # While the error is still held (as a Dagster failure event or a log would hold it).
+    assert raised.value and list(tmp_path.iterdir()) == []
