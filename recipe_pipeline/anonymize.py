@@ -175,10 +175,8 @@ def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer,
 
     Users in the erasure registry are left out even if the raw day still holds them (forget-user
     may not have swept it yet), and a user erased meanwhile has the day written again without
-    them (``layout.write_as_of_erasures``; deleted first, so a run stopped then leaves the day
-    missing rather than holding the user)."""
-    return layout.write_as_of_erasures(lake, lambda erased: _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows),
-                                       superseded=lambda: lake.delete(layout.conversations_path(day)))
+    them (``layout.write_as_of_erasures``)."""
+    return layout.write_as_of_erasures(lake, lambda erased: _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows))
 
 
 def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, erased: set[str], batch_rows: int) -> AnonymizedDaySummary:

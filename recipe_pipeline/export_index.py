@@ -340,12 +340,8 @@ def write_export_index(store: ExportStore, lake: Location, summary: ExportSummar
 
     The index is in the lake before the erasure registry is read again: a user registered after
     that read finds it, and forget-user's recount brings it in line with the cut it sweeps. (Written
-    after the re-read, it could replace that recount with counts that still hold the user.) A user
-    registered before the re-read may have been erased before this build cut the export: the
-    index is deleted before the export is cut again without them, so that a build stopped then
-    leaves no index vouching for a cut that holds them, and the next reader cuts it again."""
-    return layout.write_as_of_erasures(lake, lambda erased: _write_export_index(store, lake, summary, erased, pseudonymizer, columnar, cut_by_day),
-                                       superseded=lambda: lake.delete(layout.export_index_path(summary.export_id)))
+    after the re-read, it could replace that recount with counts that still hold the user.)"""
+    return layout.write_as_of_erasures(lake, lambda erased: _write_export_index(store, lake, summary, erased, pseudonymizer, columnar, cut_by_day))
 
 
 def _write_export_index(store: ExportStore, lake: Location, summary: ExportSummary, erased: set[str],

@@ -87,24 +87,20 @@ def erased_pseudonyms(lake: Location) -> set[str]:
     return {path.rsplit("/", 1)[1].removesuffix(".json") for path in lake.list_files(ERASURES)}
 
 
-def write_as_of_erasures(lake: Location, write: Callable[[set[str]], T], superseded: Callable[[], None] | None = None) -> T:
+def write_as_of_erasures(lake: Location, write: Callable[[set[str]], T]) -> T:
     """``write(erased)`` with the erasure registry's pseudonyms, done again until the registry
     is the same after a write as before it.
 
     forget-user registers a user (``raw/erasures/``) before it sweeps the lake. A writer that
     read the registry before that, and writes after the sweep has passed what it writes, would
     put the user back; so the registry is read again once it has written. A user registered
-    after that last read finds the writes done, and forget-user's sweep takes them out.
-    ``superseded()`` is called before a write is done again: what was written may hold a user
-    whose erasure is over, and must not be trusted if the next write stops."""
+    after that last read finds the writes done, and forget-user's sweep takes them out."""
     erased = erased_pseudonyms(lake)
     while True:
         result = write(erased)
         erased_now = erased_pseudonyms(lake)
         if erased_now == erased:
             return result
-        if superseded is not None:
-            superseded()
         erased = erased_now
 
 

@@ -655,16 +655,11 @@ def write_day_quarantine(lake: Location, day: str, quarantine: list[dict]) -> No
 
 def write_raw_day_and_quarantine(store: ExportStore, lake: Location, day: str, pseudonymizer: Pseudonymizer) -> RawDaySummary:
     """The day's raw file and quarantine, without any user erased by the time both are written
-    (written again if one is erased meanwhile: ``layout.write_as_of_erasures``; the two are
-    deleted first, so a run stopped then leaves the day missing rather than holding the user)."""
+    (written again if one is erased meanwhile: ``layout.write_as_of_erasures``)."""
 
     def write(erased: set[str]) -> RawDaySummary:
         summary = write_raw_day(store, lake, day, erased, pseudonymizer)
         write_day_quarantine(lake, day, summary.quarantine)
         return summary
 
-    def superseded() -> None:
-        lake.delete(layout.raw_conversations_path(day))
-        lake.delete(layout.day_quarantine_path(day))
-
-    return layout.write_as_of_erasures(lake, write, superseded)
+    return layout.write_as_of_erasures(lake, write)

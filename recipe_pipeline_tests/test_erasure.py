@@ -436,16 +436,13 @@ def test_anonymizing_leaves_out_users_erased_before_or_while_it_runs(project, mo
     assert (provenance["raw_rows"], provenance["erased"]) == (1, 2)
 
 
-@pytest.mark.parametrize("step", ["raw", "anonymized"])
-def test_a_day_run_stopped_after_a_user_was_erased_leaves_the_day_missing_not_holding_them(project, monkeypatch, step):
+def test_a_raw_day_run_stopped_after_a_user_was_erased_is_mended_by_running_forget_user_again(project, monkeypatch):
     # forget-user runs whole after the step read the registry and before it wrote the day (nothing
-    # to sweep). The step notices on its re-read and is stopped while writing the day again.
+    # to sweep). The step notices on its re-read and is stopped while writing the day again: the
+    # day holds the user, and its run failed. forget-user, run again, takes them out.
     write_incremental_day(project, [conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")])
     store, pseudonymizer, day = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY), "2025-01-01"
-    write_raw_day(store, project.lake, day, set(), pseudonymizer)
-    module, name, path = (raw, "write_raw_day", layout.raw_conversations_path(day)) if step == "raw" else \
-        (anonymize, "_write_anonymized_day", layout.conversations_path(day))
-    write_pass, passes = getattr(module, name), []
+    path, write_pass, passes = layout.raw_conversations_path(day), raw.write_raw_day, []
 
     def erased_meanwhile_then_stopped(*args):
         passes.append(args)
@@ -454,13 +451,13 @@ def test_a_day_run_stopped_after_a_user_was_erased_leaves_the_day_missing_not_ho
         forget_user(project.lake, pseudonymizer, "user-u")
         return write_pass(*args)
 
-    monkeypatch.setattr(module, name, erased_meanwhile_then_stopped)
+    monkeypatch.setattr(raw, "write_raw_day", erased_meanwhile_then_stopped)
     with pytest.raises(KeyboardInterrupt):
-        if step == "raw":
-            write_raw_day_and_quarantine(store, project.lake, day, pseudonymizer)
-        else:
-            anonymize.write_anonymized_day(project.lake, day, pseudonymizer)
-    assert len(passes) == 2 and not project.lake.exists(path)
+        write_raw_day_and_quarantine(store, project.lake, day, pseudonymizer)
+    monkeypatch.undo()
+    assert len(passes) == 2 and project.lake.read_parquet(path).column("user_id").to_pylist() == ["user-u", "user-v"]
+    forget_user(project.lake, pseudonymizer, "user-u")
+    assert project.lake.read_parquet(path).column("user_id").to_pylist() == ["user-v"]
 
 
 def test_forget_user_never_writes_back_a_raw_day_holding_the_user(project, monkeypatch):
@@ -650,10 +647,11 @@ def test_an_index_rebuilt_just_before_a_user_is_erased_is_recounted_not_overwrit
     assert conserved(defs, day, instance).passed
 
 
-def test_a_build_stopped_after_a_user_was_erased_leaves_no_index_over_a_cut_that_holds_them(project, monkeypatch):
+def test_a_build_stopped_after_a_user_was_erased_is_mended_by_running_forget_user_again(project, monkeypatch):
     # forget-user runs whole after the build's first read of the registry, before the build has
-    # cut the export (nothing to sweep). The build's first cut holds the user; it notices on its
-    # re-read, and is stopped while cutting again: the next reader must not trust that cut.
+    # cut the export (nothing to sweep). The build's first cut and index hold the user; it notices
+    # on its re-read, and is stopped while cutting again. The index stays (deleting it made
+    # concurrent readers fail or cut the export again): forget-user, run again, finishes the job.
     ExportWriter(project.exports).write_full_export([conversation_item("c1", "user-u", "hello"), conversation_item("c2", "user-v", "hi")],
                                                    datetime(2025, 1, 2, tzinfo=UTC))
     store, pseudonymizer = ExportStore(project.exports), Pseudonymizer(TEST_PSEUDONYM_KEY)
@@ -679,11 +677,14 @@ def test_a_build_stopped_after_a_user_was_erased_leaves_no_index_over_a_cut_that
         write_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
     monkeypatch.undo()
 
-    assert not project.lake.exists(layout.export_index_path(summary.export_id))
+    def cut_users() -> list[str]:
+        return [user for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)
+                for user in project.lake.read_parquet(path).column("user_id").to_pylist()]
+
+    assert sorted(cut_users()) == ["user-u", "user-v"]
+    forget_user(project.lake, pseudonymizer, "user-u")
     index = load_or_build_export_index(store, project.lake, summary, pseudonymizer=lambda: pseudonymizer)
-    cut = [project.lake.read_parquet(path) for path in project.lake.list_files(layout.EXPORT_DAYS, recursive=True)]
-    assert [user for table in cut for user in table.column("user_id").to_pylist()] == ["user-v"]
-    assert (index.days, index.erased) == ({"2025-01-01": 1}, 1)
+    assert cut_users() == ["user-v"] and (index.days, index.erased) == ({"2025-01-01": 1}, 1)
 
 
 def test_an_erasure_overtaking_another_leaves_the_days_export_records_right(project, instance, monkeypatch):
