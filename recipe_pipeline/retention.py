@@ -97,9 +97,12 @@ def _expired_exports(lake: Location, zone: str, oldest_kept: str) -> list[str]:
     no later build of that export may come to replace."""
     expired = []
     for export_id in lake.list_dirs(zone):
-        index_path = layout.export_index_path(export_id)
-        if lake.exists(index_path):
-            covered_until = json.loads(lake.read_bytes(index_path)).get("covered_until")
+        try:  # one request: an index deleted between a check and a read is simply missing
+            index = lake.read_bytes(layout.export_index_path(export_id))
+        except FileNotFoundError:
+            index = None
+        if index is not None:
+            covered_until = json.loads(index).get("covered_until")
             if covered_until and covered_until[:10] < oldest_kept:
                 expired.append(export_id)
         elif zone == layout.EXPORT_DAYS:
