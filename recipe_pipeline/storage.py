@@ -98,6 +98,8 @@ _WRITE_ID = "recipe-pipeline-write-id"
 REWRITE_ATTEMPTS = 20
 # An S3 object read for a compare-and-swap stays in memory up to this size, else goes to disk.
 SPOOL_BYTES = 8 << 20
+# Passes of a local directory's deletion while other writers start files in it.
+DELETE_DIR_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -312,10 +314,22 @@ class Location:
         return AtomicParquetWriter(self, self._prepare(parts), schema, compression)
 
     def delete_dir(self, *parts: str) -> None:
-        """Delete a directory (an S3 prefix) and everything below it; missing is fine."""
+        """Delete a directory (an S3 prefix) and everything below it; missing is fine.
+
+        Locally, a file another writer starts meanwhile (forget-user's new day file, written
+        beside the old one) makes the last step fail with "directory not empty": the directory
+        is emptied again, up to ``DELETE_DIR_ATTEMPTS`` times. That writer's compare-and-swap
+        then finds the file gone and puts nothing back."""
         path = self.path(*parts)
-        if self.filesystem.get_file_info(path).type != pafs.FileType.NotFound:
-            self.filesystem.delete_dir(path)
+        for attempt in range(1, DELETE_DIR_ATTEMPTS + 1):
+            if self.filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+                return
+            try:
+                self.filesystem.delete_dir(path)
+                return
+            except OSError:
+                if self.is_s3 or attempt == DELETE_DIR_ATTEMPTS:
+                    raise
 
     def delete(self, *parts: str) -> None:
         path = self.path(*parts)

@@ -369,6 +369,30 @@ def test_rewrite_streamed_finds_nothing_when_the_directory_goes_meanwhile(locati
     assert not location.exists("d")
 
 
+def test_delete_dir_empties_again_a_directory_another_writer_starts_a_file_in(location):
+    # forget-user writes its new day file beside the old one while retention deletes the day.
+    location.write_bytes(b"old", "day/f")
+    local, started = location.filesystem, []
+
+    class WriterMeanwhile:
+        def __getattr__(self, name):
+            return getattr(local, name)
+
+        def delete_dir(self, path):
+            if started:
+                return local.delete_dir(path)
+            # pyarrow's steps, with the file appearing between the emptying and the removal.
+            local.delete_dir_contents(path)
+            started.append(location.path("day", ".f.new.tmp"))
+            with open(started[0], "wb") as sink:
+                sink.write(b"new")
+            os.rmdir(path)  # OSError: directory not empty
+
+    location.__dict__["filesystem"] = WriterMeanwhile()  # the cached_property's slot
+    location.delete_dir("day")
+    assert started and not location.exists("day")
+
+
 def test_a_local_replacement_waits_for_a_compare_and_swap_under_way(location):
     # Between a compare-and-swap's comparison and its rename, no other writer may replace the
     # file: both hold the directory's lock.
