@@ -347,14 +347,7 @@ class Location:
         """Replace the object with ``data`` if it is still the ``version`` read
         (``read_versioned``); False, writing nothing, if another writer replaced or deleted it."""
         if self.is_s3:
-            bucket, key = self._bucket_key(parts)
-            # Tagged, so that a request botocore sent again (its answer lost) can tell its own
-            # write, which it finds changed, from another writer's.
-            write_id = uuid.uuid4().hex
-            body = pa.BufferReader(data) if isinstance(data, pa.Buffer) else data  # not copied again
-            return self._s3_conditionally(
-                lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
-                retried_done=lambda: self._s3_write_id(bucket, key) == write_id)
+            return self._s3_put_if_unchanged(parts, pa.BufferReader(data) if isinstance(data, pa.Buffer) else data, version)  # not copied again
         final = self.path(*parts)  # not re-created if it went (retention): the comparison fails
         tmp = self._tmp_path(final)
         try:
@@ -369,12 +362,17 @@ class Location:
         sink: beside the target locally, moved into place)."""
         if not self.is_s3:
             return self._move_if_unchanged(local_path, self.path(*parts), version)
-        bucket, key = self._bucket_key(parts)
-        write_id = uuid.uuid4().hex
         with open(local_path, "rb") as body:  # streamed; botocore rewinds it for a retry
-            return self._s3_conditionally(
-                lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
-                retried_done=lambda: self._s3_write_id(bucket, key) == write_id)
+            return self._s3_put_if_unchanged(parts, body, version)
+
+    def _s3_put_if_unchanged(self, parts: tuple[str, ...], body, version: str) -> bool:
+        bucket, key = self._bucket_key(parts)
+        # Tagged, so that a request botocore sent again (its answer lost) can tell its own
+        # write, which it finds changed, from another writer's.
+        write_id = uuid.uuid4().hex
+        return self._s3_conditionally(
+            lambda: self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=version, Metadata={_WRITE_ID: write_id}),
+            retried_done=lambda: self._s3_write_id(bucket, key) == write_id)
 
     def _move_if_unchanged(self, tmp: str, final: str, version: str) -> bool:
         try:
