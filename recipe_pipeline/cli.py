@@ -264,6 +264,7 @@ def retention(today: str | None, dry_run: bool) -> None:
         click.echo(f"  {zone:<28} {len(days):>4} day(s) past retention: {span}")
     for zone, exports in ((layout.EXPORT_QUARANTINE, report.expired_export_quarantine), (layout.EXPORT_DAYS, report.expired_export_days)):
         click.echo(f"  {zone:<28} {len(exports):>4} export(s) past retention{': ' + ', '.join(exports) if exports else ''}")
+    click.echo(f"  {'temporary files':<28} {len(report.stale_temp_files):>4} left by writers killed mid-write")
     if dry_run:
         click.echo("dry run: nothing deleted")
         return

@@ -15,7 +15,8 @@ class RetentionConfig(dg.Config):
 @dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL))
 def apply_lake_retention(context: dg.OpExecutionContext, config: RetentionConfig, lake: LakeResource) -> None:
     """Delete day partitions past retention (conversations 90 days, aggregates 2 years) and
-    wipe their materializations, so the UI shows only data that still exists."""
+    wipe their materializations, so the UI shows only data that still exists; and the temporary
+    files writers killed mid-write left, a day after they were last written."""
     scheduled = context.run.tags.get("dagster/scheduled_execution_time")
     if config.today:
         today = date.fromisoformat(config.today)
@@ -38,7 +39,8 @@ def apply_lake_retention(context: dg.OpExecutionContext, config: RetentionConfig
     deleted = {zone: len(days) for zone, days in report.expired.items()}
     context.log.info(f"retention as of {today}: deleted day partitions {deleted}, "
                      f"the quarantined lines of {len(report.expired_export_quarantine)} export(s), "
-                     f"and the copies cut by day of {len(report.expired_export_days)} full export(s)")
+                     f"the copies cut by day of {len(report.expired_export_days)} full export(s), "
+                     f"and {len(report.stale_temp_files)} temporary file(s) left by writers killed mid-write")
 
 
 @dg.job(description="Delete lake partitions past retention: conversations after 90 days, aggregates after 2 years.")

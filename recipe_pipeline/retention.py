@@ -7,7 +7,8 @@ observation on its asset, and its materialization is wiped where Dagster's stora
 storages cannot yet). In production the same rules are also an S3 lifecycle configuration
 (``lifecycle_configuration``, applied by provisioning): a backstop that expires objects by age
 even if the job stops running, including DynamoDB's export files, which only S3 can expire (a full
-export is a snapshot the pipeline keeps reading until a newer one exists).
+export is a snapshot the pipeline keeps reading until a newer one exists). It also deletes, on a
+local lake, the temporary files of writers killed mid-write, a day after they were last written.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class RetentionReport:
     expired: dict[str, list[str]] = field(default_factory=dict)  # zone -> days deleted
     expired_export_quarantine: list[str] = field(default_factory=list)  # export ids
     expired_export_days: list[str] = field(default_factory=list)  # export ids
+    stale_temp_files: list[str] = field(default_factory=list)  # left by writers killed mid-write
 
     @property
     def partitions_by_asset(self) -> dict[str, list[str]]:
@@ -54,8 +56,10 @@ def cutoff(today: date, keep_days: int) -> str:
     return (today - timedelta(days=keep_days)).isoformat()
 
 
-def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> RetentionReport:
+def apply_retention(lake: Location, today: date, *, dry_run: bool = False, now: datetime | None = None) -> RetentionReport:
     report = RetentionReport(today.isoformat())
+    # Listed first: a file written after the listing is not this run's to judge.
+    report.stale_temp_files = lake.stale_temp_files((now or datetime.now(UTC)) - STALE_TEMP_AGE)
     for zone, (keep_days, _) in RETENTION.items():
         oldest_kept = cutoff(today, keep_days)
         expired = [day for day in layout.days_present(lake, zone) if day < oldest_kept]
@@ -70,6 +74,8 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False) -> Re
         for zone, export_ids in ((layout.EXPORT_QUARANTINE, report.expired_export_quarantine), (layout.EXPORT_DAYS, report.expired_export_days)):
             for export_id in export_ids:
                 lake.delete_dir(zone, export_id)
+        for path in report.stale_temp_files:
+            lake.delete(path)
         for export_id in report.expired_export_days:
             # A late run of one of its days reads the export itself, if it is still there, rather
             # than cutting all of it again.
@@ -83,6 +89,10 @@ def _without_day_files(data: bytes) -> Rewrite[None]:
     index = ExportIndex.from_json(data)
     return Rewrite(None, replace(index, day_files=False).to_json() if index is not None and index.day_files else None)
 
+
+# A temporary file nothing has written to for this long was left by a writer that was killed
+# (the longest writes, a day of millions of messages or a full export's cut, take minutes).
+STALE_TEMP_AGE = timedelta(days=1)
 
 # A copy cut by day is written before its index, in day order: while an index build is under
 # way, the days written so far can all be old. A cut with no index is left alone this long.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import posixpath
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Hashable, Iterator
@@ -100,6 +101,9 @@ REWRITE_ATTEMPTS = 20
 SPOOL_BYTES = 8 << 20
 # Passes of a local directory's deletion while other writers start files in it.
 DELETE_DIR_ATTEMPTS = 5
+
+# How ``_tmp_path`` names a file being written.
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,22 @@ class Location:
         head, tail = posixpath.split(final)
         # A leading "." keeps half-written files invisible to Athena and Hive-style globbing.
         return posixpath.join(head, f".{tail}.{uuid.uuid4().hex}.tmp")
+
+    def stale_temp_files(self, written_before: datetime) -> list[str]:
+        """Temporary files (``_tmp_path``) last written before ``written_before``: what a writer
+        killed mid-write left beside its target (a day run, forget-user's new file). A writer at
+        work keeps its file's time current. Only a local lake has them: an S3 write is one
+        request, or a multipart upload the lifecycle rules abort."""
+        if self.is_s3:
+            return []
+        selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
+        prefix = self.root.rstrip("/") + "/"
+        return sorted(
+            info.path[len(prefix) :]
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File and _TEMP_NAME.fullmatch(posixpath.basename(info.path))
+            and info.mtime is not None and info.mtime.astimezone(UTC) < written_before
+        )
 
     def write_bytes(self, data: bytes | pa.Buffer, *parts: str) -> None:
         final = self._prepare(parts)

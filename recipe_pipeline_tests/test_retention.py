@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import boto3
 import dagster as dg
+import pyarrow as pa
 from click.testing import CliRunner
 
 from recipe_pipeline import lake as layout
@@ -114,6 +115,49 @@ def test_a_full_exports_copy_cut_by_day_expires_with_the_export(tmp_path):
     # A late run of one of its days reads the export (if still there) rather than cutting it again.
     assert json.loads(lake.read_bytes(layout.export_index_path("01-old")))["day_files"] is False
     assert not lake.exists(layout.export_index_path("03-not-indexed"))
+
+
+def test_temporary_files_of_killed_writers_go_a_day_after_they_were_last_written(tmp_path):
+    lake = Location(str(tmp_path / "lake"))
+    day = "2025-06-01"
+    lake.write_bytes(b"PAR1", layout.raw_conversations_path(day))
+    # A day run killed while streaming its file, and a forget-user killed while writing the new
+    # day beside the old one: each leaves its temporary file beside the target.
+    killed_run = lake.open_parquet_writer(pa.schema([("message", pa.string())]), layout.conversations_path(day)).__enter__()
+    killed_sink = lake._tmp_path(lake.path(layout.raw_conversations_path(day)))
+    with open(killed_sink, "wb") as file:
+        file.write(b"PAR1")
+    written_long_ago = (datetime.now(UTC) - timedelta(days=1, minutes=1)).timestamp()
+    stale = sorted(path for path in lake.list_files(recursive=True) if path.rsplit("/", 1)[1].startswith("."))
+    assert len(stale) == 2
+    for path in stale:
+        os.utime(lake.path(path), (written_long_ago, written_long_ago))
+    # A writer at work now, and dot-files that are not ours, stay.
+    at_work = lake._tmp_path(lake.path(layout.day_quarantine_path(day)))
+    os.makedirs(os.path.dirname(at_work))
+    with open(at_work, "wb") as file:
+        file.write(b"{}")
+    for path in (lake.path(layout.RAW_CONVERSATIONS, layout.hive_dir(day), ".keep"), lake.path(layout.RAW_CONVERSATIONS, ".data.parquet.tmp")):
+        with open(path, "wb"):
+            pass
+        os.utime(path, (written_long_ago, written_long_ago))
+
+    assert apply_retention(lake, date(2025, 6, 2), dry_run=True).stale_temp_files == stale
+    assert all(os.path.exists(lake.path(path)) for path in stale)
+    assert apply_retention(lake, date(2025, 6, 2)).stale_temp_files == stale
+    left = sorted(lake.list_files(recursive=True))
+    assert not set(stale) & set(left)
+    assert os.path.relpath(at_work, lake.root) in left
+    assert f"{layout.RAW_CONVERSATIONS}/{layout.hive_dir(day)}/.keep" in left and f"{layout.RAW_CONVERSATIONS}/.data.parquet.tmp" in left
+    assert lake.read_bytes(layout.raw_conversations_path(day)) == b"PAR1"
+    assert apply_retention(lake, date(2025, 6, 2)).stale_temp_files == []
+    killed_run.__exit__(RuntimeError, RuntimeError("killed"), None)  # its thread, in this process
+
+
+def test_an_s3_lake_has_no_temporary_files(s3_bucket):
+    lake = Location(f"s3://{s3_bucket}/lake")
+    lake.write_bytes(b"x", layout.raw_conversations_path("2025-06-01"))
+    assert lake.stale_temp_files(datetime.now(UTC) + timedelta(days=1)) == []
 
 
 def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
