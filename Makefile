@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo dev test bench bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure bench-backfill clean
+.PHONY: install demo dev test bench bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure bench-s3-lake bench-backfill clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -30,7 +30,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml ## the Dagster UI (webserver + daemon
 test: $(STAMP) ## the whole test suite
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure ## all benchmarks: PII and recipe quality, scale (1M messages), sensor ticks, a full export's days, forget-user
+bench: bench-pii bench-recipes bench-scale bench-sensor bench-full-export bench-erasure bench-s3-lake ## all benchmarks: PII and recipe quality, scale (1M messages), sensor ticks, a full export's days, forget-user, the lake on S3
 
 bench-pii: $(STAMP) ## recall/precision per PII kind on bench/pii_corpus.jsonl, ours and the seed's
 	$(BIN)/python -m bench.pii_benchmark
@@ -51,6 +51,9 @@ bench-full-export: $(STAMP) ## raw_conversations for every day of a 30-day full 
 
 bench-erasure: $(STAMP) ## forget-user on the scale benchmark's day of MESSAGES messages: wall time and peak RSS
 	$(BIN)/python -m bench.erasure --messages $(MESSAGES)
+
+bench-s3-lake: $(STAMP) ## the scale benchmark's day of MESSAGES messages with the lake on a local S3 endpoint: peak RSS
+	$(BIN)/python -m bench.s3_lake --messages $(MESSAGES)
 
 DAYS ?= 90
 bench-backfill: $(STAMP) ## a DAYS-day backfill of the demo's volume through dagster dev (webserver + daemon)

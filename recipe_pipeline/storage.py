@@ -516,8 +516,8 @@ class Location:
 
 
 class AtomicParquetWriter:
-    """Writes record batches to a temporary Parquet file and moves it into place on success,
-    so a day can be streamed batch by batch without a reader ever seeing half of it.
+    """Writes record batches to a temporary Parquet file and moves it into place on success (on
+    S3, uploads it), so a day can be streamed batch by batch without a reader ever seeing half of it.
 
     Encoding and compressing a batch (Arrow, without the GIL) runs on a background thread while
     the caller prepares the next one; one batch at most is in flight, so memory stays bounded.
@@ -527,10 +527,12 @@ class AtomicParquetWriter:
         self._location = location
         self._final = final
         self._schema = schema
-        if location.is_s3:  # built in memory, then one PUT (see Location.write_bytes)
-            self._tmp = None
-            self._sink = pa.BufferOutputStream()
-            self._writer = pq.ParquetWriter(self._sink, schema, compression=compression)
+        # On S3, written to local disk and uploaded once whole (``Location.put_file``): a day
+        # built in memory held the whole file until its PUT, 250 MB more at 5M messages.
+        self._upload_dir = tempfile.TemporaryDirectory(prefix="lake-upload-") if location.is_s3 else None
+        if self._upload_dir is not None:
+            self._tmp = os.path.join(self._upload_dir.name, posixpath.basename(final))
+            self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=pafs.LocalFileSystem(), compression=compression)
         else:
             self._tmp = location._tmp_path(final)
             self._writer = pq.ParquetWriter(self._tmp, schema, filesystem=location.filesystem, compression=compression)
@@ -573,10 +575,11 @@ class AtomicParquetWriter:
                 self._abandon()
                 raise
             self._background.shutdown()
-            if self._tmp is None:
-                self._location.write_bytes(self._sink.getvalue(), self._final.removeprefix(self._location.root + "/"))
-            else:
+            if self._upload_dir is None:
                 self._location._commit(self._tmp, self._final)
+                return
+            with self._upload_dir:
+                self._location.put_file(self._tmp, self._final.removeprefix(self._location.root + "/"))
         else:
             self._abandon()
 
@@ -588,7 +591,9 @@ class AtomicParquetWriter:
                 step()
             except Exception:  # the failure already under way is the one to report
                 pass
-        if self._tmp is not None:
+        if self._upload_dir is not None:
+            self._upload_dir.cleanup()
+        else:
             self._location._delete_quietly(self._tmp)
 
 

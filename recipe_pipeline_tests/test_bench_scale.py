@@ -83,3 +83,11 @@ def test_the_erasure_benchmark_runs_on_a_small_day(tmp_path, capsys):
     result = erasure_main(["--messages", "400", "--cache", str(tmp_path / "bench"), "--repeat", "1"])
     assert result["rows_removed"] > 0 and result["max_rss_mb"] > 0 and result["runs"] == 1
     assert "forget-user (s, median of 1)" in capsys.readouterr().out
+
+
+def test_the_s3_lake_benchmark_runs_on_a_small_day(tmp_path, capsys):
+    from bench.s3_lake import main as s3_lake_main
+
+    result = s3_lake_main(["--messages", "400", "--cache", str(tmp_path / "bench")])
+    assert result["rows"] == 400 and result["max_rss_mb"] > 0
+    assert "| 400 | 400 |" in capsys.readouterr().out

@@ -173,6 +173,34 @@ def test_streamed_parquet_writer_creates_parent_directories(location):
     assert pq.read_table(location.path("a/year=2025/month=01/day=02/f.parquet")).num_rows == 1
 
 
+def test_streamed_parquet_writer_on_s3_builds_the_file_on_disk_not_in_memory(s3_bucket, monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "work"))
+    os.makedirs(tmp_path / "work")
+    location = Location(f"s3://{s3_bucket}/base")
+    schema = pa.schema([("blob", pa.binary())])
+    location.write_parquet(pa.table({"blob": [b"old"]}), "z/one.parquet")
+    batch = pa.table({"blob": [os.urandom(1 << 10) for _ in range(1 << 10)]})  # 1 MB that does not compress
+    allocated = []
+    with location.open_parquet_writer(schema, "z/one.parquet", compression="none") as writer:
+        for _ in range(24):
+            writer.write(batch)
+            allocated.append(pa.total_allocated_bytes())
+        # Mid-write, readers still see the previous object; the new file grows on local disk.
+        assert location.read_parquet("z/one.parquet").column("blob").to_pylist() == [b"old"]
+        [building] = [os.path.join(folder, name) for folder, _, names in os.walk(tmp_path / "work") for name in names]
+        assert os.path.getsize(building) >= 20 << 20
+    # Arrow holds a batch or two, not the 24 MB file built so far (it did, in an output buffer).
+    assert max(allocated) - allocated[0] < 8 << 20
+    assert location.parquet_file("z/one.parquet").metadata.num_rows == 24 << 10
+    assert os.listdir(tmp_path / "work") == []
+    with pytest.raises(RuntimeError, match="crash mid-write"):
+        with location.open_parquet_writer(schema, "z/one.parquet") as writer:
+            writer.write(batch)
+            raise RuntimeError("crash mid-write")
+    assert location.parquet_file("z/one.parquet").metadata.num_rows == 24 << 10
+    assert os.listdir(tmp_path / "work") == []
+
+
 # -- listings, existence, deletion ---------------------------------------------------------------
 
 
