@@ -35,7 +35,7 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import image_user_id
 from recipe_pipeline.pseudonyms import Pseudonymizer
-from recipe_pipeline.storage import Location, Rewrite, parquet_bytes
+from recipe_pipeline.storage import Location, Rewrite
 
 
 @dataclass
@@ -56,22 +56,29 @@ class ErasureReport:
         return sum(sum(zone.values()) for zone in self.rows_removed.values())
 
 
-def _without_user(table: pa.Table, identity: str) -> tuple[pa.Table, int]:
-    """``table`` less the rows whose ``user_id`` is ``identity`` (a null id is not), and how many went."""
-    kept = table.filter(pc.fill_null(pc.not_equal(table.column("user_id"), identity), True))
-    return kept, table.num_rows - kept.num_rows
+def _is_user_id(identity: str) -> Callable[[pa.ChunkedArray], pa.ChunkedArray]:
+    """Which rows of a ``user_id`` column are ``identity``'s (a null id is nobody's)."""
+    return lambda user_ids: pc.fill_null(pc.equal(user_ids, identity), False)
 
 
 def _without_user_in_parquet(source: pa.NativeFile, sink: str | pa.NativeFile, identity: str,
                              provenance_change: Callable[[dict, int], None] | None = None, *, always: bool = False) -> Rewrite[int]:
     """A Parquet file (``source``) less the rows whose ``user_id`` is ``identity``, written to
-    ``sink``, and how many went (nothing written when none did, unless ``always``);
+    ``sink`` (``_without_rows_in_parquet``)."""
+    return _without_rows_in_parquet(source, sink, "user_id", _is_user_id(identity), provenance_change, always=always)
+
+
+def _without_rows_in_parquet(source: pa.NativeFile, sink: str | pa.NativeFile, column: str,
+                             is_users: Callable[[pa.ChunkedArray], pa.ChunkedArray | pa.Array],
+                             provenance_change: Callable[[dict, int], None] | None = None, *, always: bool = False) -> Rewrite[int]:
+    """A Parquet file (``source``) less the rows that ``is_users`` picks by their ``column``,
+    written to ``sink``, and how many went (nothing written when none did, unless ``always``);
     ``provenance_change(provenance, removed)`` updates its footer's provenance. A row group at a
     time, in the same row groups, from file to file (``Location.rewrite_streamed``): erasing a
     user from a raw day of 5M messages took 5.1 GB decoded whole, 0.9 GB with the file's bytes
     held in memory, and 0.5 GB this way, as at 1M (``make bench-erasure``)."""
     parquet = pq.ParquetFile(source)
-    removed = sum(pc.sum(pc.cast(pc.equal(parquet.read_row_group(group, columns=["user_id"]).column("user_id"), identity), pa.int64())).as_py() or 0
+    removed = sum(pc.sum(pc.cast(is_users(parquet.read_row_group(group, columns=[column]).column(column)), pa.int64())).as_py() or 0
                   for group in range(parquet.num_row_groups))
     if not removed and not always:
         return Rewrite(0)
@@ -82,7 +89,8 @@ def _without_user_in_parquet(source: pa.NativeFile, sink: str | pa.NativeFile, i
         schema = schema.with_metadata({**(schema.metadata or {}), **layout.provenance_metadata(provenance)})
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for group in range(parquet.num_row_groups):
-            writer.write_table(_without_user(parquet.read_row_group(group), identity)[0].replace_schema_metadata(schema.metadata))
+            rows = parquet.read_row_group(group)
+            writer.write_table(rows.filter(pc.invert(is_users(rows.column(column)))).replace_schema_metadata(schema.metadata))
         if not parquet.num_row_groups:
             writer.write_table(schema.empty_table())
     return Rewrite(removed, written=True)
@@ -182,13 +190,10 @@ def _without_user_rows(lake: Location, path: str, user_id: str) -> int:
 def _without_user_lines(lake: Location, path: str, user_id: str) -> int:
     """Rewrite a cut file of lines (items the exact path reads, parsed here) without ``user_id``'s."""
 
-    def change(data: bytes) -> Rewrite[int]:
-        table = pq.read_table(pa.BufferReader(data))
-        keep = pa.array([image_user_id(json.loads(line).get("Item")) != user_id for line in table.column("line").to_pylist()], pa.bool_())
-        removed = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py() if table.num_rows else 0
-        return Rewrite(removed, parquet_bytes(table.filter(keep))) if removed else Rewrite(0)
+    def is_users(lines: pa.ChunkedArray) -> pa.Array:
+        return pa.array([image_user_id(json.loads(line).get("Item")) == user_id for line in lines.to_pylist()], pa.bool_())
 
-    return lake.rewrite(change, path) or 0
+    return lake.rewrite_streamed(lambda source, sink: _without_rows_in_parquet(source, sink, "line", is_users), path) or 0
 
 
 def _recounted(lake: Location, export_id: str, data: bytes) -> Rewrite[None]:

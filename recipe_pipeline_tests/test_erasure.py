@@ -4,6 +4,7 @@ without the raw id is written, and a rebuilt day keeps the user out."""
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -56,6 +57,33 @@ def test_a_parquet_file_less_a_user_keeps_its_row_groups_schema_and_provenance()
     assert without(data, "u") == (erasure.Rewrite(0), pa.py_buffer(b""))  # nobody left: nothing written
     everyone, everyone_data = without(data, "nobody", moved, always=True)
     assert everyone.written and pq.ParquetFile(pa.BufferReader(everyone_data)).metadata.num_rows == 3
+
+
+def test_a_cut_file_of_lines_less_a_user_is_rewritten_in_its_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = Location(str(tmp_path / "lake"))
+    path = layout.export_day_file("01-export", "2025-01-01", "lines", 0)
+
+    def line(user_id: str | None, n: int) -> bytes:
+        item = {"conversation_id": {"S": f"c{n}"}, "timestamp": {"S": "2025-01-01T00:00:00Z"}, "odd": {"NS": ["1"]}}
+        if user_id:
+            item["user_id"] = {"S": user_id}
+        return json.dumps({"Item": item}).encode()
+
+    users = ["u", "v", "u", None, "w", "u"]
+    table = pa.table({"line_number": list(range(6)), "line": [line(user, n) for n, user in enumerate(users)]}, schema=export_index.LINES_SCHEMA)
+    lake.ensure_dir(layout.export_day_dir("01-export", "2025-01-01"))
+    pq.write_table(table, lake.path(path), row_group_size=2)
+
+    assert erasure._without_user_lines(lake, path, "u") == 3
+    kept = lake.parquet_file(path)
+    assert [kept.metadata.row_group(i).num_rows for i in range(kept.num_row_groups)] == [1, 1, 1]
+    assert kept.read().column("line_number").to_pylist() == [1, 3, 4]
+    assert kept.schema_arrow == export_index.LINES_SCHEMA
+    assert erasure._without_user_lines(lake, path, "u") == 0
+    assert [name for name in os.listdir(lake.path(layout.export_day_dir("01-export", "2025-01-01")))] == ["lines-00000.parquet"]
 
 
 def busiest_user(project) -> tuple[str, dict[str, int]]:
