@@ -3,8 +3,9 @@ the same run, for the seed's three regexes.
 
     python -m bench.pii_benchmark          (or: make bench-pii)
 
-A labeled value counts as caught when the scrubbed text no longer contains it and holds the
-kind's placeholder. A detected span is a true positive when it overlaps a labeled value of the
+A labeled value counts as caught when the scrubbed text holds the kind's placeholder and none of
+the value's words (runs of two or more letters or digits that the rest of the sentence does not
+have): "my name is [NAME]ás Okafor" has not caught "Tomás Okafor". A detected span is a true positive when it overlaps a labeled value of the
 same kind. "Negatives untouched" is the share of cooking sentences that come out unchanged.
 """
 
@@ -57,6 +58,17 @@ class Score:
         return self.true_positive[kind] / self.detected[kind] if self.detected[kind] else None
 
 
+def caught_whole(text: str, value: str, kind: str, output: str) -> bool:
+    """Whether ``output`` (``text`` scrubbed) replaced all of the labeled ``value`` with the
+    kind's placeholder, leaving no part of it behind."""
+    if f"[{kind}]" not in output:
+        return False
+    start = text.find(value)
+    rest = text[:start] + " " + text[start + len(value) :] if start >= 0 else text
+    own_words = set(re.findall(r"[^\W_]{2,}", value)) - set(re.findall(r"[^\W_]{2,}", rest))
+    return not any(re.search(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", output) for word in own_words) and value not in output
+
+
 def score(corpus: list[dict], scrub_all, spans_of) -> Score:
     started = time.perf_counter()
     scrubbed = scrub_all([e["text"] for e in corpus])
@@ -71,7 +83,7 @@ def score(corpus: list[dict], scrub_all, spans_of) -> Score:
         labels = []
         for label in example["pii"]:
             labeled[label["kind"]] += 1
-            if label["value"] not in output and f"[{label['kind']}]" in output:
+            if caught_whole(text, label["value"], label["kind"], output):
                 caught[label["kind"]] += 1
             start = text.find(label["value"])
             labels.append((label["kind"], start, start + len(label["value"])))

@@ -151,7 +151,39 @@ NEGATIVE_TEMPLATES = [
 ]
 
 
-def build_corpus(seed: int = 13, per_kind: int = 50, negatives: int = 360) -> list[dict]:
+# Text pasted from phones, web forms and other scripts: no-break, thin and ideographic spaces,
+# non-breaking hyphens and minus signs, full-width digits; names and addresses in other scripts.
+UNICODE_SPACES = ["\u00a0", "\u202f", "\u2009", "\u3000"]
+UNICODE_DASHES = ["\u2011", "\u2013", "\u2212"]
+UNICODE_NAMES = ["José García", "Zoë Müller", "Jürgen Weiß", "Łukasz Wróbel", "Zoë", "Søren", "Ayşe Yılmaz", "Nguyễn Văn An"]
+UNICODE_EMAILS = ["jürgen.müller@example.de", "zoë_l@proton.me", "jane@müller.de", "søren.k@uni-københavn.dk", "ayşe.yılmaz@örnek.com.tr"]
+
+
+def _pasted(value: str, rng: random.Random) -> str:
+    """``value`` as pasted: its spaces, dashes or digits in one of their Unicode forms."""
+    style = rng.choice(["spaces", "dashes", "full-width"])
+    if style == "full-width":
+        return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in value)
+    if style == "dashes" and "-" in value:
+        return value.replace("-", rng.choice(UNICODE_DASHES))
+    return value.replace(" ", rng.choice(UNICODE_SPACES))
+
+
+def _unicode_positives(rng: random.Random, per_kind: int) -> list[dict]:
+    corpus = []
+    for kind, templates in POSITIVE_TEMPLATES.items():
+        for _ in range(per_kind):
+            if kind == "NAME":
+                value = rng.choice(UNICODE_NAMES)
+            elif kind == "EMAIL":
+                value = rng.choice(UNICODE_EMAILS)
+            else:
+                value = _pasted(GENERATORS[kind](rng), rng)
+            corpus.append({"text": rng.choice(templates).format(v=value), "pii": [{"kind": kind, "value": value}]})
+    return corpus
+
+
+def build_corpus(seed: int = 13, per_kind: int = 50, negatives: int = 360, unicode_per_kind: int = 10) -> list[dict]:
     rng = random.Random(seed)
     corpus = []
     for kind, templates in POSITIVE_TEMPLATES.items():
@@ -177,7 +209,8 @@ def build_corpus(seed: int = 13, per_kind: int = 50, negatives: int = 360) -> li
             "order": rng.randint(10000, 99999), "page": rng.randint(1, 400),
         }
         corpus.append({"text": rng.choice(NEGATIVE_TEMPLATES).format(**values), "pii": []})
-    return corpus
+    # Drawn apart, so the sentences above stay as they were.
+    return corpus + _unicode_positives(random.Random(seed + 1), unicode_per_kind)
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:

@@ -14,20 +14,24 @@ Kinds, and how each is told apart from cooking text full of numbers:
 |           | full-length numbers written in phone shape ("(555) 123-4567" is nobody's, yet PII)   |
 | ADDRESS   | a house number + street name + street suffix, or the words after "I live at",         |
 |           | "my address is", "deliver to" … up to the end of the clause                          |
-| NAME      | the name after "my name is", "I'm called", "call me" (capitalized) …                  |
+| NAME      | the name after "my name is", "I'm called", "call me" … (capitalized after "call me") |
 
 Each span becomes a typed placeholder (``[EMAIL]``, ``[PHONE]``, …). Earlier kinds in
 ``PII_KINDS`` win overlaps (a card's digits are never half-taken as a phone number).
 Placeholders hold no digits, ``@`` or ``:``, and triggers never match a placeholder, so
 scrubbing is idempotent. ``scrub_messages`` is batched: one vectorized RE2 pass over the column
-(pyarrow) picks the few messages that could hold PII; only those reach the matchers.
+(pyarrow) picks the few messages that could hold PII; only those reach the matchers. Non-ASCII
+text is searched in its ASCII view (``detection_view``): Unicode spaces, dashes, digits and
+full-width forms read as their ASCII counterparts.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import multiprocessing
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -58,17 +62,31 @@ _CANDIDATE_SHAPES = (
 )
 CANDIDATE_PATTERN = _CANDIDATE_SHAPES + r"|(?i:" + _TRIGGER_WORDS + r")"
 _CANDIDATE = re.compile(CANDIDATE_PATTERN.replace("(?i:", "(?:"), re.IGNORECASE)
+
+# Non-ASCII text is searched in its ASCII view (``detection_view``), so the RE2 pattern that picks
+# such rows matches, in the original, whatever ``CANDIDATE_PATTERN`` matches in the view: any
+# decimal digit for a digit, any space or dash for a separator, and any text holding a
+# full-width form or a letter Python's re folds to an ASCII one and RE2 does not (İ ı ſ K).
+_UNICODE_SPACES = r"\t\n\v\f\r\x1c-\x1f\x{85}\p{Z}"
+_UNICODE_DASHES = r"\x{2010}-\x{2015}\x{2212}\x{fe58}\x{fe63}"
+UNICODE_CANDIDATE_PATTERN = r"[\x{ff01}-\x{ff5e}\x{130}\x{131}\x{17f}\x{212a}]|" + (
+    CANDIDATE_PATTERN.replace(r"[\s().\-/]", rf"[{_UNICODE_SPACES}().\-{_UNICODE_DASHES}/]")
+    .replace("0-9A-Fa-f", r"\p{Nd}A-Fa-f")
+    .replace(r"\d", r"\p{Nd}")
+    .replace(" ", r"[ \p{Z}]")
+)
 # Python's re tries a long alternation at every position (~90 us a message); for ASCII text the
 # same test is a shape regex plus plain substring checks on the lowered text (~5 us).
 _CANDIDATE_SHAPE = re.compile(_CANDIDATE_SHAPES)
 _TRIGGER_ABBREVIATION = re.compile(r"\b(?:" + "|".join(_TRIGGER_ABBREVIATIONS) + r")\b")
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Unicode letters too ("jürgen.müller@example.de"), and "_" in the local part.
+_EMAIL = re.compile(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[^\W\d_]{2,}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{1,4}){3,9}(?![A-Za-z0-9])")
 _IBAN_LENGTH = range(15, 35)
-# Digit groups separated by one space or dash, not glued to other digits; a card is 13-19 digits
-# of consecutive groups in such a run ("4111 1111 1111 1111 123" is a card and its CVV).
-_CARD = re.compile(r"(?<![\d-])\d+(?:[ -]\d+)*(?![\d-])")
+# Digit groups separated by one or two spaces or a dash, not glued to other digits; a card is
+# 13-19 digits of consecutive groups in such a run ("4111 1111 1111 1111 123" is a card and its CVV).
+_CARD = re.compile(r"(?<![\d-])\d+(?:(?: {1,2}|-)\d+)*(?![\d-])")
 _DIGIT_GROUP = re.compile(r"\d+")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _SSN_CONTEXT = re.compile(r"(?i:\bssn\b|social security(?: number)?)[^\d\n]{0,20}(?<!\d)(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})(?!\d)")
@@ -89,7 +107,7 @@ _STREET = re.compile(
     r"(?:,\s*[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)?"
 )
 _ADDRESS_TRIGGER = re.compile(
-    r"(?i:\b(?:i live at|i live on|my address is|my home address is|i'm at|i am at|deliver(?:y)? (?:it )?to|"
+    r"(?i:\b(?:i live at|i live on|my (?:home )?address(?: is|:)|i'm at|i am at|deliver(?:y)? (?:it )?to|"
     r"ship (?:it )?to|send (?:it|them) to)\s+)"
     # an address starts with a house number (optionally after a flat/unit) and a word that is
     # not a unit: "I live at 5000 feet" is not an address.
@@ -101,10 +119,16 @@ _NAME_STOPWORDS = {
     "a", "an", "the", "and", "or", "but", "not", "when", "if", "back", "later", "asap", "tomorrow",
     "tonight", "now", "please", "at", "on", "in", "to", "for", "with", "chef", "hungry", "new",
     "here", "there", "just", "really", "so", "very", "still", "also", "too", "going", "trying",
+    "i", "i'm", "im", "from", "by", "thanks", "thank",
 }
+# Capitalized words after a capitalized name that are still not part of it ("An" is one).
+_NOT_SURNAMES = {"i", "i'm", "im", "and", "but", "or", "the", "please", "thanks"}
+# A word of a name: letters of any script ("José", "Zoë"), apostrophes and hyphens.
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['\-])+"
+_NAME_WORD_PATTERN = re.compile(_NAME_WORD)
 _NAME = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)\s+)"
-    r"([A-Za-z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?)"
+    rf"({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
 
 
@@ -116,11 +140,11 @@ _SPACE = r"[\t\n\v\f\r \x1c-\x1f]"
 KIND_HINTS = {
     "EMAIL": "@",
     "IBAN": r"[A-Za-z]{2}\d{2}",
-    "CARD": r"\d(?:[ -]?\d){12}",
+    "CARD": r"\d(?:(?: {1,2}|-)?\d){12}",
     "SSN": r"\d{3}[- ]\d{2}[- ]\d{4}|(?i:ssn|social security)",
     "IP": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:",
     "PHONE": r"\d(?:[" + _SPACE[1:-1] + r"().\-/]*\d){6}",
-    "ADDRESS": r"\d[A-Za-z]?,?" + _SPACE + r"+[A-Z]|(?i:i live at|i live on|my address is|my home address is|i'm at|i am at"
+    "ADDRESS": r"\d[A-Za-z]?,?" + _SPACE + r"+[A-Z]|(?i:i live at|i live on|my address|my home address|i'm at|i am at"
     r"|deliver(?:y)? (?:it )?to|ship (?:it )?to|send (?:it|them) to)",
     "NAME": r"(?i:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)",
 }
@@ -269,16 +293,22 @@ def _address_spans(text: str) -> list[PIISpan]:
 def _name_spans(text: str) -> list[PIISpan]:
     spans = []
     for match in _NAME.finditer(text):
-        words = match.group(1).split()
+        found = list(_NAME_WORD_PATTERN.finditer(text, match.start(1), match.end(1)))
+        words = [word.group() for word in found]
         if words[0].lower() in _NAME_STOPWORDS:
             continue
         trigger = text[match.start() : match.start(1)].lower()
         if trigger.strip().endswith("call me") and not words[0][0].isupper():
             continue  # "call me back", "call me when…": only a capitalized word is a name here
-        if len(words) > 1 and words[1].lower() in _NAME_STOPWORDS:
-            words = words[:1]
-        end = match.start(1) + len(" ".join(words)) if len(words) == 1 else match.end(1)
-        spans.append(PIISpan("NAME", match.start(1), end))
+        # Further words are the name's while capitalized ("Nguyễn Văn An"), or, for a name
+        # begun in lower case, one more ("my name is sarah connor"); "my name is Bob lol" is Bob.
+        lower_case = words[0][0].islower()
+        kept = 1
+        for word in words[1 : 2 if lower_case else 3]:
+            if (word[0].islower() and not lower_case) or word.lower() in (_NAME_STOPWORDS if lower_case else _NOT_SURNAMES):
+                break
+            kept += 1
+        spans.append(PIISpan("NAME", match.start(1), found[kept - 1].end()))
     return spans
 
 
@@ -303,6 +333,34 @@ def _without_overlaps(spans: list[PIISpan]) -> list[PIISpan]:
     return sorted(kept, key=lambda s: s.start)
 
 
+# What the detectors read in a non-ASCII text: people paste numbers with no-break or thin spaces,
+# non-breaking hyphens or full-width digits ("212\u00a0736\u00a05000", "５５５-１２３-４５６７"), and the
+# detectors, libphonenumber and the Luhn check read ASCII digits and separators. Each such
+# character is replaced by its ASCII counterpart, one for one, so spans in the view are spans in
+# the text.
+_FOLDED = re.compile(r"(?![\x00-\x7f])[\d\s]|[\u2010-\u2015\u2212\ufe58\ufe63\uff01-\uff5e]")
+
+
+@functools.cache
+def _ascii_counterpart(char: str) -> str:
+    digit = unicodedata.decimal(char, None)
+    if digit is not None:
+        return str(digit)
+    if char in "\x85\u2028\u2029":  # line breaks: a clause ends there
+        return "\n"
+    if char.isspace():
+        return " "
+    if "\uff01" <= char <= "\uff5e":  # full-width forms of ASCII
+        return chr(ord(char) - 0xFEE0)
+    return "-"  # a dash or the minus sign
+
+
+def detection_view(text: str) -> str:
+    """``text`` as the detectors read it: the same length, non-ASCII digits, spaces and dashes
+    and full-width forms replaced by their ASCII counterparts."""
+    return text if text.isascii() else _FOLDED.sub(lambda match: _ascii_counterpart(match.group()), text)
+
+
 def could_hold_pii(text: str) -> bool:
     """Whether ``text`` matches ``CANDIDATE_PATTERN`` (the pre-filter every kind passes)."""
     if not text:
@@ -319,6 +377,7 @@ def could_hold_pii(text: str) -> bool:
 def find_pii(text: str, kinds: Collection[str] = PII_KINDS) -> list[PIISpan]:
     """PII spans in ``text``, non-overlapping, in text order. ``kinds`` limits the detectors run:
     the batch path passes the kinds whose ``KIND_HINTS`` match (any other finds nothing)."""
+    text = detection_view(text)
     if not could_hold_pii(text):
         return []
     spans: list[PIISpan] = []
@@ -420,13 +479,13 @@ def _matches(texts: pa.Array, pattern: str) -> pa.Array:
 
 def kinds_to_look_for(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> tuple[pa.Array, list[Collection[str]]]:
     """The rows that could hold PII (as indices) and, per such row, the kinds worth looking for,
-    decided for the whole column by RE2: ``KIND_HINTS`` for ASCII text, ``CANDIDATE_PATTERN`` (and
-    then every kind) for the rest."""
+    decided for the whole column by RE2: ``KIND_HINTS`` for ASCII text, and for the rest
+    ``UNICODE_CANDIDATE_PATTERN`` (and then every kind)."""
     texts = _column(messages)
     ascii_ = pc.fill_null(pc.string_is_ascii(texts), True)
     flagged = pc.and_(ascii_, _matches(texts, _ANY_HINT))
     if not pc.all(ascii_).as_py():
-        flagged = pc.or_(flagged, pc.and_(pc.invert(ascii_), _matches(texts, CANDIDATE_PATTERN)))
+        flagged = pc.or_(flagged, pc.and_(pc.invert(ascii_), _matches(texts, UNICODE_CANDIDATE_PATTERN)))
     rows = pc.indices_nonzero(flagged)
     candidates = texts.take(rows)
     hinted = {kind: _matches(candidates, hint).to_pylist() for kind, hint in KIND_HINTS.items()}

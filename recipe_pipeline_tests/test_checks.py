@@ -40,6 +40,13 @@ def test_scan_reports_kinds_and_rows():
     assert {k: v for k, v in found.items() if v} == {"EMAIL": 1, "IBAN": 1}
 
 
+def test_a_partition_leaking_a_number_pasted_with_no_break_spaces_fails_the_blocking_check(project, instance):
+    leaking = anonymized_conversations_writing(anonymized_rows(["Bake at 350F", "text me on 212\u00a0736\u00a05000", "カード ４１１１ １１１１ １１１１ １１１１"]))
+    result = run_day(project, instance, [leaking], [anonymized_has_no_pii])
+    passed, metadata = the_evaluation(result)
+    assert not passed and metadata["pii_phone"] == 1 and metadata["pii_card"] == 1 and metadata["leaking_rows"] == 2
+
+
 def test_a_leaking_partition_fails_the_blocking_check_and_nothing_downstream_is_built(project, instance):
     # Stands in for a broken privacy layer: same asset key, writes messages that still hold PII.
     leaking = anonymized_conversations_writing(anonymized_rows(LEAKY_MESSAGES))

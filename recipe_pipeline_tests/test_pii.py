@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recipe_pipeline import pii
-from recipe_pipeline.pii import PII_KINDS, find_pii, luhn_valid, scrub_messages, scrub_text
+from recipe_pipeline.pii import PII_KINDS, find_pii, luhn_valid, scan_for_pii, scrub_messages, scrub_text
 
 
 def luhn_complete(body: str) -> str:
@@ -390,3 +390,76 @@ def test_the_hinted_kinds_find_everything_in_the_labeled_corpus():
 def test_cooking_words_alone_reach_no_detector():
     rows, _ = pii.kinds_to_look_for(["Place the tray on the middle shelf, close the lid and cut into squares.", "Drive a knife in."])
     assert len(rows) == 0
+
+
+# -- text pasted from phones, forms and other scripts -----------------------------------------
+@pytest.mark.parametrize(
+    "text, placeholder",
+    [
+        ("my number is 212\u00a0736\u00a05000", "[PHONE]"),  # no-break spaces
+        ("my number is +44\u00a020\u00a07946\u00a00018", "[PHONE]"),
+        ("my number is 212\u202f736\u202f5000", "[PHONE]"),  # narrow no-break space
+        ("my number is 212\u2009736\u20095000", "[PHONE]"),  # thin space
+        ("my number is 212\u3000736\u30005000", "[PHONE]"),  # ideographic space
+        ("my number is 212\u2011736\u20115000", "[PHONE]"),  # non-breaking hyphen
+        ("my number is 212\u2212736\u22125000", "[PHONE]"),  # minus sign
+        ("my number is ５５５-１２３-４５６７", "[PHONE]"),  # full-width digits
+        ("my number is ٢١٢ ٧٣٦ ٥٠٠٠", "[PHONE]"),  # Arabic-Indic digits
+        ("カード ４１１１ １１１１ １１１１ １１１１", "[CARD]"),
+        ("card 4111\u00a01111\u00a01111\u00a01111", "[CARD]"),
+        ("card 4111  1111  1111  1111", "[CARD]"),  # two spaces between groups
+        ("mail me: jane＠example.com", "[EMAIL]"),  # full-width at sign
+    ],
+)
+def test_numbers_pasted_with_unicode_spaces_dashes_and_digits_are_replaced_on_both_paths(text, placeholder):
+    scrubbed, _ = scrub_text(text)
+    assert placeholder in scrubbed and not re.search(r"\d", scrubbed), scrubbed
+    assert scrub_messages([text, "Bake at 350F"]).texts.to_pylist() == [scrubbed, "Bake at 350F"]
+    assert scan_for_pii(pa.array([text]))[1] == [0]  # the leak check sees it too
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("my name is José García", "my name is [NAME]"),
+        ("call me Zoë Müller", "call me [NAME]"),
+        ("my name is Tomás Okafor and I love baking", "my name is [NAME] and I love baking"),
+        ("call me Nguyễn Văn An, everyone does", "call me [NAME], everyone does"),
+        ("my name is sarah connor", "my name is [NAME]"),
+        ("my name is Bob lol", "my name is [NAME] lol"),
+        ("My name is Sarah and I like pie", "My name is [NAME] and I like pie"),
+        ("email me: jane@müller.de", "email me: [EMAIL]"),
+        ("jürgen.müller@example.de wrote", "[EMAIL] wrote"),
+        ("john_doe@example.com", "[EMAIL]"),
+        ("my address: 12 oak avenue, springfield", "my address: [ADDRESS]"),
+    ],
+)
+def test_names_and_emails_in_any_script_are_replaced_whole(text, expected):
+    assert scrub_text(text)[0] == expected
+    assert scrub_messages([text]).texts.to_pylist() == [expected]
+
+
+def test_the_detection_view_keeps_every_offset():
+    text = "tel ٢١٢\u00a0736\u2011５０００ and \u2028 José"
+    view = pii.detection_view(text)
+    assert len(view) == len(text) and view == "tel 212 736-5000 and \n José"
+    assert pii.detection_view("plain ascii 212 736 5000") == "plain ascii 212 736 5000"
+
+
+_UNICODE_PIECES = _HINT_PIECES | st.sampled_from(
+    ["\u00a0", "\u202f", "\u2009", "\u3000", "\u2028", "\x85", "\u2011", "\u2013", "\u2212", "٣", "５", "１２３", "＠", "：",
+     "ＳＳＮ", "ſtreet", "\u212aane", "İ", "ı", "name\u00a0is ", "call\u2009me ", "José", "Zoë", "é", "食", "😀"]
+)
+
+
+@_PROPERTY_SETTINGS
+@given(st.lists(_UNICODE_PIECES, max_size=10).map("".join))
+def test_the_batch_path_agrees_with_scrub_text_on_unicode_text(text):
+    # RE2 picks every non-ASCII row whose ASCII view passes the detectors' own pre-filter (ASCII
+    # rows go by the kind hints, tested above).
+    rows, kinds = pii.kinds_to_look_for([text])
+    if not text.isascii() and pii.could_hold_pii(pii.detection_view(text)):
+        assert len(rows) == 1
+    hinted = kinds[0] if len(rows) else ()
+    assert pii.find_pii(text, hinted) == pii.find_pii(text)
+    assert scrub_messages([text]).texts.to_pylist() == [scrub_text(text)[0]]
