@@ -1,6 +1,7 @@
 """Raw day -> anonymized, enriched day (the analytics zone, Athena table ``recipe_conversations``).
 
-Messages are scrubbed of PII, user ids become keyed pseudonyms, and the recipe discussed and the
+Messages are scrubbed of PII and of the day's raw user ids (typed into a message, they become
+``[USER_ID]``), user ids become keyed pseudonyms, and the recipe discussed and the
 tools used are derived here in the pipeline (so they can be re-derived over history). Nothing from
 the raw zone but these derived columns crosses over: no raw user id, no raw message, no metadata.
 """
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import ahocorasick_rs
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,6 +23,7 @@ from recipe_pipeline.columns import by_distinct, give_back_memory
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import without_erased_users
+from recipe_pipeline.raw_user_ids import USER_ID_PLACEHOLDER, id_automaton, without_raw_user_ids
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
 from recipe_pipeline.storage import Location, parquet_batches
 
@@ -102,13 +105,19 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWor
     if workers is None:
         with ScrubWorkers() as own:
             return anonymize_day(raw, pseudonymizer, own)
-    return _anonymized(raw, start_scrub(raw.column("message"), workers), pseudonymizer)
+    raw_ids = id_automaton(pc.unique(raw.column("user_id")).drop_null().to_pylist())
+    return _anonymized(raw, start_scrub(raw.column("message"), workers), pseudonymizer, raw_ids)
 
 
-def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
-    """The anonymized table of ``raw`` once its scrub (started earlier) is done."""
+def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer, raw_ids: ahocorasick_rs.BytesAhoCorasick | None) -> AnonymizedDay:
+    """The anonymized table of ``raw`` once its scrub (started earlier) is done; ``raw_ids``
+    finds the day's raw user ids in the scrubbed text."""
     scrubbed = scrub.result()
-    texts = scrubbed.texts
+    texts, ids_replaced = without_raw_user_ids(scrubbed.texts, raw_ids)
+    redactions, counts = scrubbed.redactions, dict(scrubbed.counts)
+    if ids_replaced is not None:
+        redactions = pc.add(redactions, ids_replaced)
+        counts[USER_ID_PLACEHOLDER.strip("[]")] = pc.sum(ids_replaced).as_py()
     # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
     assistant_texts = pc.if_else(pc.equal(raw.column("role"), "assistant"), texts, pa.scalar(None, pa.string()))
     recipe_names = extract_recipe_column(assistant_texts)
@@ -122,7 +131,7 @@ def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer
             "role": raw.column("role"),
             "message": texts,
             "message_length": pc.cast(pc.utf8_length(texts), pa.int32()),
-            "pii_redactions": scrubbed.redactions,
+            "pii_redactions": redactions,
             "has_recipe": pc.is_valid(recipe_names),
             "recipe_name": recipe_names,
             "recipe_category": recipe_category_column(recipe_names),
@@ -131,7 +140,7 @@ def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer
         },
         schema=ANONYMIZED_SCHEMA,
     )
-    return AnonymizedDay(table, dict(scrubbed.counts))
+    return AnonymizedDay(table, counts)
 
 
 # Rows anonymized at a time: memory stays flat however large the day is (two batches are in
@@ -188,11 +197,16 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
         summary.erased += removed
         return kept
 
+    raw_ids: set[str] = set()  # the day's, batch by batch (a user may type another's id)
+    for batch in parquet_batches(raw_file, batch_rows, ["user_id"]):
+        raw_ids.update(pc.unique(batch.column("user_id")).drop_null().to_pylist())
+    raw_id_automaton = id_automaton(raw_ids)
+    del raw_ids
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
         raw_batches = (without_erased(_table(batch)) for batch in parquet_batches(raw_file, batch_rows))
         started = ((table, start_scrub(table.column("message"), workers)) for table in raw_batches)
-        for part in (_anonymized(table, scrub, pseudonymizer) for table, scrub in _one_ahead(started)):
+        for part in (_anonymized(table, scrub, pseudonymizer, raw_id_automaton) for table, scrub in _one_ahead(started)):
             writer.write(part.table)
             summary.rows += part.table.num_rows
             summary.redactions_by_kind.update(part.redactions_by_kind)

@@ -7,14 +7,12 @@ rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehou
 """
 
 
-import bisect
 import functools
 import json
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-import ahocorasick_rs
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +26,7 @@ from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.columns import give_back_memory
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
+from recipe_pipeline.raw_user_ids import id_automaton, rows_containing
 from recipe_pipeline.resources import LakeResource, PseudonymKeyResource, WarehouseResource
 from recipe_pipeline.storage import parquet_batches
 from recipe_pipeline.warehouse import METRICS_MEMORY_LIMIT, bounded_duckdb, parquet_relation
@@ -126,51 +125,6 @@ def _batches(location, path: str, columns: list[str]) -> Iterator[tuple[int, pa.
     for batch in parquet_batches(location.parquet_file(path), CHECK_BATCH_ROWS, columns):
         yield first, batch
         first += batch.num_rows
-
-
-# Ids shorter than this would match ordinary words; the user_id column check covers them.
-MIN_SEARCHED_ID_CHARS = 6
-
-
-def id_automaton(ids: Iterable[str]) -> ahocorasick_rs.BytesAhoCorasick | None:
-    """An Aho-Corasick automaton over the ids' UTF-8 bytes, one pass over a text finding any of
-    them, however many the day has (an RE2 alternation of 33,000 ids took 4.3 s over a million
-    messages, and fails to compile from about 50,000). The Rust crate's contiguous NFA: for the
-    165,000 ids of 5M messages, 23 MB and 0.65 s of searching, against pyahocorasick's 64 MB and
-    4.1 s. None when no id is long enough."""
-    patterns = [user_id.encode() for user_id in ids if len(user_id) >= MIN_SEARCHED_ID_CHARS]
-    if not patterns:
-        return None
-    return ahocorasick_rs.BytesAhoCorasick(patterns, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
-
-
-# Texts searched per call: the matches come back as one list, so a leak repeated in every
-# message (the check's failing case) must not hold a whole batch's matches at once.
-SEARCH_ROWS = 16_384
-
-
-def rows_containing(texts: pa.Array, automaton: ahocorasick_rs.BytesAhoCorasick) -> list[int]:
-    """Positions of the non-null ``texts`` that contain a word of ``automaton``. The texts are
-    searched in place in the one buffer Arrow keeps them in, ``SEARCH_ROWS`` at a time; a match
-    across two of them is not one (every match is reported, overlapping ones too, so one across a
-    boundary hides none within a text)."""
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        raise TypeError(f"texts must be string or large_string, not {texts.type}")
-    offset_type = pa.int64() if pa.types.is_large_string(texts.type) else pa.int32()
-    offsets = pa.Array.from_buffers(offset_type, len(texts) + 1, [None, texts.buffers()[1]], offset=texts.offset).to_pylist()
-    data = texts.buffers()[2]
-    if data is None or offsets[-1] == offsets[0]:
-        return []
-    data = memoryview(data).cast("B")
-    found = set()
-    for first in range(0, len(texts), SEARCH_ROWS):
-        last = min(first + SEARCH_ROWS, len(texts))
-        base = offsets[first]
-        for _, start, end in automaton.find_matches_as_indexes(data[base : offsets[last]], overlapping=True):
-            row = bisect.bisect_right(offsets, base + start, first, last) - 1
-            if base + end <= offsets[row + 1]:
-                found.add(row)
-    return sorted(row for row in found if texts[row].is_valid)
 
 
 _KEY_DIFFERENCES_SQL = """

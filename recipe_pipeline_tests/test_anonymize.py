@@ -207,3 +207,30 @@ def test_a_day_written_in_several_batches_is_the_day_anonymized_whole(project):
     written = project.lake.read_parquet(layout.conversations_path(day))
     assert written.equals(anonymize_day(raw, Pseudonymizer(KEY)).table)
     assert summary.rows == summary.raw_rows == 7
+
+
+def test_raw_user_ids_typed_into_messages_become_placeholders():
+    rows = anonymized_rows([
+        {"user_id": "user-secret-1", "role": "user", "message": "my account is user-secret-1, the app logged me out"},
+        {"user_id": "user-secret-2", "role": "user", "message": "my friend user-secret-1 sent me; mail me at bob@example.com"},
+        {"user_id": "assistant", "role": "assistant", "message": "Sorry about that!"},
+    ])
+    assert [r["message"] for r in rows] == [
+        "my account is [USER_ID], the app logged me out",
+        "my friend [USER_ID] sent me; mail me at [EMAIL]",
+        "Sorry about that!",
+    ]
+    assert [r["pii_redactions"] for r in rows] == [1, 2, 0]
+    assert "user-secret" not in as_text(rows)
+
+
+def test_a_raw_id_is_replaced_in_any_batch_of_the_day(project):
+    # The id of a user whose rows are in another batch: the day's ids, not the batch's.
+    day = BASE.strftime("%Y-%m-%d")
+    raw = raw_table([{"user_id": "user-early-1", "role": "user", "message": "hello"}]
+                    + [{"user_id": f"user-later-{i}", "role": "user", "message": "is user-early-1 my cousin?"} for i in range(4)])
+    project.lake.write_parquet(raw, layout.raw_conversations_path(day))
+    summary = write_anonymized_day(project.lake, day, Pseudonymizer(KEY), batch_rows=2)
+    written = project.lake.read_parquet(layout.conversations_path(day))
+    assert written.column("message").to_pylist()[1:] == ["is [USER_ID] my cousin?"] * 4
+    assert summary.redactions_by_kind["USER_ID"] == 4

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from recipe_pipeline import lake as layout
@@ -16,7 +16,7 @@ from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import (
     anonymized_has_no_pii, anonymized_has_no_raw_user_ids, anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition,
-    daily_metrics_match_conversations, id_automaton, raw_conversations_counts_conserved, rows_containing, rows_in_step,
+    daily_metrics_match_conversations, raw_conversations_counts_conserved, rows_in_step,
 )
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
@@ -232,6 +232,15 @@ def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without
     assert not project.lake.exists(layout.daily_metrics_path(DAY))
 
 
+def test_the_privacy_layer_takes_out_a_raw_user_id_typed_into_a_message_and_passes_the_check(project, instance):
+    messages = ["What can I cook with leftover rice?", f"my account is {RAW_USER_ID}, the app logged me out", "Bake at 350F"]
+    raw_day = raw_conversations_writing(table=raw_rows(messages))
+    result = run_day(project, instance, [raw_day, anonymized_conversations], [anonymized_has_no_raw_user_ids])
+    passed, metadata = the_evaluation(result)
+    assert passed, metadata["problems"]
+    assert project.lake.read_parquet(layout.conversations_path(DAY)).column("message")[1].as_py() == "my account is [USER_ID], the app logged me out"
+
+
 def test_raw_user_ids_are_found_in_messages_on_a_day_with_more_users_than_one_regex_can_hold(project, instance):
     # One RE2 alternation of this many ids failed to compile ("pattern too large"); ids scattered,
     # as real ones are, so no common prefix makes the search small.
@@ -290,55 +299,6 @@ def test_a_warehouse_that_does_not_serve_the_day_exactly_fails_the_check(project
     assert not passed
     assert metadata["problems"] == f"- {problem}"
     assert metadata[table] == {"recipe_conversations": 3, "daily_metrics": 1}[table] + offset
-
-
-# -- finding raw ids inside texts ---------------------------------------------------------------
-def test_rows_containing_finds_ids_within_one_text_only():
-    automaton = id_automaton(["user-123456", "üser-7890ab", "short"])
-    texts = pa.array(["I'm user-123456!", "ends with user-12", "3456 starts here", None, "ich bin üser-7890ab", "short", "xuser-123456x"])
-    assert rows_containing(texts, automaton) == [0, 4, 6]  # not across 1-2; "short" is too short to search
-    assert rows_containing(texts.slice(2), automaton) == [2, 4]
-    assert rows_containing(texts.cast(pa.large_string()), automaton) == [0, 4, 6]
-    assert rows_containing(pa.array([], pa.string()), automaton) == []
-    assert id_automaton(["short", "abc"]) is None
-
-
-def test_a_null_text_is_not_searched_even_if_its_slot_holds_bytes():
-    texts = pa.array(["user-123456", "plain"])
-    hidden = pa.Array.from_buffers(pa.string(), 2, [pa.array([False, True]).buffers()[1], *texts.buffers()[1:]])
-    assert hidden.to_pylist() == [None, "plain"]
-    assert rows_containing(hidden, id_automaton(["user-123456"])) == []
-
-
-def test_a_match_across_two_texts_hides_no_match_within_the_next():
-    # A search that resumed after each match would take bytes 3-12 for the first id and never
-    # see the second, whole in the second text.
-    texts = pa.array(["...zzz", "abcdefgh"])
-    assert rows_containing(texts, id_automaton(["zzzabcdef", "abcdefgh"])) == [1]
-
-
-def test_texts_are_searched_a_slice_of_rows_at_a_time(monkeypatch):
-    monkeypatch.setattr("recipe_pipeline.checks.SEARCH_ROWS", 2)
-    texts = pa.array(["user-123456", "x", "y user-1", "23456", None, "user-123456 again"]).slice(1)
-    assert rows_containing(texts, id_automaton(["user-123456"])) == [4]
-
-
-# Two or three letters make matches (and matches across texts) common; "é" makes bytes differ
-# from characters.
-_ID_TEXT = st.text(alphabet="abé", max_size=12)
-
-
-@settings(max_examples=300, deadline=None)
-@given(ids=st.lists(st.text(alphabet="abé", min_size=6, max_size=8), min_size=1, max_size=5), texts=st.lists(st.none() | _ID_TEXT, max_size=10),
-       start=st.integers(0, 3), cut_end=st.integers(0, 3), large=st.booleans(), search_rows=st.integers(1, 4))
-def test_rows_containing_is_substring_search(ids, texts, start, cut_end, large, search_rows):
-    column = pa.array(texts, pa.large_string() if large else pa.string())
-    start = min(start, len(texts))
-    column = column.slice(start, max(0, len(texts) - start - cut_end))
-    expected = [row for row, text in enumerate(column.to_pylist()) if text is not None and any(i in text for i in ids)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("recipe_pipeline.checks.SEARCH_ROWS", search_rows)
-        assert rows_containing(column, id_automaton(ids)) == expected
 
 
 # -- the same keys in the same order --------------------------------------------------------------
