@@ -9,6 +9,7 @@ the raw zone but these derived columns crosses over: no raw user id, no raw mess
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,11 @@ class AnonymizedDay:
     redactions_by_kind: dict[str, int]
 
 
+# A tool's name is an identifier ("web_search", "unit-conversion.v2"): anything else in the
+# metadata's tool fields (free text, an address) does not cross into the analytics zone.
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
 def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]:
     if not metadata_json:
         return [], None
@@ -84,7 +90,8 @@ def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]
         tools = [tools]
     elif not isinstance(tools, list):
         tools = []  # absent, or not a list the app would write (a number, a map): no tools
-    names = sorted({t for t in tools if isinstance(t, str) and t} | ({metadata["tool"]} if isinstance(metadata.get("tool"), str) else set()))
+    names = sorted({t for t in tools if isinstance(t, str) and _TOOL_NAME.fullmatch(t)}
+                   | ({metadata["tool"]} if isinstance(metadata.get("tool"), str) and _TOOL_NAME.fullmatch(metadata["tool"]) else set()))
     rating = metadata.get("rating")
     valid_rating = int(rating) if isinstance(rating, (int, float)) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
     return names, valid_rating

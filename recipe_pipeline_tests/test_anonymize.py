@@ -157,6 +157,9 @@ def test_recipes_come_from_assistant_messages_only():
         (json.dumps({"rating": True}), [], None),
         (json.dumps({"rating": None}), [], None),
         (json.dumps({"rating": 4, "tools_used": ["timer"], "model": "chef-v2"}), ["timer"], 4),
+        # Only identifiers cross over: free text or an address in a tool field does not.
+        (json.dumps({"tools_used": ["web_search", "jane@example.com", "call me on 555 0100", "x" * 65]}), ["web_search"], None),
+        (json.dumps({"tool": "bob@example.com"}), [], None),
     ],
 )
 def test_tools_and_rating_are_parsed_from_metadata(metadata, tools, rating):
