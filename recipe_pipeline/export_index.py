@@ -30,7 +30,9 @@ from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, i
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location, RollingParquetFiles
 
-INDEX_VERSION = 1
+# 2: items whose timestamp is no real instant (2025-02-30, T25:00) are quarantined; version 1
+# counted them under their first ten characters and cut them into day files.
+INDEX_VERSION = 2
 
 
 class BadTimestamp(ValueError):
@@ -283,7 +285,7 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
         if erased_rows is not None and pc.any(erased_rows).as_py():
             erased += pc.sum(erased_rows).as_py()
             table = table.filter(pc.invert(erased_rows))
-    # Columnar rows have plain UTC timestamps: the day is the first ten characters.
+    # Columnar rows have plain UTC timestamps of real instants: the day is the first ten characters.
     day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
     for entry in pc.value_counts(day_of_row).to_pylist():
         days[entry["values"]] += entry["counts"]

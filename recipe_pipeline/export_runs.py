@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
@@ -61,6 +61,16 @@ class ExportPlan:
     ignored_days: dict[str, int]  # days before the first partition -> items
     problems: dict[str, str]
     to_index: list[str] = field(default_factory=list)  # completed exports with no index yet
+    not_days: dict[str, int] = field(default_factory=dict)  # index "days" that are no date -> items, never requested
+
+
+def is_day(key: str) -> bool:
+    """Whether ``key`` is a real date written ``YYYY-MM-DD``, as partition keys are. (An index
+    of an older version may hold "2025-02-30": requested, it would fail every tick.)"""
+    try:
+        return date.fromisoformat(key).isoformat() == key
+    except (TypeError, ValueError):
+        return False
 
 
 def plan_export_runs(
@@ -73,6 +83,7 @@ def plan_export_runs(
     failed: dict[str, str] = {}
     requested: dict[str, set[str]] = {}
     ignored: dict[str, int] = {}
+    not_days: dict[str, int] = {}
     last_day = last_complete_day(now)
     new_exports: list[str] = []
     to_index: list[str] = []
@@ -99,16 +110,21 @@ def plan_export_runs(
         new_exports.append(export_id)
         handled.add(export_id)
         for day, items in index.days.items():
-            if day < first_day:
+            if not is_day(day):
+                not_days[day] = not_days.get(day, 0) + items
+            elif day < first_day:
                 ignored[day] = ignored.get(day, 0) + items
             elif day > last_day:
                 deferred.setdefault(day, set()).add(export_id)
             else:
                 requested.setdefault(day, set()).add(export_id)
 
+    for day in [d for d in deferred if not is_day(d)]:  # deferred by an older version
+        not_days.setdefault(day, 0)
+        del deferred[day]
     for day in [d for d in deferred if d <= last_day and not to_index]:
         requested.setdefault(day, set()).update(deferred.pop(day))
 
     requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days)

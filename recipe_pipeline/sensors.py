@@ -38,6 +38,9 @@ def dynamodb_export_sensor(
         context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
+    for day, items in plan.not_days.items():
+        context.log.error(f"{items} item(s) are indexed under {day!r}, which is not a UTC day: no run is requested for it "
+                          "(re-index the export: its items with impossible timestamps are then quarantined)")
     existing = set(context.instance.get_dynamic_partitions(export_partitions.name)) if plan.to_index else set()
     new_partitions = [eid for eid in plan.to_index if eid not in existing]
     # Requested again on every tick until the index exists: the run key makes the repeats no-ops,
@@ -61,6 +64,8 @@ def dynamodb_export_sensor(
     reason = "no new completed exports"
     if plan.problems:
         reason = "unreadable export(s): " + "; ".join(plan.problems.values())
+    elif plan.not_days:
+        reason = "index day(s) that are not dates, not requested: " + ", ".join(plan.not_days)
     elif plan.new_exports:
         reason = f"{len(plan.new_exports)} new export(s) touch no day that is a partition yet"
     return dg.SensorResult(skip_reason=reason, cursor=plan.cursor.to_json())

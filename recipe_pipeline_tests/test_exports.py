@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import ExportIndex, build_export_index, item_day, load_or_build_export_index, parse_item_timestamp
+from recipe_pipeline.export_index import INDEX_VERSION, ExportIndex, build_export_index, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.export_writer import Change, ExportWriter, TableHistory, iso_millis, micros
 from recipe_pipeline.exports import (
     FULL_EXPORT,
@@ -823,7 +823,7 @@ def test_index_is_built_once_then_read_from_the_lake(exports, writer, store, lak
     first = load_or_build_export_index(store, lake, summary)
     assert first.days == {"2025-01-01": 1, "2025-01-02": 1}
     cached = lake.read_bytes(layout.export_index_path(export_id))
-    assert json.loads(cached)["version"] == 1 and ExportIndex.from_json(cached) == first
+    assert json.loads(cached)["version"] == INDEX_VERSION and ExportIndex.from_json(cached) == first
     for data_file in store.data_files(summary):  # exports never change: the cache must not re-read them
         exports.delete(data_file.path)
     assert load_or_build_export_index(store, lake, summary) == first
@@ -832,10 +832,10 @@ def test_index_is_built_once_then_read_from_the_lake(exports, writer, store, lak
 def test_an_index_cached_by_another_version_is_rebuilt(exports, writer, store, lake):
     export_id = writer.write_full_export([message("c1", "2025-01-01T10:00:00Z")], FULL_AT)
     summary = store.summary(export_id)
-    lake.write_bytes(json.dumps({"version": 0, "days": {"1999-01-01": 9}}).encode(), layout.export_index_path(export_id))
+    lake.write_bytes(json.dumps({"version": INDEX_VERSION - 1, "days": {"1999-01-01": 9}}).encode(), layout.export_index_path(export_id))
     index = load_or_build_export_index(store, lake, summary)
     assert index.days == {"2025-01-01": 1}
-    assert json.loads(lake.read_bytes(layout.export_index_path(export_id)))["version"] == 1
+    assert json.loads(lake.read_bytes(layout.export_index_path(export_id)))["version"] == INDEX_VERSION
 
 
 def test_export_index_json_round_trips():

@@ -19,6 +19,7 @@ import dagster as dg
 from bench.backfill import ROOT, dagster_dev
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
+from recipe_pipeline import lake as layout
 from recipe_pipeline.export_writer import Change, ExportWriter
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
@@ -187,6 +188,34 @@ def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(projec
     fixed = settled_tick(project, instance, broken.cursor)
     assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
     assert ExportCursor.parse(fixed.cursor).failed == {}
+
+
+def test_an_item_with_an_impossible_date_is_quarantined_and_its_export_still_requests_its_days(project, instance):
+    writer = ExportWriter(project.exports)
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z"), item("c2", "2025-02-30T10:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    indexed(project)
+    result = tick(project, instance, None)  # raised DagsterUnknownPartitionError on "2025-02-30"
+    assert [r.partition_key for r in result.run_requests] == ["2025-01-01"]
+
+
+def test_an_index_day_that_is_not_a_date_is_reported_and_never_requested(project, instance):
+    # An index of an older version counted "2025-02-30T10:00:00Z" under its first ten characters;
+    # a cursor may have deferred such a day.
+    export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T10:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    index = load_or_build_export_index(ExportStore(project.exports), project.lake, ExportStore(project.exports).summary(export_id))
+    index.days["2025-02-30"] = 1
+    project.lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
+    result = tick(project, instance, ExportCursor(deferred={"2025-13-01": ["x"]}).to_json())
+    assert [r.partition_key for r in result.run_requests] == ["2025-01-01"]
+    plan = plan_export_runs(ExportStore(project.exports), project.lake, ExportCursor(deferred={"2025-13-01": ["x"]}), first_day="2025-01-01",
+                            now=datetime(2025, 6, 1, tzinfo=UTC))
+    assert [r.day for r in plan.requests] == ["2025-01-01"]
+    assert plan.not_days == {"2025-02-30": 1, "2025-13-01": 0}
+    assert plan.cursor.deferred == {} and plan.cursor.handled == [export_id]
+
+    project.lake.write_bytes(json.dumps({**json.loads(index.to_json()), "days": {"2025-02-30": 1}}).encode(), layout.export_index_path(export_id))
+    alone = tick(project, instance, None)
+    assert not alone.run_requests and "2025-02-30" in alone.skip_message
 
 
 def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):
