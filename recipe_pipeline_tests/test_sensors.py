@@ -161,14 +161,51 @@ def test_an_export_that_cannot_be_indexed_holds_its_days_until_it_is_fixed(proje
     [failed_run] = run_index_requests(project, instance, broken)
     assert not failed_run.success  # the run's failure names the file (test_reliability)
     again = tick(project, instance, broken.cursor)
-    assert [r.run_key for r in again.run_requests] == [f"index:{export_id}"]  # a no-op for the daemon
+    assert not again.run_requests  # reported, not requested again (a no-op for the daemon)
+    assert export_id in again.skip_message and failed_run.run_id in again.skip_message
     assert ExportCursor.parse(again.cursor).handled == []
+    assert export_id in ExportCursor.parse(again.cursor).failed
 
     project.exports.write_bytes(good, data_file.path)  # fixed (e.g. re-uploaded), and re-indexed
-    assert all(run.success for run in run_index_requests(project, instance, again))
+    assert all(run.success for run in run_index_requests(project, instance, broken))
     fixed = tick(project, instance, again.cursor)
     assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
     assert ExportCursor.parse(fixed.cursor).handled == [export_id]
+
+
+def test_an_export_that_cannot_be_indexed_holds_the_days_of_every_other_export_and_says_so(project, instance):
+    # Every day's run reads every completed export: requested while one cannot be read, each would
+    # fail on it, and a day built without it could lack its items' newest versions. So days wait,
+    # but the export is reported (it was silently "to index" forever), and an index run still
+    # under way is waited for without complaint.
+    writer = ExportWriter(project.exports, files_per_export=1)
+    start = datetime(2025, 1, 2, tzinfo=UTC)
+    writer.write_full_export([item("c1", "2025-01-01T09:00:00Z")], start)
+    first = settled_tick(project, instance, None)
+    good = writer.write_incremental_export([Change(("c2", "2025-01-02T08:00:00Z"), 1735804800000000, item("c2", "2025-01-02T08:00:00Z"), None)],
+                                           start, start + timedelta(days=1))
+    bad = writer.write_incremental_export([Change(("c3", "2025-01-03T08:00:00Z"), 1735891200000000, item("c3", "2025-01-03T08:00:00Z"), None)],
+                                          start + timedelta(days=1), start + timedelta(days=2))
+    store = ExportStore(project.exports)
+    [data_file] = store.data_files(store.summary(bad))
+    body = project.exports.read_bytes(data_file.path)
+    project.exports.write_bytes(b"garbage", data_file.path)
+
+    indexing = tick(project, instance, first.cursor)
+    runs = dict(zip([r.partition_key for r in indexing.run_requests], run_index_requests(project, instance, indexing)))
+    assert runs[good].success and not runs[bad].success
+    blocked = tick(project, instance, first.cursor)
+    assert not blocked.run_requests
+    assert bad in blocked.skip_message and runs[bad].run_id in blocked.skip_message and "1 newer export(s) wait" in blocked.skip_message
+    cursor = ExportCursor.parse(blocked.cursor)
+    assert list(cursor.failed) == [bad] and bad not in cursor.handled and good not in cursor.handled
+
+    project.exports.write_bytes(body, data_file.path)
+    assert all(run.success for run in run_index_requests(project, instance, dg.SensorResult(run_requests=[
+        r for r in indexing.run_requests if r.partition_key == bad])))
+    fixed = tick(project, instance, blocked.cursor)
+    assert sorted(r.partition_key for r in fixed.run_requests) == ["2025-01-02", "2025-01-03"]
+    assert ExportCursor.parse(fixed.cursor).failed == {}
 
 
 def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(project, instance):
