@@ -148,7 +148,9 @@ def _to_row(candidate: _Candidate) -> dict:
         "message": _CONTROL.sub("", _string(item.get("message", ""), "message")),
         "metadata": json.dumps(metadata, sort_keys=True) if metadata is not None else None,
         "date_str": item.get("date_str") if isinstance(item.get("date_str"), str) else None,
-        "ttl": int(ttl) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else None,
+        # A legal number beyond int64 ("1E+30") is held at the bound, as resolving took it
+        # (_exact_keys): still later (or earlier) than any instant, so expired or not alike.
+        "ttl": _clamp(int(ttl)) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else None,
         "has_recipe": item.get("has_recipe") if isinstance(item.get("has_recipe"), bool) else None,
         "recipe_name": item.get("recipe_name") if isinstance(item.get("recipe_name"), str) else None,
         "extra_attributes": json.dumps(extra, sort_keys=True) if extra else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -169,6 +170,23 @@ def test_all_dynamodb_types_land_in_typed_columns(project, writer):
     assert '"tools_used": ["web_search"]' in row["metadata"] and '"score": 0.5' in row["metadata"]
     assert '"tags": ["x", "y"]' in row["extra_attributes"] and '"blob": "AAE="' in row["extra_attributes"]
     assert row["message_ts"] == datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_a_legal_ttl_beyond_int64_is_held_at_the_bound_not_a_crash(project, writer, columnar):
+    # DynamoDB numbers reach 38 digits and exponent 125: "1E+30" is legal, and failed the whole
+    # day with OverflowError (outside the quarantine), on both paths.
+    never, long_ago, plain = (item(f"c{n}", f"2025-01-01T1{n}:00:00Z", ttl=ttl)
+                              for n, ttl in ((1, Decimal("1E+30")), (2, Decimal("-1E+30")), (3, 1900000000)))
+    erased = item("c4", "2025-01-01T14:00:00Z", ttl=Decimal("1E+30"))
+    writer.write_full_export([never, long_ago, plain, erased], FULL_AT)
+    # Deleted with a ttl that never passes: an erasure, not a TTL expiry.
+    writer.write_incremental_export([Change(key(erased), micros(FULL_AT) + 1, None, erased)], FULL_AT, DAY2_END)
+    result = build_raw_day(ExportStore(project.exports), project.lake, "2025-01-01", columnar=columnar)
+    ttls = {r["conversation_id"]: r["ttl"] for r in result.table.to_pylist()}
+    assert ttls == {"c1": 2**63 - 1, "c2": -(2**63), "c3": 1900000000}
+    assert result.counts["deleted"] == 1 and result.counts["ttl_expiries_ignored"] == 0 and not result.quarantine
+    assert_counts_conserve(result)
 
 
 def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):
