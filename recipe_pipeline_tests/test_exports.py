@@ -377,6 +377,27 @@ def test_completed_exports_come_oldest_first_by_start_time_not_by_name(writer, s
     assert [s.export_id for s in store.completed()] == [early, middle, late]
 
 
+def _set_summary(exports, export_id: str, **fields) -> None:
+    path = f"AWSDynamoDB/{export_id}/manifest-summary.json"
+    exports.write_bytes(json.dumps({**json.loads(exports.read_bytes(path)), **fields}).encode(), path)
+
+
+def test_an_export_whose_summary_cannot_be_used_is_left_out_and_named(exports, writer, store):
+    # outputFormat ION is a legal AWS option; completed() raised on it, failing every day's run.
+    good = writer.write_full_export([message("c1", "2025-01-01T10:00:00Z")], FULL_AT)
+    ion = writer.write_incremental_export([], FULL_AT, FULL_AT + DAY)
+    _set_summary(exports, ion, outputFormat="ION")
+    garbled = writer.write_full_export([], FULL_AT + DAY)
+    exports.write_bytes(b"{not json", f"AWSDynamoDB/{garbled}/manifest-summary.json")
+    assert [s.export_id for s in store.completed()] == [good]
+    summaries, unusable = store.completed_and_unusable()
+    assert [s.export_id for s in summaries] == [good]
+    by_id = {u.error.export_id: u for u in unusable}
+    assert "outputFormat 'ION' is not supported" in str(by_id[ion].error)
+    assert by_id[ion].covered_until == FULL_AT + DAY  # its exportToTime: which days it may hold
+    assert "unreadable summary" in str(by_id[garbled].error) and by_id[garbled].covered_until is None
+
+
 def test_no_exports_yet(store):
     assert store.export_ids() == [] and store.completed() == []
 

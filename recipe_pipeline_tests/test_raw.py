@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
-from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, _BucketSpill, bucket_count, build_raw_day, resolve_raw_day
 
 FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
@@ -187,6 +188,45 @@ def test_a_legal_ttl_beyond_int64_is_held_at_the_bound_not_a_crash(project, writ
     assert ttls == {"c1": 2**63 - 1, "c2": -(2**63), "c3": 1900000000}
     assert result.counts["deleted"] == 1 and result.counts["ttl_expiries_ignored"] == 0 and not result.quarantine
     assert_counts_conserve(result)
+
+
+def _make_unusable(project, export_id: str, body: bytes | None = None) -> None:
+    path = f"AWSDynamoDB/{export_id}/manifest-summary.json"
+    project.exports.write_bytes(body or json.dumps({**json.loads(project.exports.read_bytes(path)), "outputFormat": "ION"}).encode(), path)
+
+
+def test_an_unusable_export_that_cannot_hold_the_day_is_left_out(project, writer):
+    # An ION full export of the same moment as the JSON one, an incremental one the JSON one
+    # supersedes, and one whose window ended before Jan 5 began: Jan 1 needs none of them (the
+    # snapshot reflects the first two; the third is newer and may update it), Jan 5 none.
+    a, e = item("c1", "2025-01-01T10:00:00Z"), item("c5", "2025-01-05T10:00:00Z")
+    before = writer.write_incremental_export([], FULL_AT - timedelta(days=2), FULL_AT - timedelta(days=1))
+    writer.write_full_export([a], FULL_AT)
+    ion = writer.write_full_export([a], FULL_AT, export_id="01735776000001-deadbeef")
+    after = writer.write_incremental_export([], FULL_AT, DAY2_END)
+    writer.write_incremental_export([Change(key(e), micros(DAY2_END) + 3 * 86_400_000_000, e, None)], DAY2_END, DAY2_END + timedelta(days=3))
+    for export_id in (before, ion):
+        _make_unusable(project, export_id)
+    with resolve_raw_day(ExportStore(project.exports), project.lake, "2025-01-01") as stream:
+        assert [batch.num_rows for batch in stream.batches] == [1]
+    assert sorted(stream.exports_left_out) == sorted([before, ion]) and "ION" in stream.exports_left_out[ion]
+    _make_unusable(project, after)
+    with pytest.raises(ExportError, match=f"export {after}.*may hold items of 2025-01-01"):
+        raw_day(project, "2025-01-01")
+    assert set(messages(raw_day(project, "2025-01-05"))) == {key(e)}
+
+
+@pytest.mark.parametrize("summary", [None, b"{not json"], ids=["ion", "unreadable"])
+def test_a_day_that_an_unusable_export_may_hold_fails_naming_it(project, writer, summary):
+    # Its window reaches into the day (or its summary does not say): the day may lack items, or
+    # their newest versions and deletes, without it.
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z")], FULL_AT)
+    later = writer.write_incremental_export([], FULL_AT, DAY2_END)
+    _make_unusable(project, later, summary)
+    with pytest.raises(ExportError, match=f"export {later}.*may hold items of 2025-01-02"):
+        raw_day(project, "2025-01-02")
+    with pytest.raises(ExportError, match=f"export {later}.*may hold items of 2025-01-01"):  # may update or delete earlier days' items
+        raw_day(project, "2025-01-01")
 
 
 def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):
