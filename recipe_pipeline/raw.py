@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, drawn_ahead, in_order_ahead, read_data_file
-from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
+from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, item_size, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp, write_export_index
 from recipe_pipeline.exports import (DataFile, ExportError, ExportRecord, ExportStore, ExportSummary, MalformedLine, UnusableExport, image_ttl,
                                      image_user_id, parse_record, to_micros)
@@ -120,19 +120,16 @@ MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit: a bigger image is not
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _image_bytes(image: dict | None) -> int:
-    return len(json.dumps(image or {}, separators=(",", ":")).encode())
-
-
 def _to_row(candidate: _Candidate) -> dict:
     """Typed columns from a winning image; raises ValueError naming what is wrong."""
-    size = _image_bytes(candidate.record.image)
-    if size > MAX_ITEM_BYTES:
-        raise ValueError(f"item is {size} bytes, over DynamoDB's 400 KB item limit")
     try:
-        item = to_plain(deserialize_item(candidate.record.image or {}))
+        decoded = deserialize_item(candidate.record.image or {})
     except DynamoDBJSONError as exc:
         raise ValueError(f"undecodable attribute: {exc}") from exc
+    size = item_size(decoded)
+    if size > MAX_ITEM_BYTES:
+        raise ValueError(f"item is {size} bytes, over DynamoDB's 400 KB item limit")
+    item = to_plain(decoded)
     message_ts = parse_item_timestamp(candidate.record.timestamp)
     metadata = item.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):

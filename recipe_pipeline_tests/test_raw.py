@@ -190,6 +190,20 @@ def test_a_legal_ttl_beyond_int64_is_held_at_the_bound_not_a_crash(project, writ
     assert_counts_conserve(result)
 
 
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_an_item_is_measured_against_the_400_kb_limit_as_dynamodb_measures_it(project, writer, columnar):
+    # 70,000 CJK characters are 210,000 UTF-8 bytes, a legal item; measured as JSON text
+    # (\u escapes, 6 bytes each) they were 420,000 and quarantined. 140,000 are over the limit.
+    legal, too_big = item("c1", "2025-01-01T10:00:00Z", "食" * 70_000), item("c2", "2025-01-01T11:00:00Z", "食" * 140_000)
+    blob = item("c3", "2025-01-01T12:00:00Z", blob=b"\x00" * 300_000)  # raw bytes count, not base64's 400,000
+    writer.write_full_export([legal, too_big, blob], FULL_AT)
+    result = build_raw_day(ExportStore(project.exports), project.lake, "2025-01-01", columnar=columnar)
+    assert messages(result) == {key(legal): legal["message"], key(blob): "hello"}
+    [quarantined] = result.quarantine
+    assert quarantined["conversation_id"] == "c2" and quarantined["reason"] == f"item is {420_000 + 70} bytes, over DynamoDB's 400 KB item limit"  # + names and keys
+    assert_counts_conserve(result)
+
+
 def _make_unusable(project, export_id: str, body: bytes | None = None) -> None:
     path = f"AWSDynamoDB/{export_id}/manifest-summary.json"
     project.exports.write_bytes(body or json.dumps({**json.loads(project.exports.read_bytes(path)), "outputFormat": "ION"}).encode(), path)
