@@ -132,6 +132,8 @@ def plan_export_runs(
         new_exports.append(export_id)
         handled.add(export_id)
         for day, items in index.days.items():
+            if items == index.ttl_expiries.get(day, 0):
+                continue  # TTL expiries only: retention's work, no run's
             if not is_day(day):
                 not_days[day] = not_days.get(day, 0) + items
             elif day < first_day:

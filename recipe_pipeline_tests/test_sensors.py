@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from bench.backfill import ROOT, dagster_dev
 from recipe_pipeline.definitions import build_definitions
@@ -253,6 +254,36 @@ def test_an_index_day_that_is_not_a_date_is_reported_and_never_requested(project
     project.lake.write_bytes(json.dumps({**json.loads(index.to_json()), "days": {"2025-02-30": 1}}).encode(), layout.export_index_path(export_id))
     alone = tick(project, instance, None)
     assert not alone.run_requests and "2025-02-30" in alone.skip_message
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_ttl_expiries_request_no_day_but_an_erasure_beside_them_does(project, columnar):
+    # ARCHITECTURE: a TTL expiry needs no work. A daily incremental export is mostly TTL deletes
+    # of 90-day-old items: each requested its day again, rebuilding days retention had dropped.
+    writer = ExportWriter(project.exports)
+    expires = int(datetime(2025, 4, 1, tzinfo=UTC).timestamp())
+    old, other, erased = (dict(item(c, ts), ttl=expires) for c, ts in
+                          (("c1", "2025-01-01T10:00:00Z"), ("c2", "2025-01-02T10:00:00Z"), ("c3", "2025-01-02T11:00:00Z")))
+    writer.write_full_export([old, other, erased], datetime(2025, 1, 3, tzinfo=UTC))
+    store = ExportStore(project.exports)
+    now = datetime(2025, 4, 3, 1, tzinfo=UTC)
+    [full] = store.completed()
+    load_or_build_export_index(store, project.lake, full, columnar=columnar)
+    first = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=now)
+    deleted_at = datetime(2025, 4, 2, 3, tzinfo=UTC)  # after the ttl: DynamoDB's TTL
+    erased_at = datetime(2025, 3, 30, tzinfo=UTC)  # before it: a user's erasure
+    writer.write_incremental_export(
+        [Change(("c1", old["timestamp"]), int(deleted_at.timestamp()) * 1_000_000, None, old),
+         Change(("c2", other["timestamp"]), int(deleted_at.timestamp()) * 1_000_000, None, other),
+         Change(("c3", erased["timestamp"]), int(erased_at.timestamp()) * 1_000_000, None, erased)],
+        datetime(2025, 3, 29, tzinfo=UTC), datetime(2025, 4, 3, tzinfo=UTC))
+    incremental = store.completed()[-1]
+    index = load_or_build_export_index(store, project.lake, incremental, columnar=columnar)
+    assert index.days == {"2025-01-01": 1, "2025-01-02": 2}  # a day's run still reads them all
+    assert index.ttl_expiries == {"2025-01-01": 1, "2025-01-02": 1}
+    plan = plan_export_runs(store, project.lake, first.cursor, first_day="2025-01-01", now=now)
+    assert [r.day for r in plan.requests] == ["2025-01-02"]
+    assert incremental.export_id in plan.cursor.handled
 
 
 def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):
