@@ -99,7 +99,7 @@ def _run_catch_up():
         click.echo(f"{succeeded} run(s) succeeded, {len(failed)} failed, {len(report.runs) - succeeded - len(failed)} skipped"
                    f" ({indexed} export index run(s), {len(report.day_runs)} day run(s))")
     for export_id, problem in report.failed_exports.items():
-        click.echo(f"export not processed (retried on the next catch-up): {problem}", err=True)
+        click.echo(f"export not processed (looked at again on the next catch-up): {problem}", err=True)
     if failed:
         click.echo("failed runs can be inspected and re-executed in the Dagster UI (make dev)", err=True)
     return report

@@ -102,6 +102,34 @@ def deserialize_item(image: dict[str, Any]) -> dict[str, Any]:
     return {name: deserialize_value(value) for name, value in image.items()}
 
 
+def _value_size(value: Any) -> int:
+    """One boto3 value's size as DynamoDB counts it ("Item sizes and formats")."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, Decimal):  # 1 byte per two significant digits, plus 1
+        digits = len(value.normalize().as_tuple().digits) if value else 1
+        return (digits + 1) // 2 + 1
+    if isinstance(value, Binary):
+        return len(value.value)
+    if isinstance(value, (set, frozenset)):  # SS, NS, BS: their elements
+        return sum(_value_size(v) for v in value)
+    if isinstance(value, list):  # 3 bytes, and 1 per element
+        return 3 + sum(1 + _value_size(v) for v in value)
+    if isinstance(value, dict):
+        return 3 + sum(1 + len(k.encode("utf-8")) + _value_size(v) for k, v in value.items())
+    raise TypeError(f"not a value deserialize_value gives: {type(value).__name__}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """The size DynamoDB counts against its 400 KB item limit, of a ``deserialize_item`` result:
+    attribute names and strings in UTF-8 bytes, binary in raw bytes, numbers by significant
+    digits, and 3 bytes per map or list plus 1 per element (a JSON text's length is not it: it
+    counts a CJK character as the 6 bytes of its \\u escape, and base64 as 4/3 of the bytes)."""
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
 def to_plain(value: Any) -> Any:
     """boto3 values to JSON-friendly Python: Decimal -> int/float, sets -> sorted lists,
     binary -> base64 text. Sets are sorted so that the same item always serializes the same."""

@@ -8,7 +8,7 @@ columns the pipeline needs are taken from there.
 The columnar reading is only trusted where it cannot differ from the exact, line-by-line
 semantics in ``exports.parse_record`` and ``raw._to_row``: a row with anything unexpected (an
 attribute or type tag outside the schema, a key that is not a non-empty string, a timestamp that
-is not plain UTC ISO 8601, a number that is not an integer, metadata that boto3 would not decode,
+is not plain UTC ISO 8601 or not a real instant, a number that is not an integer, metadata that boto3 would not decode,
 a very large item) is handed back as its line, for the exact path to read, quarantine or reject
 with a reason. A file the vectorized parser rejects as a whole (bad JSON, a corrupt stream, a
 count that does not match the manifest) goes through the exact path entirely, which names the
@@ -42,6 +42,8 @@ R = TypeVar("R")
 # Plain UTC ISO 8601 (the seed's naive isoformat() or RFC 3339 with Z): its first ten characters
 # are its UTC day. Anything else (offsets, spaces, dates alone) is read by the exact path.
 STRICT_UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)?$"
+# Its first 19 characters: the date and time to the second, as strptime reads and strftime writes them.
+_TO_THE_SECOND = "%Y-%m-%dT%H:%M:%S"
 _INTEGER = r"^-?\d{1,18}$"
 # Items estimated above this are measured exactly against DynamoDB's 400 KB limit.
 _EXACT_SIZE_ABOVE = 128 * 1024
@@ -170,6 +172,24 @@ def _metadata_texts(metadata, rows: int) -> tuple[pa.Array, pa.Array | None]:
     return converted, pc.or_(not_a_map, undecodable)
 
 
+def _impossible_instants(timestamp) -> pa.Array:
+    """Rows whose date or time of day does not exist (2025-02-30, T25:00, T10:00:60) or that
+    Python cannot hold (year 0), though shaped like a plain UTC timestamp: the exact path
+    quarantines them (BadTimestamp), and the raw step's cast would fail on them."""
+    to_the_second = pc.utf8_slice_codeunits(timestamp, 0, 19)
+    year_zero = pc.fill_null(pc.starts_with(to_the_second, "0000"), False)
+    try:  # the usual case: Arrow's cast (the raw step's) takes every one
+        pc.cast(to_the_second, pa.timestamp("s"))
+        return year_zero
+    except pa.ArrowInvalid:
+        pass
+    # Rare: find which. strptime rolls an impossible date over (Feb 30 reads as Mar 2), so only a
+    # real instant prints back as the same text.
+    parsed = pc.strptime(to_the_second, format=_TO_THE_SECOND, unit="s", error_is_null=True)
+    real = pc.fill_null(pc.equal(pc.strftime(parsed, format=_TO_THE_SECOND), to_the_second), False)
+    return pc.or_(pc.invert(real), year_zero)
+
+
 def _integers(strings, rows: int) -> tuple[pa.Array, pa.Array | None]:
     """Integer N values as int64, and the rows holding an N that is not a plain integer."""
     if strings is None:
@@ -209,6 +229,7 @@ def columns_of(parsed: pa.Table, summary: ExportSummary) -> tuple[pa.Table, pa.A
 
     exact = pc.or_(pc.is_null(conversation_id), pc.is_null(timestamp))
     exact = pc.or_(exact, pc.fill_null(pc.or_(pc.equal(conversation_id, ""), pc.invert(pc.match_substring_regex(timestamp, STRICT_UTC_TIMESTAMP))), True))
+    exact = pc.or_(exact, _impossible_instants(timestamp))
     exact = _or(_or(exact, bad_version), bad_old_ttl)
     exact = _or(exact, _unexpected(image, IMAGE_TYPE))
 

@@ -26,11 +26,13 @@ import pyarrow.compute as pc
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import give_back_memory
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, read_data_file
-from recipe_pipeline.exports import ExportStore, ExportSummary, MalformedLine, image_user_id, parse_record
+from recipe_pipeline.exports import ExportRecord, ExportStore, ExportSummary, MalformedLine, image_user_id, parse_record
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location, RollingParquetFiles
 
-INDEX_VERSION = 1
+# 2: items whose timestamp is no real instant (2025-02-30, T25:00) are quarantined; version 1
+# counted them under their first ten characters and cut them into day files.
+INDEX_VERSION = 2
 
 
 class BadTimestamp(ValueError):
@@ -54,6 +56,17 @@ def item_day(timestamp: str) -> str:
     return parse_item_timestamp(timestamp).date().isoformat()
 
 
+def is_ttl_expiry(record: ExportRecord) -> bool:
+    """DynamoDB's TTL deleting the item, not an erasure: the raw step's test (``raw._RESOLVE_SQL``)."""
+    return record.kind == "delete" and record.old_ttl is not None and record.old_ttl <= record.version_micros // 1_000_000
+
+
+def _ttl_expiry_rows(table: pa.Table) -> pa.Array:
+    """``is_ttl_expiry`` of each columnar row."""
+    expired = pc.less_equal(table.column("old_ttl"), pc.divide(table.column("version"), 1_000_000))
+    return pc.fill_null(pc.and_(pc.equal(table.column("kind"), "delete"), expired), False)
+
+
 @dataclass
 class ExportIndex:
     export_id: str
@@ -65,6 +78,9 @@ class ExportIndex:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     erased: int = 0  # an erased user's: unreadable lines not quarantined, a full export's items not in its day files
     day_files: bool = False  # a full export: its items are also in the lake cut by day
+    # Of ``days``, the TTL expiries (deletes whose old image's ttl had passed): they need no run,
+    # the lake's retention handles them. Counted in ``days`` still: a day's run reads them.
+    ttl_expiries: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps({"version": INDEX_VERSION, **self.__dict__}, sort_keys=True).encode()
@@ -238,6 +254,7 @@ def build_export_index(store: ExportStore, lake: Location, summary: ExportSummar
 def _build_export_index(store: ExportStore, lake: Location, summary: ExportSummary, erased_users: ErasedUsers, columnar: bool,
                         cut_by_day: bool | None) -> ExportIndex:
     days: Counter[str] = Counter()
+    ttl_expiries: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     items = erased = 0
     # A full export holds every day the table still has (90 days of TTL): without a copy cut by
@@ -245,7 +262,8 @@ def _build_export_index(store: ExportStore, lake: Location, summary: ExportSumma
     day_files = _DayFiles(lake, summary.export_id) if (summary.is_full if cut_by_day is None else cut_by_day) else None
     try:
         for data_file in store.data_files(summary):
-            file_items, file_erased = _index_data_file(store, lake, summary, data_file, columnar, days, reasons, day_files, erased_users)
+            file_items, file_erased = _index_data_file(store, lake, summary, data_file, columnar, days, ttl_expiries, reasons, day_files,
+                                                       erased_users)
             items, erased = items + file_items, erased + file_erased
         if day_files is not None:
             day_files.put_in_lake()
@@ -266,11 +284,12 @@ def _build_export_index(store: ExportStore, lake: Location, summary: ExportSumma
         quarantine_reasons=dict(reasons),
         erased=erased,
         day_files=day_files is not None,
+        ttl_expiries=dict(sorted(ttl_expiries.items())),
     )
 
 
 def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary, data_file, columnar: bool, days: Counter,
-                     reasons: Counter, day_files: _DayFiles | None, erased_users: ErasedUsers) -> tuple[int, int]:
+                     ttl_expiries: Counter, reasons: Counter, day_files: _DayFiles | None, erased_users: ErasedUsers) -> tuple[int, int]:
     """Count one data file's items per day, quarantine its lines that belong to no day, and add
     its items to ``day_files``; returns how many items it holds, and how many were left out as an
     erased user's: unreadable lines, and in a full export, items the days are cut without (the
@@ -283,10 +302,13 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
         if erased_rows is not None and pc.any(erased_rows).as_py():
             erased += pc.sum(erased_rows).as_py()
             table = table.filter(pc.invert(erased_rows))
-    # Columnar rows have plain UTC timestamps: the day is the first ten characters.
+    # Columnar rows have plain UTC timestamps of real instants: the day is the first ten characters.
     day_of_row = pc.utf8_slice_codeunits(table.column("timestamp"), 0, 10)
     for entry in pc.value_counts(day_of_row).to_pylist():
         days[entry["values"]] += entry["counts"]
+    if not summary.is_full:
+        for entry in pc.value_counts(day_of_row.filter(_ttl_expiry_rows(table))).to_pylist():
+            ttl_expiries[entry["values"]] += entry["counts"]
     if day_files is not None:
         day_files.add_rows(table, day_of_row)
     del table, day_of_row
@@ -300,6 +322,8 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
                 erased += 1
                 continue
             days[day] += 1
+            if is_ttl_expiry(record):
+                ttl_expiries[day] += 1
             lines_by_day.setdefault(day, []).append((number, line))
         except (MalformedLine, BadTimestamp) as exc:
             if erased_users.in_line(line):

@@ -1,7 +1,8 @@
 """Which daily partitions new exports touch: the logic behind ``dynamodb_export_sensor``.
 
 The cursor (JSON, small) holds the exports already handled, days waiting to become partitions,
-and exports whose manifests could not be read (retried every tick until fixed). Only the folder
+and exports whose manifests could not be read or whose index run failed (looked at again every
+tick until fixed). Only the folder
 listing, the new exports' manifests and their indexes are read on a tick, never an export's data:
 a new export without an index is handed to the ``export_index`` job, and handled on the first
 tick after its index is written.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
@@ -60,22 +62,40 @@ class ExportPlan:
     new_exports: list[str]
     ignored_days: dict[str, int]  # days before the first partition -> items
     problems: dict[str, str]
-    to_index: list[str] = field(default_factory=list)  # completed exports with no index yet
+    to_index: list[str] = field(default_factory=list)  # completed exports with no index yet, none whose index run has ended
+    not_days: dict[str, int] = field(default_factory=dict)  # index "days" that are no date -> items, never requested
+
+
+def is_day(key: str) -> bool:
+    """Whether ``key`` is a real date written ``YYYY-MM-DD``, as partition keys are. (An index
+    of an older version may hold "2025-02-30": requested, it would fail every tick.)"""
+    try:
+        return date.fromisoformat(key).isoformat() == key
+    except (TypeError, ValueError):
+        return False
+
+
+def _no_index_run_ended(export_id: str) -> str | None:
+    return None
 
 
 def plan_export_runs(
-    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime
+    store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime,
+    index_run_ended: Callable[[str], str | None] = _no_index_run_ended,
 ) -> ExportPlan:
     """The exports completed since ``cursor`` still to index, and once none is, the partitions
-    the new ones touch."""
+    the new ones touch. ``index_run_ended`` tells, of an export with no index, how its latest
+    index run ended (None: no run yet, or one under way): such an export is a problem."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
     failed: dict[str, str] = {}
     requested: dict[str, set[str]] = {}
     ignored: dict[str, int] = {}
+    not_days: dict[str, int] = {}
     last_day = last_complete_day(now)
     new_exports: list[str] = []
     to_index: list[str] = []
+    unindexable: list[str] = []
     indexed: list[tuple[str, ExportIndex]] = []
 
     for export_id in store.export_ids():
@@ -87,28 +107,48 @@ def plan_export_runs(
             failed[export_id] = str(exc)  # not handled: retried on every tick until readable
             continue
         index = cached_export_index(lake, export_id)
-        if index is None:
-            to_index.append(export_id)  # not handled until the export_index run has written it
-        else:
+        ended = index_run_ended(export_id) if index is None else None
+        if ended is not None:
+            index = cached_export_index(lake, export_id)  # written as the run ended, since the first look
+        if index is not None:
             indexed.append((export_id, index))
+        elif ended is not None:  # not handled: the run re-executed on the fixed export writes the index
+            unindexable.append(export_id)
+            failed[export_id] = (f"export {export_id} has no index: its index run {ended}. Re-execute it (dynamodb_export_index, "
+                                 f"partition {export_id}) once the export is fixed, or remove the export")
+        else:
+            to_index.append(export_id)  # not handled until the export_index run has written it
 
     # A day's run reads the index of every completed export, and builds one it finds missing: while
     # an index run is under way (a large full export takes minutes), days wait, or each of their
-    # runs would read the whole export again.
-    for export_id, index in [] if to_index else indexed:
+    # runs would read the whole export again. While an export cannot be indexed they wait too,
+    # reported: each of their runs would fail on it, and a day built without it could lack the
+    # newest version of its items. Once it is indexed (or removed) they are all requested.
+    waiting = to_index or unindexable
+    for export_id in unindexable:
+        if indexed:
+            failed[export_id] += f"; {len(indexed)} newer export(s) wait for it"
+    for export_id, index in [] if waiting else indexed:
         new_exports.append(export_id)
         handled.add(export_id)
         for day, items in index.days.items():
-            if day < first_day:
+            if items == index.ttl_expiries.get(day, 0):
+                continue  # TTL expiries only: retention's work, no run's
+            if not is_day(day):
+                not_days[day] = not_days.get(day, 0) + items
+            elif day < first_day:
                 ignored[day] = ignored.get(day, 0) + items
             elif day > last_day:
                 deferred.setdefault(day, set()).add(export_id)
             else:
                 requested.setdefault(day, set()).add(export_id)
 
-    for day in [d for d in deferred if d <= last_day and not to_index]:
+    for day in [d for d in deferred if not is_day(d)]:  # deferred by an older version
+        not_days.setdefault(day, 0)
+        del deferred[day]
+    for day in [d for d in deferred if d <= last_day and not waiting]:
         requested.setdefault(day, set()).update(deferred.pop(day))
 
     requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days)

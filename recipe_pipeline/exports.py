@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from recipe_pipeline.storage import Location, iter_lines
 FULL_EXPORT = "FULL_EXPORT"
 INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
 EXPORTS_DIR = "AWSDynamoDB"
+
+logger = logging.getLogger(__name__)
 
 
 class ExportError(Exception):
@@ -203,6 +206,25 @@ def parse_record(line: bytes, summary: ExportSummary) -> ExportRecord:
     )
 
 
+@dataclass(frozen=True)
+class UnusableExport:
+    """A completed export whose summary the pipeline cannot use (another ``outputFormat``, such
+    as ION, or a summary it cannot read), and until when it reflects writes if the summary still
+    says so (None: unknown)."""
+
+    error: ExportError
+    covered_until: datetime | None
+
+
+def _covered_until_of(body: bytes) -> datetime | None:
+    """``exportToTime`` or ``exportTime`` of a summary that is otherwise unusable, if readable."""
+    try:
+        doc = json.loads(body)
+        return parse_aws_time(doc.get("exportToTime") or doc["exportTime"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 class ExportStore:
     """The completed exports below one location (the folder or prefix holding ``AWSDynamoDB/``)."""
 
@@ -222,9 +244,25 @@ class ExportStore:
         return ExportSummary.from_manifest(export_id, body)
 
     def completed(self) -> list[ExportSummary]:
-        """Completed exports, oldest first. Exports still running (no summary yet) are skipped."""
-        summaries = [self.summary(eid) for eid in self.export_ids() if self.is_complete(eid)]
-        return sorted(summaries, key=lambda s: (s.start_time, s.export_id))
+        """Completed exports, oldest first. Exports still running (no summary yet) are skipped,
+        and so are those whose summary cannot be used, with a warning (``completed_and_unusable``
+        names them to a caller that must know whether it needs them)."""
+        return self.completed_and_unusable()[0]
+
+    def completed_and_unusable(self) -> tuple[list[ExportSummary], list[UnusableExport]]:
+        """Completed exports, oldest first, and those whose summary cannot be used: one such
+        export (a legal ION export beside the JSON ones) must not stop reading the others."""
+        summaries, unusable = [], []
+        for export_id in self.export_ids():
+            if not self.is_complete(export_id):
+                continue
+            body = self.location.read_bytes(EXPORTS_DIR, export_id, "manifest-summary.json")
+            try:
+                summaries.append(ExportSummary.from_manifest(export_id, body))
+            except ExportError as exc:
+                logger.warning("left out: %s", exc)
+                unusable.append(UnusableExport(exc, _covered_until_of(body)))
+        return sorted(summaries, key=lambda s: (s.start_time, s.export_id)), unusable
 
     def _relative(self, key: str, export_id: str) -> str:
         # Keys include the export's S3Prefix; resolve them against the folder holding AWSDynamoDB/.

@@ -30,10 +30,10 @@ import pyarrow.compute as pc
 from recipe_pipeline import lake as layout
 from recipe_pipeline.columns import constant, give_back_memory, row_numbers
 from recipe_pipeline.export_columns import CANDIDATE_SCHEMA, drawn_ahead, in_order_ahead, read_data_file
-from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, to_plain
+from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, item_size, to_plain
 from recipe_pipeline.export_index import BadTimestamp, item_day, load_or_build_export_index, parse_item_timestamp, write_export_index
-from recipe_pipeline.exports import (DataFile, ExportRecord, ExportStore, ExportSummary, MalformedLine, image_ttl, image_user_id, parse_record,
-                                     to_micros)
+from recipe_pipeline.exports import (DataFile, ExportError, ExportRecord, ExportStore, ExportSummary, MalformedLine, UnusableExport, image_ttl,
+                                     image_user_id, parse_record, to_micros)
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.storage import Location, RollingParquetFiles
 from recipe_pipeline.warehouse import bounded_duckdb, parquet_relation
@@ -120,19 +120,16 @@ MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit: a bigger image is not
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _image_bytes(image: dict | None) -> int:
-    return len(json.dumps(image or {}, separators=(",", ":")).encode())
-
-
 def _to_row(candidate: _Candidate) -> dict:
     """Typed columns from a winning image; raises ValueError naming what is wrong."""
-    size = _image_bytes(candidate.record.image)
-    if size > MAX_ITEM_BYTES:
-        raise ValueError(f"item is {size} bytes, over DynamoDB's 400 KB item limit")
     try:
-        item = to_plain(deserialize_item(candidate.record.image or {}))
+        decoded = deserialize_item(candidate.record.image or {})
     except DynamoDBJSONError as exc:
         raise ValueError(f"undecodable attribute: {exc}") from exc
+    size = item_size(decoded)
+    if size > MAX_ITEM_BYTES:
+        raise ValueError(f"item is {size} bytes, over DynamoDB's 400 KB item limit")
+    item = to_plain(decoded)
     message_ts = parse_item_timestamp(candidate.record.timestamp)
     metadata = item.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -148,7 +145,9 @@ def _to_row(candidate: _Candidate) -> dict:
         "message": _CONTROL.sub("", _string(item.get("message", ""), "message")),
         "metadata": json.dumps(metadata, sort_keys=True) if metadata is not None else None,
         "date_str": item.get("date_str") if isinstance(item.get("date_str"), str) else None,
-        "ttl": int(ttl) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else None,
+        # A legal number beyond int64 ("1E+30") is held at the bound, as resolving took it
+        # (_exact_keys): still later (or earlier) than any instant, so expired or not alike.
+        "ttl": _clamp(int(ttl)) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else None,
         "has_recipe": item.get("has_recipe") if isinstance(item.get("has_recipe"), bool) else None,
         "recipe_name": item.get("recipe_name") if isinstance(item.get("recipe_name"), str) else None,
         "extra_attributes": json.dumps(extra, sort_keys=True) if extra else None,
@@ -299,6 +298,8 @@ class RawDayStream:
     # export id -> the day's records read from it (``export_records`` by export): forget-user
     # tells by it whether a day read a full export's cut before or after it took a user out.
     export_records_by_export: dict[str, int] = field(default_factory=dict)
+    # export id -> why it cannot be used: completed exports left out, none of which holds the day
+    exports_left_out: dict[str, str] = field(default_factory=dict)
 
 
 def _quarantined(day: str, candidate: _Candidate, reason: str) -> dict:
@@ -390,6 +391,38 @@ def _day_sources(store: ExportStore, lake: Location, summary: ExportSummary, ind
     return sources
 
 
+def _unusable_exports_holding(day: str, summaries: list[ExportSummary], unusable: list[UnusableExport]) -> list[UnusableExport]:
+    """The unusable exports that may hold versions of ``day``'s items: every one that reflects
+    writes from shortly before the day began (an item is written at its own timestamp, give or
+    take clocks) or does not say until when, unless a usable full export taken since reflects
+    all it does."""
+    day_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    snapshot = max((s.export_time for s in summaries if s.is_full), default=None)
+
+    def may_hold(export: UnusableExport) -> bool:
+        if export.covered_until is None:
+            return True
+        if export.covered_until <= day_start - SNAPSHOT_TOLERANCE:
+            return False
+        return snapshot is None or export.covered_until > snapshot
+
+    return [export for export in unusable if may_hold(export)]
+
+
+def _usable_exports_for(store: ExportStore, day: str) -> tuple[list[ExportSummary], dict[str, str]]:
+    """The completed exports to read for ``day``, and those left out (none of which can hold
+    the day); raises ``ExportError`` naming an unusable export that may hold it, rather than
+    build the day without it."""
+    summaries, unusable = store.completed_and_unusable()
+    needed = _unusable_exports_holding(day, summaries, unusable)
+    if needed:
+        first, others = needed[0].error, [export.error.export_id for export in needed[1:]]
+        raise ExportError(first.export_id, first.file, f"{first.problem}; it may hold items of {day}, which is not built without it "
+                          "(re-export it as DYNAMODB_JSON, or move it out of the exports location)"
+                          + (f"; so may {', '.join(others)}" if others else ""))
+    return summaries, {export.error.export_id: export.error.problem for export in unusable}
+
+
 @contextmanager
 def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: bool = True, batch_rows: int = BATCH_ROWS,
                     bucket_rows: int = BUCKET_ROWS, pseudonymizer: Pseudonymizer | None = None) -> Iterator[RawDayStream]:
@@ -401,7 +434,7 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
     False, take the exact line-by-line path. DuckDB resolves the versions and sorts the day a
     bucket at a time within ``RESOLVE_MEMORY_LIMIT``. Both paths, and any number of buckets, give
     the same day. Consume ``batches`` inside the block."""
-    summaries = store.completed()
+    summaries, left_out = _usable_exports_for(store, day)
     latest_full = max((s for s in summaries if s.is_full), key=lambda s: s.export_time, default=None)
     exact: list[_Candidate] = []
     exports_read: list[str] = []
@@ -463,7 +496,8 @@ def resolve_raw_day(store: ExportStore, lake: Location, day: str, *, columnar: b
 
         quarantine: list[dict] = []
         stream = RawDayStream(day, iter(()), exports_read, counts, quarantine, coverage(summaries),
-                              export_records_by_export={export_id: by_export[export_id] for export_id in exports_read})
+                              export_records_by_export={export_id: by_export[export_id] for export_id in exports_read},
+                              exports_left_out=left_out)
         # One thread: a bucket is sorted with every thread's buffers inside the limit, and the
         # Parquet writer's thread takes the other core (two measured within noise of one).
         with bounded_duckdb(RESOLVE_MEMORY_LIMIT, os.path.join(work, "duckdb"), threads=RESOLVE_THREADS) as con:
@@ -611,6 +645,7 @@ class RawDaySummary:
     quarantine: list[dict]
     covered_until: datetime | None
     messages_by_role: Counter
+    exports_left_out: dict[str, str] = field(default_factory=dict)  # export id -> why it cannot be used
 
     @property
     def exports_cover_day(self) -> bool:
@@ -633,7 +668,7 @@ def write_raw_day(store: ExportStore, lake: Location, day: str, erased: set[str]
         _count_erased_as_absent(stream.snapshot_absent_users, erased, pseudonymizer, counts)
         quarantine = _quarantine_without_erased(stream.quarantine, erased, pseudonymizer, counts)
         counts["rows"] = writer.rows
-        summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role)
+        summary = RawDaySummary(day, stream.exports_read, counts, quarantine, stream.covered_until, by_role, stream.exports_left_out)
         provenance = {"partition": day, "exports": summary.exports_read, "counts": counts,
                       "export_records_by_export": stream.export_records_by_export,
                       "covered_until": summary.covered_until.isoformat() if summary.covered_until else None,

@@ -12,6 +12,15 @@ from recipe_pipeline.partitions import export_partitions, first_day
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
 
 SENSOR_NAME = "dynamodb_export_sensor"
+PARTITION_TAG = "dagster/partition"
+
+
+def _index_run_ended(instance: dg.DagsterInstance, export_id: str) -> str | None:
+    """How the export's latest index run ended, if it has (one re-executed from the UI counts)."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=export_index_job.name, tags={PARTITION_TAG: export_id}), limit=1)
+    if runs and runs[0].is_finished:
+        return f"{runs[0].run_id} ended {runs[0].status.value}"
+    return None
 
 
 @dg.sensor(
@@ -32,16 +41,21 @@ def dynamodb_export_sensor(
     context: dg.SensorEvaluationContext, lake: LakeResource, exports: DynamoDBExportsResource
 ) -> dg.SensorResult:
     plan = plan_export_runs(
-        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC)
+        exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC),
+        index_run_ended=lambda export_id: _index_run_ended(context.instance, export_id),
     )
     for export_id, problem in plan.problems.items():
-        context.log.error(f"export {export_id} cannot be read and will be retried on the next tick: {problem}")
+        context.log.error(f"not processed, looked at again on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
+    for day, items in plan.not_days.items():
+        context.log.error(f"{items} item(s) are indexed under {day!r}, which is not a UTC day: no run is requested for it "
+                          "(re-index the export: its items with impossible timestamps are then quarantined)")
     existing = set(context.instance.get_dynamic_partitions(export_partitions.name)) if plan.to_index else set()
     new_partitions = [eid for eid in plan.to_index if eid not in existing]
-    # Requested again on every tick until the index exists: the run key makes the repeats no-ops,
-    # and an index run that failed is re-executed from the UI once the export is fixed.
+    # Requested again on every tick until the index exists or the run has ended: the run key makes
+    # the repeats no-ops. An index run that failed is a problem (the days wait, reported), and is
+    # re-executed from the UI once the export is fixed.
     run_requests = [
         dg.RunRequest(run_key=f"index:{export_id}", job_name=export_index_job.name, partition_key=export_id)
         for export_id in plan.to_index
@@ -61,6 +75,8 @@ def dynamodb_export_sensor(
     reason = "no new completed exports"
     if plan.problems:
         reason = "unreadable export(s): " + "; ".join(plan.problems.values())
+    elif plan.not_days:
+        reason = "index day(s) that are not dates, not requested: " + ", ".join(plan.not_days)
     elif plan.new_exports:
         reason = f"{len(plan.new_exports)} new export(s) touch no day that is a partition yet"
     return dg.SensorResult(skip_reason=reason, cursor=plan.cursor.to_json())

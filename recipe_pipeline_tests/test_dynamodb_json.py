@@ -16,7 +16,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, deserialize_value, serialize_item, to_plain
+from recipe_pipeline.dynamodb_json import DynamoDBJSONError, deserialize_item, deserialize_value, item_size, serialize_item, to_plain
 
 
 def b64(data: bytes) -> str:
@@ -435,3 +435,25 @@ def test_our_decoding_of_export_text_matches_boto3s_deserializer_on_its_own_outp
     theirs = {k: deserializer.deserialize(serializer.serialize(v)) for k, v in item.items()}
     ours = deserialize_item(json.loads(json.dumps(serialize_item(item))))
     assert ours == theirs
+
+
+# -- item size (DynamoDB's "Item sizes and formats") ----------------------------------------------
+@pytest.mark.parametrize(
+    "image, size",
+    [
+        ({"s": {"S": "食"}}, 1 + 3),  # UTF-8 bytes, not the 6 of a \u escape
+        ({"name": {"S": ""}}, 4),
+        ({"b": {"B": base64.b64encode(b"\x00" * 30).decode()}}, 1 + 30),  # raw bytes, not base64's 40
+        ({"n": {"N": "12345"}}, 1 + 3 + 1),  # 5 significant digits: 3 bytes, plus 1
+        ({"n": {"N": "-0.000120"}}, 1 + 1 + 1),  # leading and trailing zeroes trimmed: 2 digits
+        ({"n": {"N": "1E+30"}}, 1 + 1 + 1),
+        ({"n": {"N": "0"}}, 1 + 1 + 1),
+        ({"t": {"BOOL": True}, "u": {"NULL": True}}, 2 + 2),
+        ({"m": {"M": {}}}, 1 + 3),
+        ({"m": {"M": {"ké": {"S": "ab"}}}}, 1 + 3 + 1 + 3 + 2),  # 3 per map, 1 per element
+        ({"l": {"L": [{"S": "ab"}, {"L": []}]}}, 1 + 3 + (1 + 2) + (1 + 3)),
+        ({"ss": {"SS": ["a", "食"]}, "ns": {"NS": ["1", "22"]}}, 2 + 1 + 3 + 2 + 2 + 2),
+    ],
+)
+def test_item_size_is_counted_as_dynamodb_counts_it(image, size):
+    assert item_size(deserialize_item(image)) == size

@@ -17,7 +17,7 @@ import pytest
 from recipe_pipeline.export_columns import read_data_file
 from recipe_pipeline import lake as layout
 from recipe_pipeline.export_index import build_export_index, item_day, load_or_build_export_index, write_export_index
-from recipe_pipeline.export_writer import ExportWriter, micros
+from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.exports import ExportStore, parse_record
 from recipe_pipeline.raw import RAW_SCHEMA, build_raw_day, resolve_raw_day
 
@@ -210,6 +210,43 @@ def test_a_file_the_vectorized_parser_rejects_is_read_line_by_line(project):
     raw = build_raw_day(store, project.lake, "2025-01-01")
     assert raw.table.column("message").to_pylist() == ["hi"]
     assert isinstance(raw.table, pa.Table)
+
+
+def _message(conversation_id: str, timestamp: str) -> dict:
+    return {"conversation_id": conversation_id, "timestamp": timestamp, "user_id": "u1", "role": "user", "message": "hi"}
+
+
+# Shaped like a plain UTC timestamp, but no real instant (or none Python can hold).
+IMPOSSIBLE_TIMESTAMPS = ["2025-02-30T10:00:00Z", "2025-01-01T25:00:00Z", "2025-01-01T10:00:60Z", "2025-01-01T10:61:00",
+                         "2025-01-01T24:00:00", "2025-02-29T10:00:00.5+00:00", "0000-01-01T00:00:00"]
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full", "incremental"])
+@pytest.mark.parametrize("timestamp", IMPOSSIBLE_TIMESTAMPS)
+def test_a_timestamp_that_is_no_real_instant_is_quarantined_by_the_exact_path(project, timestamp, full):
+    # Its first ten characters are no day (2025-02-30 wedged the sensor) and Arrow's cast fails
+    # on it (25:00 failed the raw run): the index quarantines it, as the line-by-line path does.
+    writer = ExportWriter(project.exports, files_per_export=1)
+    good, bad = _message("c1", "2025-01-01T10:00:00Z"), _message("c2", timestamp)
+    if full:
+        writer.write_full_export([good, bad], FULL_AT)
+    else:
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        writer.write_full_export([], start)
+        writer.write_incremental_export(
+            [Change(("c1", good["timestamp"]), micros(start + timedelta(hours=1)), good, None),
+             Change(("c2", timestamp), micros(start + timedelta(hours=2)), bad, None)], start, start + timedelta(days=1))
+    store = ExportStore(project.exports)
+    summary = store.completed()[-1]
+    [data_file] = store.data_files(summary)
+    assert [n for n, _ in read_data_file(store, summary, data_file).exact_lines] == [2]
+    index = load_or_build_export_index(store, project.lake, summary)
+    assert index.days == {"2025-01-01": 1}
+    assert index.quarantine_reasons == {"timestamp is not ISO 8601": 1}
+    day = build_raw_day(store, project.lake, "2025-01-01")
+    assert day.table.column("conversation_id").to_pylist() == ["c1"]
+    exact = build_raw_day(store, project.lake, "2025-01-01", columnar=False)
+    assert day.table.equals(exact.table) and day.counts == exact.counts
 
 
 @pytest.mark.parametrize("seed", range(3))

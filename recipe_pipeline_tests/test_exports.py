@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.export_index import ExportIndex, build_export_index, item_day, load_or_build_export_index, parse_item_timestamp
+from recipe_pipeline.export_index import INDEX_VERSION, ExportIndex, build_export_index, item_day, load_or_build_export_index, parse_item_timestamp
 from recipe_pipeline.export_writer import Change, ExportWriter, TableHistory, iso_millis, micros
 from recipe_pipeline.exports import (
     FULL_EXPORT,
@@ -375,6 +375,27 @@ def test_completed_exports_come_oldest_first_by_start_time_not_by_name(writer, s
     early = writer.write_full_export([], FULL_AT, export_id="99999999999999-ffffffff")
     middle = writer.write_incremental_export([], FULL_AT, FULL_AT + DAY / 2, started=FULL_AT + DAY / 2, export_id="55555555555555-55555555")
     assert [s.export_id for s in store.completed()] == [early, middle, late]
+
+
+def _set_summary(exports, export_id: str, **fields) -> None:
+    path = f"AWSDynamoDB/{export_id}/manifest-summary.json"
+    exports.write_bytes(json.dumps({**json.loads(exports.read_bytes(path)), **fields}).encode(), path)
+
+
+def test_an_export_whose_summary_cannot_be_used_is_left_out_and_named(exports, writer, store):
+    # outputFormat ION is a legal AWS option; completed() raised on it, failing every day's run.
+    good = writer.write_full_export([message("c1", "2025-01-01T10:00:00Z")], FULL_AT)
+    ion = writer.write_incremental_export([], FULL_AT, FULL_AT + DAY)
+    _set_summary(exports, ion, outputFormat="ION")
+    garbled = writer.write_full_export([], FULL_AT + DAY)
+    exports.write_bytes(b"{not json", f"AWSDynamoDB/{garbled}/manifest-summary.json")
+    assert [s.export_id for s in store.completed()] == [good]
+    summaries, unusable = store.completed_and_unusable()
+    assert [s.export_id for s in summaries] == [good]
+    by_id = {u.error.export_id: u for u in unusable}
+    assert "outputFormat 'ION' is not supported" in str(by_id[ion].error)
+    assert by_id[ion].covered_until == FULL_AT + DAY  # its exportToTime: which days it may hold
+    assert "unreadable summary" in str(by_id[garbled].error) and by_id[garbled].covered_until is None
 
 
 def test_no_exports_yet(store):
@@ -823,7 +844,7 @@ def test_index_is_built_once_then_read_from_the_lake(exports, writer, store, lak
     first = load_or_build_export_index(store, lake, summary)
     assert first.days == {"2025-01-01": 1, "2025-01-02": 1}
     cached = lake.read_bytes(layout.export_index_path(export_id))
-    assert json.loads(cached)["version"] == 1 and ExportIndex.from_json(cached) == first
+    assert json.loads(cached)["version"] == INDEX_VERSION and ExportIndex.from_json(cached) == first
     for data_file in store.data_files(summary):  # exports never change: the cache must not re-read them
         exports.delete(data_file.path)
     assert load_or_build_export_index(store, lake, summary) == first
@@ -832,10 +853,10 @@ def test_index_is_built_once_then_read_from_the_lake(exports, writer, store, lak
 def test_an_index_cached_by_another_version_is_rebuilt(exports, writer, store, lake):
     export_id = writer.write_full_export([message("c1", "2025-01-01T10:00:00Z")], FULL_AT)
     summary = store.summary(export_id)
-    lake.write_bytes(json.dumps({"version": 0, "days": {"1999-01-01": 9}}).encode(), layout.export_index_path(export_id))
+    lake.write_bytes(json.dumps({"version": INDEX_VERSION - 1, "days": {"1999-01-01": 9}}).encode(), layout.export_index_path(export_id))
     index = load_or_build_export_index(store, lake, summary)
     assert index.days == {"2025-01-01": 1}
-    assert json.loads(lake.read_bytes(layout.export_index_path(export_id)))["version"] == 1
+    assert json.loads(lake.read_bytes(layout.export_index_path(export_id)))["version"] == INDEX_VERSION
 
 
 def test_export_index_json_round_trips():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from recipe_pipeline.export_writer import Change, ExportWriter, micros
-from recipe_pipeline.exports import ExportStore
+from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.raw import MAX_BUCKETS, RAW_SCHEMA, _BucketSpill, bucket_count, build_raw_day, resolve_raw_day
 
 FULL_AT = datetime(2025, 1, 2, tzinfo=UTC)
@@ -169,6 +171,76 @@ def test_all_dynamodb_types_land_in_typed_columns(project, writer):
     assert '"tools_used": ["web_search"]' in row["metadata"] and '"score": 0.5' in row["metadata"]
     assert '"tags": ["x", "y"]' in row["extra_attributes"] and '"blob": "AAE="' in row["extra_attributes"]
     assert row["message_ts"] == datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_a_legal_ttl_beyond_int64_is_held_at_the_bound_not_a_crash(project, writer, columnar):
+    # DynamoDB numbers reach 38 digits and exponent 125: "1E+30" is legal, and failed the whole
+    # day with OverflowError (outside the quarantine), on both paths.
+    never, long_ago, plain = (item(f"c{n}", f"2025-01-01T1{n}:00:00Z", ttl=ttl)
+                              for n, ttl in ((1, Decimal("1E+30")), (2, Decimal("-1E+30")), (3, 1900000000)))
+    erased = item("c4", "2025-01-01T14:00:00Z", ttl=Decimal("1E+30"))
+    writer.write_full_export([never, long_ago, plain, erased], FULL_AT)
+    # Deleted with a ttl that never passes: an erasure, not a TTL expiry.
+    writer.write_incremental_export([Change(key(erased), micros(FULL_AT) + 1, None, erased)], FULL_AT, DAY2_END)
+    result = build_raw_day(ExportStore(project.exports), project.lake, "2025-01-01", columnar=columnar)
+    ttls = {r["conversation_id"]: r["ttl"] for r in result.table.to_pylist()}
+    assert ttls == {"c1": 2**63 - 1, "c2": -(2**63), "c3": 1900000000}
+    assert result.counts["deleted"] == 1 and result.counts["ttl_expiries_ignored"] == 0 and not result.quarantine
+    assert_counts_conserve(result)
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_an_item_is_measured_against_the_400_kb_limit_as_dynamodb_measures_it(project, writer, columnar):
+    # 70,000 CJK characters are 210,000 UTF-8 bytes, a legal item; measured as JSON text
+    # (\u escapes, 6 bytes each) they were 420,000 and quarantined. 140,000 are over the limit.
+    legal, too_big = item("c1", "2025-01-01T10:00:00Z", "食" * 70_000), item("c2", "2025-01-01T11:00:00Z", "食" * 140_000)
+    blob = item("c3", "2025-01-01T12:00:00Z", blob=b"\x00" * 300_000)  # raw bytes count, not base64's 400,000
+    writer.write_full_export([legal, too_big, blob], FULL_AT)
+    result = build_raw_day(ExportStore(project.exports), project.lake, "2025-01-01", columnar=columnar)
+    assert messages(result) == {key(legal): legal["message"], key(blob): "hello"}
+    [quarantined] = result.quarantine
+    assert quarantined["conversation_id"] == "c2" and quarantined["reason"] == f"item is {420_000 + 70} bytes, over DynamoDB's 400 KB item limit"  # + names and keys
+    assert_counts_conserve(result)
+
+
+def _make_unusable(project, export_id: str, body: bytes | None = None) -> None:
+    path = f"AWSDynamoDB/{export_id}/manifest-summary.json"
+    project.exports.write_bytes(body or json.dumps({**json.loads(project.exports.read_bytes(path)), "outputFormat": "ION"}).encode(), path)
+
+
+def test_an_unusable_export_that_cannot_hold_the_day_is_left_out(project, writer):
+    # An ION full export of the same moment as the JSON one, an incremental one the JSON one
+    # supersedes, and one whose window ended before Jan 5 began: Jan 1 needs none of them (the
+    # snapshot reflects the first two; the third is newer and may update it), Jan 5 none.
+    a, e = item("c1", "2025-01-01T10:00:00Z"), item("c5", "2025-01-05T10:00:00Z")
+    before = writer.write_incremental_export([], FULL_AT - timedelta(days=2), FULL_AT - timedelta(days=1))
+    writer.write_full_export([a], FULL_AT)
+    ion = writer.write_full_export([a], FULL_AT, export_id="01735776000001-deadbeef")
+    after = writer.write_incremental_export([], FULL_AT, DAY2_END)
+    writer.write_incremental_export([Change(key(e), micros(DAY2_END) + 3 * 86_400_000_000, e, None)], DAY2_END, DAY2_END + timedelta(days=3))
+    for export_id in (before, ion):
+        _make_unusable(project, export_id)
+    with resolve_raw_day(ExportStore(project.exports), project.lake, "2025-01-01") as stream:
+        assert [batch.num_rows for batch in stream.batches] == [1]
+    assert sorted(stream.exports_left_out) == sorted([before, ion]) and "ION" in stream.exports_left_out[ion]
+    _make_unusable(project, after)
+    with pytest.raises(ExportError, match=f"export {after}.*may hold items of 2025-01-01"):
+        raw_day(project, "2025-01-01")
+    assert set(messages(raw_day(project, "2025-01-05"))) == {key(e)}
+
+
+@pytest.mark.parametrize("summary", [None, b"{not json"], ids=["ion", "unreadable"])
+def test_a_day_that_an_unusable_export_may_hold_fails_naming_it(project, writer, summary):
+    # Its window reaches into the day (or its summary does not say): the day may lack items, or
+    # their newest versions and deletes, without it.
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z")], FULL_AT)
+    later = writer.write_incremental_export([], FULL_AT, DAY2_END)
+    _make_unusable(project, later, summary)
+    with pytest.raises(ExportError, match=f"export {later}.*may hold items of 2025-01-02"):
+        raw_day(project, "2025-01-02")
+    with pytest.raises(ExportError, match=f"export {later}.*may hold items of 2025-01-01"):  # may update or delete earlier days' items
+        raw_day(project, "2025-01-01")
 
 
 def test_exports_that_do_not_yet_cover_the_day_are_reported(project, writer):

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from bench.backfill import ROOT, dagster_dev
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
+from recipe_pipeline import lake as layout
 from recipe_pipeline.export_writer import Change, ExportWriter
 from recipe_pipeline.export_index import load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
@@ -160,14 +162,51 @@ def test_an_export_that_cannot_be_indexed_holds_its_days_until_it_is_fixed(proje
     [failed_run] = run_index_requests(project, instance, broken)
     assert not failed_run.success  # the run's failure names the file (test_reliability)
     again = tick(project, instance, broken.cursor)
-    assert [r.run_key for r in again.run_requests] == [f"index:{export_id}"]  # a no-op for the daemon
+    assert not again.run_requests  # reported, not requested again (a no-op for the daemon)
+    assert export_id in again.skip_message and failed_run.run_id in again.skip_message
     assert ExportCursor.parse(again.cursor).handled == []
+    assert export_id in ExportCursor.parse(again.cursor).failed
 
     project.exports.write_bytes(good, data_file.path)  # fixed (e.g. re-uploaded), and re-indexed
-    assert all(run.success for run in run_index_requests(project, instance, again))
+    assert all(run.success for run in run_index_requests(project, instance, broken))
     fixed = tick(project, instance, again.cursor)
     assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
     assert ExportCursor.parse(fixed.cursor).handled == [export_id]
+
+
+def test_an_export_that_cannot_be_indexed_holds_the_days_of_every_other_export_and_says_so(project, instance):
+    # Every day's run reads every completed export: requested while one cannot be read, each would
+    # fail on it, and a day built without it could lack its items' newest versions. So days wait,
+    # but the export is reported (it was silently "to index" forever), and an index run still
+    # under way is waited for without complaint.
+    writer = ExportWriter(project.exports, files_per_export=1)
+    start = datetime(2025, 1, 2, tzinfo=UTC)
+    writer.write_full_export([item("c1", "2025-01-01T09:00:00Z")], start)
+    first = settled_tick(project, instance, None)
+    good = writer.write_incremental_export([Change(("c2", "2025-01-02T08:00:00Z"), 1735804800000000, item("c2", "2025-01-02T08:00:00Z"), None)],
+                                           start, start + timedelta(days=1))
+    bad = writer.write_incremental_export([Change(("c3", "2025-01-03T08:00:00Z"), 1735891200000000, item("c3", "2025-01-03T08:00:00Z"), None)],
+                                          start + timedelta(days=1), start + timedelta(days=2))
+    store = ExportStore(project.exports)
+    [data_file] = store.data_files(store.summary(bad))
+    body = project.exports.read_bytes(data_file.path)
+    project.exports.write_bytes(b"garbage", data_file.path)
+
+    indexing = tick(project, instance, first.cursor)
+    runs = dict(zip([r.partition_key for r in indexing.run_requests], run_index_requests(project, instance, indexing)))
+    assert runs[good].success and not runs[bad].success
+    blocked = tick(project, instance, first.cursor)
+    assert not blocked.run_requests
+    assert bad in blocked.skip_message and runs[bad].run_id in blocked.skip_message and "1 newer export(s) wait" in blocked.skip_message
+    cursor = ExportCursor.parse(blocked.cursor)
+    assert list(cursor.failed) == [bad] and bad not in cursor.handled and good not in cursor.handled
+
+    project.exports.write_bytes(body, data_file.path)
+    assert all(run.success for run in run_index_requests(project, instance, dg.SensorResult(run_requests=[
+        r for r in indexing.run_requests if r.partition_key == bad])))
+    fixed = tick(project, instance, blocked.cursor)
+    assert sorted(r.partition_key for r in fixed.run_requests) == ["2025-01-02", "2025-01-03"]
+    assert ExportCursor.parse(fixed.cursor).failed == {}
 
 
 def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(project, instance):
@@ -187,6 +226,64 @@ def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(projec
     fixed = settled_tick(project, instance, broken.cursor)
     assert [r.partition_key for r in fixed.run_requests] == ["2025-01-01"]
     assert ExportCursor.parse(fixed.cursor).failed == {}
+
+
+def test_an_item_with_an_impossible_date_is_quarantined_and_its_export_still_requests_its_days(project, instance):
+    writer = ExportWriter(project.exports)
+    writer.write_full_export([item("c1", "2025-01-01T10:00:00Z"), item("c2", "2025-02-30T10:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    indexed(project)
+    result = tick(project, instance, None)  # raised DagsterUnknownPartitionError on "2025-02-30"
+    assert [r.partition_key for r in result.run_requests] == ["2025-01-01"]
+
+
+def test_an_index_day_that_is_not_a_date_is_reported_and_never_requested(project, instance):
+    # An index of an older version counted "2025-02-30T10:00:00Z" under its first ten characters;
+    # a cursor may have deferred such a day.
+    export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T10:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    index = load_or_build_export_index(ExportStore(project.exports), project.lake, ExportStore(project.exports).summary(export_id))
+    index.days["2025-02-30"] = 1
+    project.lake.write_bytes(index.to_json(), layout.export_index_path(export_id))
+    result = tick(project, instance, ExportCursor(deferred={"2025-13-01": ["x"]}).to_json())
+    assert [r.partition_key for r in result.run_requests] == ["2025-01-01"]
+    plan = plan_export_runs(ExportStore(project.exports), project.lake, ExportCursor(deferred={"2025-13-01": ["x"]}), first_day="2025-01-01",
+                            now=datetime(2025, 6, 1, tzinfo=UTC))
+    assert [r.day for r in plan.requests] == ["2025-01-01"]
+    assert plan.not_days == {"2025-02-30": 1, "2025-13-01": 0}
+    assert plan.cursor.deferred == {} and plan.cursor.handled == [export_id]
+
+    project.lake.write_bytes(json.dumps({**json.loads(index.to_json()), "days": {"2025-02-30": 1}}).encode(), layout.export_index_path(export_id))
+    alone = tick(project, instance, None)
+    assert not alone.run_requests and "2025-02-30" in alone.skip_message
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "exact"])
+def test_ttl_expiries_request_no_day_but_an_erasure_beside_them_does(project, columnar):
+    # ARCHITECTURE: a TTL expiry needs no work. A daily incremental export is mostly TTL deletes
+    # of 90-day-old items: each requested its day again, rebuilding days retention had dropped.
+    writer = ExportWriter(project.exports)
+    expires = int(datetime(2025, 4, 1, tzinfo=UTC).timestamp())
+    old, other, erased = (dict(item(c, ts), ttl=expires) for c, ts in
+                          (("c1", "2025-01-01T10:00:00Z"), ("c2", "2025-01-02T10:00:00Z"), ("c3", "2025-01-02T11:00:00Z")))
+    writer.write_full_export([old, other, erased], datetime(2025, 1, 3, tzinfo=UTC))
+    store = ExportStore(project.exports)
+    now = datetime(2025, 4, 3, 1, tzinfo=UTC)
+    [full] = store.completed()
+    load_or_build_export_index(store, project.lake, full, columnar=columnar)
+    first = plan_export_runs(store, project.lake, ExportCursor(), first_day="2025-01-01", now=now)
+    deleted_at = datetime(2025, 4, 2, 3, tzinfo=UTC)  # after the ttl: DynamoDB's TTL
+    erased_at = datetime(2025, 3, 30, tzinfo=UTC)  # before it: a user's erasure
+    writer.write_incremental_export(
+        [Change(("c1", old["timestamp"]), int(deleted_at.timestamp()) * 1_000_000, None, old),
+         Change(("c2", other["timestamp"]), int(deleted_at.timestamp()) * 1_000_000, None, other),
+         Change(("c3", erased["timestamp"]), int(erased_at.timestamp()) * 1_000_000, None, erased)],
+        datetime(2025, 3, 29, tzinfo=UTC), datetime(2025, 4, 3, tzinfo=UTC))
+    incremental = store.completed()[-1]
+    index = load_or_build_export_index(store, project.lake, incremental, columnar=columnar)
+    assert index.days == {"2025-01-01": 1, "2025-01-02": 2}  # a day's run still reads them all
+    assert index.ttl_expiries == {"2025-01-01": 1, "2025-01-02": 1}
+    plan = plan_export_runs(store, project.lake, first.cursor, first_day="2025-01-01", now=now)
+    assert [r.day for r in plan.requests] == ["2025-01-02"]
+    assert incremental.export_id in plan.cursor.handled
 
 
 def test_days_that_are_not_yet_partitions_are_deferred_until_they_end(project):

@@ -89,6 +89,8 @@ def raw_conversations(
     path = layout.raw_conversations_path(day)
     if result.quarantine:
         context.log.warning(f"{len(result.quarantine)} item(s) of {day} quarantined in {location.uri(layout.day_quarantine_path(day))}")
+    for export_id, problem in result.exports_left_out.items():
+        context.log.warning(f"export {export_id} was left out (it cannot hold {day}): {problem}")
     if not result.exports_cover_day:
         context.log.warning(f"the exports do not yet cover all of {day} (covered until {result.covered_until}); "
                             "the partition will be rebuilt when later exports land")
@@ -102,6 +104,7 @@ def raw_conversations(
             "dagster/uri": location.uri(path),
             "dagster/column_schema": column_schema(RAW_SCHEMA),
             "exports_read": dg.MetadataValue.json(result.exports_read),
+            "exports_left_out": dg.MetadataValue.json(result.exports_left_out),
             "export_records": result.counts["export_records"],
             "unique_items": result.counts["unique_items"],
             "superseded_versions": result.counts["superseded_versions"],
