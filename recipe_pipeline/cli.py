@@ -114,14 +114,12 @@ def _date_range(start: str | None, end: str | None, days: int = 7) -> dict:
         if not present:
             raise click.ClickException("the lake has no data yet: run `recipe-pipeline catch-up` (or `make demo`) first")
         end = present[-1]
+    from recipe_pipeline.analytics import range_values
+
     end_date = date.fromisoformat(end)
     start_date = date.fromisoformat(start) if start else end_date - timedelta(days=days - 1)
-    return {
-        "start_date": start_date.isoformat(),
-        "end_date": end_date.isoformat(),
-        "start_ymd": int(start_date.strftime("%Y%m%d")),
-        "end_ymd": int(end_date.strftime("%Y%m%d")),
-    }
+    # The reports' own parameters (lookback, first-seen bound and all), so every listed query runs.
+    return range_values(start_date, end_date)
 
 
 def _catalog():
