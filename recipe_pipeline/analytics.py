@@ -43,13 +43,15 @@ def _records(run: QueryRunner, name: str, values: dict[str, Any]) -> list[dict[s
 
 
 def active_users(run: QueryRunner, start: date, end: date) -> list[dict[str, Any]]:
-    rows = _records(run, "active_users", range_values(start, end))
+    # Growth compares each day's WAU with the WAU seven days earlier, so the week before the range
+    # is read too (a weekly report's range holds no such pair) and dropped once growth is known.
+    rows = _records(run, "active_users", range_values(start - timedelta(days=7), end))
     by_date = {r["date"]: r for r in rows}
     for row in rows:
         row["stickiness"] = round(row["dau"] / row["mau"], 4) if row["mau"] else None
         week_before = by_date.get((date.fromisoformat(row["date"]) - timedelta(days=7)).isoformat())
         row["wau_growth"] = round((row["wau"] - week_before["wau"]) / week_before["wau"], 4) if week_before and week_before["wau"] else None
-    return rows
+    return [r for r in rows if r["date"] >= start.isoformat()]
 
 
 def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[dict[str, Any]]:

@@ -95,6 +95,13 @@ def test_active_users_are_rolling_distinct_counts(run):
     assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
 
 
+def test_wau_growth_of_a_weekly_range_reads_the_week_before(run):
+    # A weekly report's range (Monday to Sunday) holds no day seven days before another.
+    rows = {r["date"]: r for r in analytics.active_users(run, MON, NEXT_SUN)}
+    assert "2025-01-05" not in rows  # read for growth only
+    assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
+
+
 def test_new_and_returning_users(run):
     columns, rows = run("new_vs_returning", analytics.range_values(SUN, NEXT_SUN))
     assert [dict(zip(columns, r)) for r in rows] == [

@@ -7,15 +7,22 @@ import json
 import os
 import re
 import subprocess
+import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from recipe_pipeline.assets.reporting import DASHBOARD_PATH
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.simulate import SimulationConfig, write_simulation
+from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.settings import load_settings
+from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import CHROMIUM_FLAGS
+from recipe_pipeline_tests.test_analytics import msg
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -76,3 +83,37 @@ def test_reports_use_the_weekly_partitions(project):
     node = graph.get(dg.AssetKey("engagement_report"))
     assert node.partitions_def.get_partition_keys()[0] == "2025-01-06"
     assert dg.AssetKey("athena_tables") in node.parent_keys
+
+
+# Two ISO weeks whose numbers are known; the lake ends on the second Sunday, as when the Monday
+# schedule reports on the week just past.
+WEEK = "2025-01-13"
+REPORT_ITEMS = [
+    msg("a1", "user-a", "2025-01-12T10:00:00Z", "user", "hello"),
+    msg("b1", "user-b", "2025-01-12T11:00:00Z", "user", "hello"),
+    msg("a2", "user-a", "2025-01-19T10:00:00Z", "user", "hello"),
+    msg("c2", "user-c", "2025-01-19T11:00:00Z", "user", "hello"),
+    msg("d2", "user-d", "2025-01-18T11:00:00Z", "user", "hello"),
+]
+
+
+@pytest.fixture(scope="module")
+def week_metadata(tmp_path_factory):
+    """The weekly reports of WEEK on a small lake built by the real pipeline: asset -> metadata."""
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path_factory.mktemp("reports") / "lake")})
+    ExportWriter(Location(settings.exports_url)).write_full_export(REPORT_ITEMS, datetime(2025, 1, 20, tzinfo=UTC))
+    with warnings.catch_warnings(), dg.instance_for_test() as instance:
+        warnings.simplefilter("ignore")  # the development pseudonym key is fine for a test lake
+        defs = build_definitions(settings)
+        assert catch_up(defs, instance, log=lambda _: None).ok
+        result = defs.resolve_job_def("weekly_reports").execute_in_process(partition_key=WEEK, instance=instance)
+    return {
+        node: {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+        for node in ("engagement_report", "recipe_popularity_report", "retention_cohorts")
+    }
+
+
+def test_engagement_report_wau_growth_against_the_week_before(week_metadata):
+    engagement = week_metadata["engagement_report"]
+    # WAU on Sunday 01-19 is {a, c, d}; seven days earlier, on 01-12, {a, b}.
+    assert (engagement["wau"], engagement["wau_growth"]) == (3, 0.5)
