@@ -89,6 +89,7 @@ def test_active_users_are_rolling_distinct_counts(run):
     assert {d: (r["dau"], r["wau"], r["mau"]) for d, r in rows.items()} == {
         "2025-01-05": (2, 2, 2),
         "2025-01-06": (2, 2, 2),  # b's midnight conversation makes b active on both days
+        **{f"2025-01-{d:02d}": (0, 2, 2) for d in range(7, 12)},  # nobody active: still a row each
         "2025-01-12": (2, 3, 3),  # a and c today; b was active within the last 7 days
     }
     assert rows["2025-01-12"]["stickiness"] == round(2 / 3, 4)
@@ -100,6 +101,14 @@ def test_wau_growth_of_a_weekly_range_reads_the_week_before(run):
     rows = {r["date"]: r for r in analytics.active_users(run, MON, NEXT_SUN)}
     assert "2025-01-05" not in rows  # read for growth only
     assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
+
+
+def test_active_users_has_a_row_for_every_day_even_at_the_range_edges(run):
+    # 2025-01-13 .. 01-14 follow the last activity: DAU 0, and the window still holds a, b, c.
+    rows = analytics.active_users(run, date(2025, 1, 7), date(2025, 1, 14))
+    assert [r["date"] for r in rows] == [f"2025-01-{d:02d}" for d in range(7, 15)]
+    assert (rows[0]["dau"], rows[0]["wau"]) == (0, 2)
+    assert (rows[-1]["dau"], rows[-1]["wau"], rows[-1]["mau"]) == (0, 2, 3)
 
 
 def test_new_and_returning_users(run):
