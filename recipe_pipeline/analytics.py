@@ -91,6 +91,8 @@ def heatmap(run: QueryRunner, start: date, end: date) -> list[dict[str, Any]]:
 def recipes(run: QueryRunner, start: date, end: date) -> dict[str, Any]:
     values = range_values(start, end)
     return {
+        # top_recipes is a top 20; the count of every recipe mentioned comes from the totals.
+        "distinct_recipes": _records(run, "lake_summary", values)[0]["recipes"],
         "top_recipes": _records(run, "weekly_recipe_popularity", values),
         "categories": _records(run, "category_distribution", values),
         "category_trend": _records(run, "category_trend", values),

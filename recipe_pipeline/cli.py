@@ -347,11 +347,12 @@ def demo(seed: int, days: int) -> None:
     last = (config.start + timedelta(days=days - 1)).isoformat()
     values = _date_range(first, last)
     catalog = _catalog()
-    _, [(n_days, messages, conversations, users)] = catalog.run_query("lake_summary", values)
+    columns, [row] = catalog.run_query("lake_summary", values)
+    totals = dict(zip(columns, row))
     top_columns, top_rows = catalog.run_query("weekly_recipe_popularity", values)
     click.echo("")
-    click.echo(f"summary {first} .. {last}: {n_days} days processed, {messages} messages, "
-               f"{conversations} conversations, {users} users")
+    click.echo(f"summary {first} .. {last}: {totals['days']} days processed, {totals['messages']} messages, "
+               f"{totals['conversations']} conversations, {totals['users']} users")
     click.echo("top recipes:")
     click.echo(format_table(top_columns, top_rows[:10]))
     dashboard = _run_reports(settings)

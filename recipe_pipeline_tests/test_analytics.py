@@ -139,6 +139,7 @@ def test_recipes_categories_and_the_week_boundary(run):
     body = analytics.recipes(run, SUN, NEXT_SUN)
     assert {r["recipe_name"]: (r["mentions"], r["unique_users"]) for r in body["top_recipes"]} == {"ramen": (1, 1), "pancakes": (1, 1), "tiramisu": (1, 1)}
     assert {r["recipe_category"] for r in body["categories"]} == {"soup", "breakfast", "dessert"}
+    assert body["distinct_recipes"] == 3
     trend = {(r["week"], r["recipe_category"]): r["mentions"] for r in body["category_trend"]}
     # Sunday's ramen belongs to the week that began on Monday 2024-12-30; Monday's pancakes to the next.
     assert trend == {("2024-12-30", "soup"): 1, ("2025-01-06", "breakfast"): 1, ("2025-01-06", "dessert"): 1}

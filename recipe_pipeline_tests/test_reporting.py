@@ -19,6 +19,7 @@ from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.simulate import SimulationConfig, write_simulation
 from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.recipes import RECIPE_CATALOGUE
 from recipe_pipeline.settings import load_settings
 from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import CHROMIUM_FLAGS
@@ -94,6 +95,9 @@ REPORT_ITEMS = [
     msg("a2", "user-a", "2025-01-19T10:00:00Z", "user", "hello"),
     msg("c2", "user-c", "2025-01-19T11:00:00Z", "user", "hello"),
     msg("d2", "user-d", "2025-01-18T11:00:00Z", "user", "hello"),
+    # 25 dishes in the week: more than the top list's 20
+    *[msg(f"r{i}", "user-a", f"2025-01-14T10:{i:02d}:00Z", "assistant", f"Here's a recipe for {dish}.")
+      for i, dish in enumerate(sorted(RECIPE_CATALOGUE)[:25])],
 ]
 
 
@@ -117,3 +121,7 @@ def test_engagement_report_wau_growth_against_the_week_before(week_metadata):
     engagement = week_metadata["engagement_report"]
     # WAU on Sunday 01-19 is {a, c, d}; seven days earlier, on 01-12, {a, b}.
     assert (engagement["wau"], engagement["wau_growth"]) == (3, 0.5)
+
+
+def test_recipe_popularity_report_counts_every_distinct_recipe(week_metadata):
+    assert week_metadata["recipe_popularity_report"]["distinct_recipes"] == 25

@@ -57,7 +57,7 @@ def recipe_popularity_report(context: dg.AssetExecutionContext, lake: LakeResour
     return dg.MaterializeResult(
         metadata={
             "dagster/uri": uri,
-            "distinct_recipes": len(top),
+            "distinct_recipes": body["distinct_recipes"],
             "recipe_mentions": sum(r["mentions"] for r in body["categories"]),
             "top_recipe_mentions": top[0]["mentions"] if top else 0,
             "top_recipes": dg.MetadataValue.md(markdown_table(top[:10])),
