@@ -66,6 +66,19 @@ def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[
     return rows
 
 
+def latest_observable_week(data_end: date, n: int) -> tuple[date, date]:
+    """The latest seven cohort days whose day-n return is observable by ``data_end``."""
+    last = data_end - timedelta(days=n)
+    return last - timedelta(days=6), last
+
+
+def latest_observable_cohorts(run: QueryRunner, data_end: date) -> dict[int, list[dict[str, Any]]]:
+    """For day 7 and day 30: the cohorts of ``latest_observable_week`` (one query reads both)."""
+    cohorts = retention(run, latest_observable_week(data_end, 30)[0], latest_observable_week(data_end, 7)[1], data_end)
+    weeks = {n: latest_observable_week(data_end, n) for n in (7, 30)}
+    return {n: [c for c in cohorts if first <= date.fromisoformat(c["cohort"]) <= last] for n, (first, last) in weeks.items()}
+
+
 def outcomes(run: QueryRunner, start: date, end: date) -> dict[str, Any]:
     rows = _records(run, "conversation_outcomes", range_values(start, end))
     total = sum(r["conversations"] for r in rows)

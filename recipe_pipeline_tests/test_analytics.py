@@ -135,6 +135,13 @@ def test_retention_counts_returns_after_the_cohort_range(run):
     assert (sunday["day_1_rate"], sunday["day_7_rate"], sunday["day_30_rate"]) == (1.0, 0.5, None)
 
 
+def test_latest_cohorts_whose_day_7_and_day_30_are_observable(run):
+    assert analytics.latest_observable_week(NEXT_SUN, 7) == (date(2024, 12, 30), SUN)
+    latest = analytics.latest_observable_cohorts(run, NEXT_SUN)
+    assert [(c["cohort"], c["day_7_rate"]) for c in latest[7]] == [("2025-01-05", 0.5)]
+    assert latest[30] == []  # no cohort 30 days before the data's end
+
+
 def test_recipes_categories_and_the_week_boundary(run):
     body = analytics.recipes(run, SUN, NEXT_SUN)
     assert {r["recipe_name"]: (r["mentions"], r["unique_users"]) for r in body["top_recipes"]} == {"ramen": (1, 1), "pancakes": (1, 1), "tiramisu": (1, 1)}

@@ -125,3 +125,13 @@ def test_engagement_report_wau_growth_against_the_week_before(week_metadata):
 
 def test_recipe_popularity_report_counts_every_distinct_recipe(week_metadata):
     assert week_metadata["recipe_popularity_report"]["distinct_recipes"] == 25
+
+
+def test_retention_report_leaves_out_rates_not_observable_yet(week_metadata):
+    retention = week_metadata["retention_cohorts"]
+    # The week's cohorts: d (Sat 01-18, not back on Sunday) and c (Sun 01-19, the lake's last day).
+    assert (retention["new_users"], retention["day_1_retention"]) == (2, 0.0)  # measured: 0%
+    assert "day_7_retention" not in retention and "day_30_retention" not in retention
+    # The latest cohorts with a known day 7: 01-06 .. 01-12, i.e. a and b on 01-12; a came back 01-19.
+    assert (retention["latest_day_7_retention"], retention["latest_day_7_cohorts"]) == (0.5, "2025-01-06 .. 2025-01-12")
+    assert "latest_day_30_retention" not in retention
