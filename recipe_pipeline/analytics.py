@@ -9,7 +9,7 @@ Definitions (README "Metrics"):
 - Retention: for a cohort (users first seen on a day), the share active again exactly 1, 7 and
   30 days later; None while that day is still in the future of the data.
 - Completion (the seed's heuristic): High if a conversation has more than 5 messages, Medium if
-  more than 3, else Low. Satisfaction: a user message that thanks or reports success, or rates
+  more than 3, else Low. A conversation counts in the range holding its first message, whole. Satisfaction: a user message that thanks or reports success, or rates
   4-5 -> satisfied; one that reports failure ("didn't help", "burned", "too dry") or rates 1-2 ->
   dissatisfied (wins over satisfied); otherwise unknown.
 - Tool adoption: share of conversations in the range in which the tool was used.
@@ -34,6 +34,9 @@ def range_values(start: date, end: date) -> dict[str, Any]:
         "end_ymd": ymd(end),
         "lookback_ymd": ymd(start - timedelta(days=27)),
         "first_ymd": 0,  # first-seen needs every day the lake still holds
+        # conversations crossing the range's edges are read whole (conversation_outcomes)
+        "read_start_ymd": ymd(start - timedelta(days=1)),
+        "read_end_ymd": ymd(end + timedelta(days=1)),
     }
 
 

@@ -172,6 +172,14 @@ def test_tool_adoption_and_outcomes(run):
     assert outcomes["satisfaction_rate"] == round(2 / 3, 4)
 
 
+def test_outcomes_count_a_conversation_once_whole_on_the_day_it_began(run):
+    # b1 begins Sunday 23:59:50 and ends on Monday with "That didn't help, it burned."
+    sunday, monday = analytics.outcomes(run, SUN, SUN), analytics.outcomes(run, MON, MON)
+    assert (sunday["conversations"], sunday["satisfaction"]["dissatisfied"]) == (2, 1)  # a1, b1 (all 3 messages)
+    assert (monday["conversations"], monday["satisfaction"]["dissatisfied"]) == (1, 0)  # a2 only
+    assert analytics.outcomes(run, SUN, MON)["conversations"] == 3
+
+
 def test_wau_mau_window_edges_and_lookback(edge_run):
     # Alone in the range, D still sees the 27 days before it: the lookback reads them.
     [row] = analytics.active_users(edge_run, D, D)
