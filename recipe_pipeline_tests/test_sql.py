@@ -4,6 +4,7 @@ transpiled, parameters are bound rather than formatted in."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import boto3
 import pyarrow.parquet as pq
@@ -11,10 +12,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from recipe_pipeline.analytics import range_values
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource
 from recipe_pipeline.sql import athena_ddl, load_query, query_names, read_sql, to_duckdb
-from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
+from recipe_pipeline.warehouse import DuckDBCatalog, bounded_duckdb, compute_daily_metrics
 from recipe_pipeline_tests.conftest import anonymized_day
 
 SEED_QUERIES = ("weekly_recipe_popularity", "user_engagement", "recipe_diversity")
@@ -122,3 +124,28 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
     statement = athena.get_query_execution(QueryExecutionId=sent[-1])["QueryExecution"]["Query"]
     assert text in statement and statement == read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=text)
     assert [c.alias_or_name for c in sqlglot.parse_one(statement, read="athena").selects] == columns  # the wrapper drops no column
+
+
+# One user message per conversation, and the satisfaction the README's definition gives it.
+SATISFACTION_CASES = {
+    "How do I keep the garlic from burning?": "unknown",  # a question, not a report of failure
+    "Is it burnt if it's dark brown?": "dissatisfied",  # a report word is a report word
+    "The crust burned.": "dissatisfied",
+    "Burnt on the bottom, sadly": "dissatisfied",
+    "That didn\u2019t help": "dissatisfied",
+    "It was not what I was looking for": "dissatisfied",
+    "Sunburned, but the salad was delicious": "satisfied",
+    "Thanks, it worked!": "satisfied",
+    "An imperfect answer": "unknown",
+}
+
+
+def test_satisfaction_matches_whole_words_of_the_definition():
+    query = load_query("conversation_outcomes")
+    found = {}
+    with bounded_duckdb("256MB") as con:
+        for message in SATISFACTION_CASES:
+            con.register("day_rows", anonymized_day([{"conversation_id": "c", "role": "user", "message": message}]))
+            con.execute("CREATE OR REPLACE VIEW recipe_conversations AS SELECT *, 2025 AS year, 1 AS month, 1 AS day FROM day_rows")
+            [(_, found[message], _)] = con.execute(query.duckdb_text, query.bind(range_values(date(2025, 1, 1), date(2025, 1, 1)))).fetchall()
+    assert found == SATISFACTION_CASES
