@@ -63,6 +63,15 @@ def test_query_errors_are_clear(cli):
     assert "no data yet" in out
 
 
+def test_malformed_dates_are_usage_errors(cli):
+    out = cli("query", "user_engagement", "--start", "2025/01/13", expect=2)
+    assert "Invalid value for '--start'" in out and "%Y-%m-%d" in out
+    out = cli("query", "user_engagement", "--end", "2025-02-30", expect=2)
+    assert "Invalid value for '--end'" in out
+    out = cli("retention", "--today", "yesterday", "--dry-run", expect=2)
+    assert "Invalid value for '--today'" in out
+
+
 def test_configuration_errors_name_the_variable(cli, monkeypatch):
     monkeypatch.setenv("RECIPE_PIPELINE_ENGINE", "spark")
     out = cli("catch-up", expect=1)
