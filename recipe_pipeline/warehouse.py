@@ -109,11 +109,13 @@ class DuckDBCatalog:
     def view_statements(self) -> list[str]:
         if self.lake.is_s3:
             raise ValueError("the DuckDB catalog reads a local lake only; on S3 use RECIPE_PIPELINE_ENGINE=athena")
-        text = read_sql("duckdb/views.sql").format(
-            conversations_glob=sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
-            metrics_glob=sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
-        )
-        return [statement.strip() for statement in text.split(";") if statement.strip()]
+        globs = {
+            "conversations_glob": sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
+            "metrics_glob": sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
+        }
+        # Split the template, not the filled-in text: a lake path may hold a ';'.
+        templates = [t for t in read_sql("duckdb/views.sql").split(";") if t.strip()]
+        return [t.format(**globs).strip() for t in templates]
 
     def refresh(self) -> list[str]:
         """(Re)create the views; they read the files at query time, so new days appear at once."""
