@@ -33,6 +33,17 @@ def test_every_named_query_is_athena_sql_with_declared_parameters(name):
     assert to_duckdb(query.text)
 
 
+@pytest.mark.parametrize("name", query_names())
+def test_parameters_sit_only_in_where_clauses(name):
+    # Athena's parameterized queries: "? parameters can be placed only in the WHERE clause.
+    # Syntax like SELECT ? FROM table is not supported." (querying-with-prepared-statements)
+    text = load_query(name).text
+    if name == "daily_metrics":  # sent wrapped
+        text = read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=text)
+    outside = [p.parent.sql("athena") for p in sqlglot.parse_one(text, read="athena").find_all(exp.Placeholder) if not p.find_ancestor(exp.Where)]
+    assert outside == []
+
+
 def test_the_seed_queries_are_all_there():
     assert set(SEED_QUERIES) <= set(query_names())
 
@@ -110,13 +121,13 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
 
     text = load_query("daily_metrics").text
     columns = [c.alias_or_name for c in sqlglot.parse_one(text, read="athena").selects]
-    # DuckDB: the metrics row has the file's columns, in its order.
-    assert list(compute_daily_metrics("2025-01-01", anonymized_day(HAND_MADE_DAY))) == columns
+    # DuckDB: the metrics row has the date, then the file's columns in its order.
+    assert list(compute_daily_metrics("2025-01-01", anonymized_day(HAND_MADE_DAY))) == ["date", *columns]
     # Athena: the statement sent wraps the file's text unchanged.
     athena = boto3.client("athena")
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     ok = result([("x", "varchar")], [])
-    row = ["2025-01-01" if c == "date" else "{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
+    row = ["{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
     inject_results(moto_endpoint, ok, ok, ok, result([(c, "varchar") for c in columns], [row]))  # CREATEs, then the metrics
     warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
     warehouse.daily_metrics("2025-01-01")
