@@ -9,7 +9,7 @@ Definitions (README "Metrics"):
 - Retention: for a cohort (users first seen on a day), the share active again exactly 1, 7 and
   30 days later; None while that day is still in the future of the data.
 - Completion (the seed's heuristic): High if a conversation has more than 5 messages, Medium if
-  more than 3, else Low. Satisfaction: a user message that thanks or reports success, or rates
+  more than 3, else Low. A conversation counts in the range holding its first message, whole. Satisfaction: a user message that thanks or reports success, or rates
   4-5 -> satisfied; one that reports failure ("didn't help", "burned", "too dry") or rates 1-2 ->
   dissatisfied (wins over satisfied); otherwise unknown.
 - Tool adoption: share of conversations in the range in which the tool was used.
@@ -34,6 +34,9 @@ def range_values(start: date, end: date) -> dict[str, Any]:
         "end_ymd": ymd(end),
         "lookback_ymd": ymd(start - timedelta(days=27)),
         "first_ymd": 0,  # first-seen needs every day the lake still holds
+        # conversations crossing the range's edges are read whole (conversation_outcomes)
+        "read_start_ymd": ymd(start - timedelta(days=1)),
+        "read_end_ymd": ymd(end + timedelta(days=1)),
     }
 
 
@@ -43,13 +46,15 @@ def _records(run: QueryRunner, name: str, values: dict[str, Any]) -> list[dict[s
 
 
 def active_users(run: QueryRunner, start: date, end: date) -> list[dict[str, Any]]:
-    rows = _records(run, "active_users", range_values(start, end))
+    # Growth compares each day's WAU with the WAU seven days earlier, so the week before the range
+    # is read too (a weekly report's range holds no such pair) and dropped once growth is known.
+    rows = _records(run, "active_users", range_values(start - timedelta(days=7), end))
     by_date = {r["date"]: r for r in rows}
     for row in rows:
         row["stickiness"] = round(row["dau"] / row["mau"], 4) if row["mau"] else None
         week_before = by_date.get((date.fromisoformat(row["date"]) - timedelta(days=7)).isoformat())
         row["wau_growth"] = round((row["wau"] - week_before["wau"]) / week_before["wau"], 4) if week_before and week_before["wau"] else None
-    return rows
+    return [r for r in rows if r["date"] >= start.isoformat()]
 
 
 def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[dict[str, Any]]:
@@ -62,6 +67,19 @@ def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[
             observable = cohort + timedelta(days=n) <= data_end
             row[f"day_{n}_rate"] = round(row[f"day_{n}"] / row["users"], 4) if observable and row["users"] else None
     return rows
+
+
+def latest_observable_week(data_end: date, n: int) -> tuple[date, date]:
+    """The latest seven cohort days whose day-n return is observable by ``data_end``."""
+    last = data_end - timedelta(days=n)
+    return last - timedelta(days=6), last
+
+
+def latest_observable_cohorts(run: QueryRunner, data_end: date) -> dict[int, list[dict[str, Any]]]:
+    """For day 7 and day 30: the cohorts of ``latest_observable_week`` (one query reads both)."""
+    cohorts = retention(run, latest_observable_week(data_end, 30)[0], latest_observable_week(data_end, 7)[1], data_end)
+    weeks = {n: latest_observable_week(data_end, n) for n in (7, 30)}
+    return {n: [c for c in cohorts if first <= date.fromisoformat(c["cohort"]) <= last] for n, (first, last) in weeks.items()}
 
 
 def outcomes(run: QueryRunner, start: date, end: date) -> dict[str, Any]:
@@ -89,6 +107,8 @@ def heatmap(run: QueryRunner, start: date, end: date) -> list[dict[str, Any]]:
 def recipes(run: QueryRunner, start: date, end: date) -> dict[str, Any]:
     values = range_values(start, end)
     return {
+        # top_recipes is a top 20; the count of every recipe mentioned comes from the totals.
+        "distinct_recipes": _records(run, "lake_summary", values)[0]["recipes"],
         "top_recipes": _records(run, "weekly_recipe_popularity", values),
         "categories": _records(run, "category_distribution", values),
         "category_trend": _records(run, "category_trend", values),

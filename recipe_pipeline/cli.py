@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import click
 
@@ -105,23 +105,23 @@ def _run_catch_up():
     return report
 
 
-def _date_range(start: str | None, end: str | None, days: int = 7) -> dict:
+# Dates on the command line: click names the option and the expected form when one is malformed.
+DAY = click.DateTime(["%Y-%m-%d"])
+
+
+def _date_range(start: date | None, end: date | None, days: int = 7) -> dict:
     from recipe_pipeline import lake as layout
+    from recipe_pipeline.analytics import range_values
     from recipe_pipeline.storage import Location
 
     if end is None:
         present = layout.days_present(Location(_settings().lake_url), layout.DAILY_METRICS)
         if not present:
             raise click.ClickException("the lake has no data yet: run `recipe-pipeline catch-up` (or `make demo`) first")
-        end = present[-1]
-    end_date = date.fromisoformat(end)
-    start_date = date.fromisoformat(start) if start else end_date - timedelta(days=days - 1)
-    return {
-        "start_date": start_date.isoformat(),
-        "end_date": end_date.isoformat(),
-        "start_ymd": int(start_date.strftime("%Y%m%d")),
-        "end_ymd": int(end_date.strftime("%Y%m%d")),
-    }
+        end = date.fromisoformat(present[-1])
+    start = start or end - timedelta(days=days - 1)
+    # The reports' own parameters (lookback, first-seen bound and all), so every listed query runs.
+    return range_values(start, end)
 
 
 def _catalog():
@@ -134,16 +134,16 @@ def _catalog():
 
 @main.command()
 @click.argument("name")
-@click.option("--start", help="First day (YYYY-MM-DD); default: 6 days before --end.")
-@click.option("--end", help="Last day (YYYY-MM-DD); default: the newest day with metrics.")
-def query(name: str, start: str | None, end: str | None) -> None:
+@click.option("--start", type=DAY, help="First day (YYYY-MM-DD); default: 6 days before --end.")
+@click.option("--end", type=DAY, help="Last day (YYYY-MM-DD); default: the newest day with metrics.")
+def query(name: str, start: datetime | None, end: datetime | None) -> None:
     """Run a named analytics query (e.g. weekly_recipe_popularity, user_engagement,
     recipe_diversity) on the local engine and print the rows."""
     from recipe_pipeline.sql import query_names
 
     if name not in query_names() or name == "daily_metrics":
         raise click.ClickException(f"unknown query {name!r}; known: {', '.join(n for n in query_names() if n != 'daily_metrics')}")
-    values = _date_range(start, end)
+    values = _date_range(start and start.date(), end and end.date())
     settings = _settings()
     try:
         if settings.engine == "athena":
@@ -245,19 +245,19 @@ def forget_user_command(user_id: str) -> None:
 
 
 @main.command()
-@click.option("--today", help="Apply retention as of this day (YYYY-MM-DD); default: today (UTC).")
+@click.option("--today", type=DAY, help="Apply retention as of this day (YYYY-MM-DD); default: today (UTC).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-def retention(today: str | None, dry_run: bool) -> None:
+def retention(today: datetime | None, dry_run: bool) -> None:
     """Delete partitions past retention: conversations after 90 days, aggregates after 2 years
     (the lake_retention job, run here in-process)."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from recipe_pipeline import lake as layout
     from recipe_pipeline.retention import apply_retention
     from recipe_pipeline.storage import Location
 
     settings = _settings()
-    as_of = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    as_of = today.date() if today else datetime.now(UTC).date()
     report = apply_retention(Location(settings.lake_url), as_of, dry_run=True)
     for zone, days in report.expired.items():
         span = f"{days[0]} .. {days[-1]}" if days else "nothing"
@@ -345,15 +345,15 @@ def demo(seed: int, days: int) -> None:
     click.echo(f"simulated {result.stats.messages} messages in {len(result.export_ids)} DynamoDB exports at {settings.exports_url}")
     report = _run_catch_up()
 
-    first = config.start.isoformat()
-    last = (config.start + timedelta(days=days - 1)).isoformat()
+    first, last = config.start, config.start + timedelta(days=days - 1)
     values = _date_range(first, last)
     catalog = _catalog()
-    _, [(n_days, messages, conversations, users)] = catalog.run_query("lake_summary", values)
+    columns, [row] = catalog.run_query("lake_summary", values)
+    totals = dict(zip(columns, row))
     top_columns, top_rows = catalog.run_query("weekly_recipe_popularity", values)
     click.echo("")
-    click.echo(f"summary {first} .. {last}: {n_days} days processed, {messages} messages, "
-               f"{conversations} conversations, {users} users")
+    click.echo(f"summary {first} .. {last}: {totals['days']} days processed, {totals['messages']} messages, "
+               f"{totals['conversations']} conversations, {totals['users']} users")
     click.echo("top recipes:")
     click.echo(format_table(top_columns, top_rows[:10]))
     dashboard = _run_reports(settings)

@@ -150,8 +150,8 @@ class AthenaWarehouseResource(WarehouseResource):
         self.ensure_tables(runner)
         query = load_query("daily_metrics")
         sql = read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=query.text)
-        columns, rows = runner.query(sql, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
-        metrics = dict(zip(columns, rows[0]))
+        columns, rows = runner.query(sql, query.bind({"year": d.year, "month": d.month, "day": d.day}))
+        metrics = {"date": day, **dict(zip(columns, rows[0]))}  # the SQL takes no parameter outside WHERE
         for name in ("recipes_discussed", "messages_by_hour", "tool_usage"):
             metrics[name] = dict(sorted(json.loads(metrics[name]).items())) if metrics[name] else {}
         for name in ("total_conversations", "unique_users", "total_messages", "user_messages", "assistant_messages",

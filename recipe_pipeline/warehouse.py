@@ -62,7 +62,8 @@ def parquet_relation(path: str | list[str]) -> str:
 
 
 def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, Any]:
-    """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row.
+    """Run ``queries/daily_metrics.sql`` on one day's anonymized rows; returns the metrics row
+    (its ``date`` first).
 
     ``conversations`` is a table or the path of a local Parquet file, which DuckDB scans itself
     in bounded memory however large the day is."""
@@ -77,9 +78,9 @@ def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, 
             source = "day_rows"
         # The SQL filters on the Hive partition columns, as Athena would; the day's file lacks them.
         con.execute(f"CREATE VIEW recipe_conversations AS SELECT *, {d.year} AS year, {d.month} AS month, {d.day} AS day FROM {source}")
-        result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day, "date": day}))
+        result = con.execute(query.duckdb_text, query.bind({"year": d.year, "month": d.month, "day": d.day}))
         row = dict(zip((c[0] for c in result.description), result.fetchone()))
-    metrics = {k: _plain(v) for k, v in row.items()}
+    metrics = {"date": day, **{k: _plain(v) for k, v in row.items()}}
     for name in ("recipes_discussed", "messages_by_hour", "tool_usage"):
         metrics[name] = metrics[name] or {}
     metrics["avg_conversation_length"] = round(float(metrics["avg_conversation_length"]), 4)
@@ -109,11 +110,13 @@ class DuckDBCatalog:
     def view_statements(self) -> list[str]:
         if self.lake.is_s3:
             raise ValueError("the DuckDB catalog reads a local lake only; on S3 use RECIPE_PIPELINE_ENGINE=athena")
-        text = read_sql("duckdb/views.sql").format(
-            conversations_glob=sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
-            metrics_glob=sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
-        )
-        return [statement.strip() for statement in text.split(";") if statement.strip()]
+        globs = {
+            "conversations_glob": sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
+            "metrics_glob": sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
+        }
+        # Split the template, not the filled-in text: a lake path may hold a ';'.
+        templates = [t for t in read_sql("duckdb/views.sql").split(";") if t.strip()]
+        return [t.format(**globs).strip() for t in templates]
 
     def refresh(self) -> list[str]:
         """(Re)create the views; they read the files at query time, so new days appear at once."""

@@ -89,10 +89,26 @@ def test_active_users_are_rolling_distinct_counts(run):
     assert {d: (r["dau"], r["wau"], r["mau"]) for d, r in rows.items()} == {
         "2025-01-05": (2, 2, 2),
         "2025-01-06": (2, 2, 2),  # b's midnight conversation makes b active on both days
+        **{f"2025-01-{d:02d}": (0, 2, 2) for d in range(7, 12)},  # nobody active: still a row each
         "2025-01-12": (2, 3, 3),  # a and c today; b was active within the last 7 days
     }
     assert rows["2025-01-12"]["stickiness"] == round(2 / 3, 4)
     assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
+
+
+def test_wau_growth_of_a_weekly_range_reads_the_week_before(run):
+    # A weekly report's range (Monday to Sunday) holds no day seven days before another.
+    rows = {r["date"]: r for r in analytics.active_users(run, MON, NEXT_SUN)}
+    assert "2025-01-05" not in rows  # read for growth only
+    assert rows["2025-01-12"]["wau_growth"] == round((3 - 2) / 2, 4)  # against 2025-01-05
+
+
+def test_active_users_has_a_row_for_every_day_even_at_the_range_edges(run):
+    # 2025-01-13 .. 01-14 follow the last activity: DAU 0, and the window still holds a, b, c.
+    rows = analytics.active_users(run, date(2025, 1, 7), date(2025, 1, 14))
+    assert [r["date"] for r in rows] == [f"2025-01-{d:02d}" for d in range(7, 15)]
+    assert (rows[0]["dau"], rows[0]["wau"]) == (0, 2)
+    assert (rows[-1]["dau"], rows[-1]["wau"], rows[-1]["mau"]) == (0, 2, 3)
 
 
 def test_new_and_returning_users(run):
@@ -119,10 +135,18 @@ def test_retention_counts_returns_after_the_cohort_range(run):
     assert (sunday["day_1_rate"], sunday["day_7_rate"], sunday["day_30_rate"]) == (1.0, 0.5, None)
 
 
+def test_latest_cohorts_whose_day_7_and_day_30_are_observable(run):
+    assert analytics.latest_observable_week(NEXT_SUN, 7) == (date(2024, 12, 30), SUN)
+    latest = analytics.latest_observable_cohorts(run, NEXT_SUN)
+    assert [(c["cohort"], c["day_7_rate"]) for c in latest[7]] == [("2025-01-05", 0.5)]
+    assert latest[30] == []  # no cohort 30 days before the data's end
+
+
 def test_recipes_categories_and_the_week_boundary(run):
     body = analytics.recipes(run, SUN, NEXT_SUN)
     assert {r["recipe_name"]: (r["mentions"], r["unique_users"]) for r in body["top_recipes"]} == {"ramen": (1, 1), "pancakes": (1, 1), "tiramisu": (1, 1)}
     assert {r["recipe_category"] for r in body["categories"]} == {"soup", "breakfast", "dessert"}
+    assert body["distinct_recipes"] == 3
     trend = {(r["week"], r["recipe_category"]): r["mentions"] for r in body["category_trend"]}
     # Sunday's ramen belongs to the week that began on Monday 2024-12-30; Monday's pancakes to the next.
     assert trend == {("2024-12-30", "soup"): 1, ("2025-01-06", "breakfast"): 1, ("2025-01-06", "dessert"): 1}
@@ -146,6 +170,14 @@ def test_tool_adoption_and_outcomes(run):
     assert outcomes["completion"] == {"High": 1, "Medium": 1, "Low": 3}
     assert outcomes["satisfaction"] == {"satisfied": 2, "dissatisfied": 1, "unknown": 2}
     assert outcomes["satisfaction_rate"] == round(2 / 3, 4)
+
+
+def test_outcomes_count_a_conversation_once_whole_on_the_day_it_began(run):
+    # b1 begins Sunday 23:59:50 and ends on Monday with "That didn't help, it burned."
+    sunday, monday = analytics.outcomes(run, SUN, SUN), analytics.outcomes(run, MON, MON)
+    assert (sunday["conversations"], sunday["satisfaction"]["dissatisfied"]) == (2, 1)  # a1, b1 (all 3 messages)
+    assert (monday["conversations"], monday["satisfaction"]["dissatisfied"]) == (1, 0)  # a2 only
+    assert analytics.outcomes(run, SUN, MON)["conversations"] == 3
 
 
 def test_wau_mau_window_edges_and_lookback(edge_run):

@@ -105,10 +105,10 @@ def test_results_are_paged():
 def test_daily_metrics_on_athena_are_parsed_like_duckdbs(s3_bucket, moto_endpoint):
     ok = result([("x", "varchar")], [])
     metrics_row = result(
-        [("date", "varchar"), ("total_conversations", "bigint"), ("unique_users", "bigint"), ("recipes_discussed", "varchar"),
+        [("total_conversations", "bigint"), ("unique_users", "bigint"), ("recipes_discussed", "varchar"),
          ("total_messages", "bigint"), ("avg_conversation_length", "double"), ("user_messages", "bigint"), ("assistant_messages", "bigint"),
          ("tool_messages", "bigint"), ("conversations_with_recipe", "bigint"), ("pii_redactions", "bigint"), ("messages_by_hour", "varchar"), ("tool_usage", "varchar")],
-        [["2025-01-01", "3", "2", '{"ramen":2}', "10", "3.3333333", "5", "4", "1", "2", "1", '{"09":4,"10":6}', '{"timer":1}']],
+        [["3", "2", '{"ramen":2}', "10", "3.3333333", "5", "4", "1", "2", "1", '{"09":4,"10":6}', '{"timer":1}']],
     )
     # CREATE DATABASE + two CREATE TABLEs, then the metrics query.
     inject_results(moto_endpoint, ok, ok, ok, metrics_row)

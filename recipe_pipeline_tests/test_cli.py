@@ -39,6 +39,16 @@ def test_simulate_catch_up_and_the_seed_queries(cli, project):
     assert "unique_recipes" in out and "2025-01-02" in out
 
 
+def test_every_query_the_cli_lists_runs(cli):
+    listed = cli("query", "no_such_query", expect=1).split("known: ")[1].split()
+    names = [n.rstrip(",") for n in listed]
+    assert {"active_users", "new_vs_returning", "retention_cohorts"} <= set(names)
+    cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "3", "--seed", "1")
+    cli("catch-up")
+    for name in names:
+        assert cli("query", name).startswith(f"{name}  2024-12-27 .. 2025-01-02"), name
+
+
 def test_simulate_refuses_a_location_with_other_exports(cli):
     cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")
     cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")  # same: allowed
@@ -51,6 +61,15 @@ def test_query_errors_are_clear(cli):
     assert "unknown query 'no_such_query'" in out and "weekly_recipe_popularity" in out
     out = cli("query", "user_engagement", expect=1)
     assert "no data yet" in out
+
+
+def test_malformed_dates_are_usage_errors(cli):
+    out = cli("query", "user_engagement", "--start", "2025/01/13", expect=2)
+    assert "Invalid value for '--start'" in out and "%Y-%m-%d" in out
+    out = cli("query", "user_engagement", "--end", "2025-02-30", expect=2)
+    assert "Invalid value for '--end'" in out
+    out = cli("retention", "--today", "yesterday", "--dry-run", expect=2)
+    assert "Invalid value for '--today'" in out
 
 
 def test_configuration_errors_name_the_variable(cli, monkeypatch):

@@ -7,15 +7,23 @@ import json
 import os
 import re
 import subprocess
+import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from recipe_pipeline.assets.reporting import DASHBOARD_PATH
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.simulate import SimulationConfig, write_simulation
+from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.recipes import RECIPE_CATALOGUE
+from recipe_pipeline.settings import load_settings
+from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import CHROMIUM_FLAGS
+from recipe_pipeline_tests.test_analytics import msg
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -76,3 +84,54 @@ def test_reports_use_the_weekly_partitions(project):
     node = graph.get(dg.AssetKey("engagement_report"))
     assert node.partitions_def.get_partition_keys()[0] == "2025-01-06"
     assert dg.AssetKey("athena_tables") in node.parent_keys
+
+
+# Two ISO weeks whose numbers are known; the lake ends on the second Sunday, as when the Monday
+# schedule reports on the week just past.
+WEEK = "2025-01-13"
+REPORT_ITEMS = [
+    msg("a1", "user-a", "2025-01-12T10:00:00Z", "user", "hello"),
+    msg("b1", "user-b", "2025-01-12T11:00:00Z", "user", "hello"),
+    msg("a2", "user-a", "2025-01-19T10:00:00Z", "user", "hello"),
+    msg("c2", "user-c", "2025-01-19T11:00:00Z", "user", "hello"),
+    msg("d2", "user-d", "2025-01-18T11:00:00Z", "user", "hello"),
+    # 25 dishes in the week: more than the top list's 20
+    *[msg(f"r{i}", "user-a", f"2025-01-14T10:{i:02d}:00Z", "assistant", f"Here's a recipe for {dish}.")
+      for i, dish in enumerate(sorted(RECIPE_CATALOGUE)[:25])],
+]
+
+
+@pytest.fixture(scope="module")
+def week_metadata(tmp_path_factory):
+    """The weekly reports of WEEK on a small lake built by the real pipeline: asset -> metadata."""
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path_factory.mktemp("reports") / "lake")})
+    ExportWriter(Location(settings.exports_url)).write_full_export(REPORT_ITEMS, datetime(2025, 1, 20, tzinfo=UTC))
+    with warnings.catch_warnings(), dg.instance_for_test() as instance:
+        warnings.simplefilter("ignore")  # the development pseudonym key is fine for a test lake
+        defs = build_definitions(settings)
+        assert catch_up(defs, instance, log=lambda _: None).ok
+        result = defs.resolve_job_def("weekly_reports").execute_in_process(partition_key=WEEK, instance=instance)
+    return {
+        node: {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+        for node in ("engagement_report", "recipe_popularity_report", "retention_cohorts")
+    }
+
+
+def test_engagement_report_wau_growth_against_the_week_before(week_metadata):
+    engagement = week_metadata["engagement_report"]
+    # WAU on Sunday 01-19 is {a, c, d}; seven days earlier, on 01-12, {a, b}.
+    assert (engagement["wau"], engagement["wau_growth"]) == (3, 0.5)
+
+
+def test_recipe_popularity_report_counts_every_distinct_recipe(week_metadata):
+    assert week_metadata["recipe_popularity_report"]["distinct_recipes"] == 25
+
+
+def test_retention_report_leaves_out_rates_not_observable_yet(week_metadata):
+    retention = week_metadata["retention_cohorts"]
+    # The week's cohorts: d (Sat 01-18, not back on Sunday) and c (Sun 01-19, the lake's last day).
+    assert (retention["new_users"], retention["day_1_retention"]) == (2, 0.0)  # measured: 0%
+    assert "day_7_retention" not in retention and "day_30_retention" not in retention
+    # The latest cohorts with a known day 7: 01-06 .. 01-12, i.e. a and b on 01-12; a came back 01-19.
+    assert (retention["latest_day_7_retention"], retention["latest_day_7_cohorts"]) == (0.5, "2025-01-06 .. 2025-01-12")
+    assert "latest_day_30_retention" not in retention

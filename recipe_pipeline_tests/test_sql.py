@@ -4,6 +4,7 @@ transpiled, parameters are bound rather than formatted in."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import boto3
 import pyarrow.parquet as pq
@@ -11,10 +12,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from recipe_pipeline.analytics import range_values
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
 from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource
 from recipe_pipeline.sql import athena_ddl, load_query, query_names, read_sql, to_duckdb
-from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
+from recipe_pipeline.warehouse import DuckDBCatalog, bounded_duckdb, compute_daily_metrics
 from recipe_pipeline_tests.conftest import anonymized_day
 
 SEED_QUERIES = ("weekly_recipe_popularity", "user_engagement", "recipe_diversity")
@@ -29,6 +31,17 @@ def test_every_named_query_is_athena_sql_with_declared_parameters(name):
     assert len(placeholders) == len(query.params) > 0
     assert "{" not in query.text  # nothing is string-formatted into a query
     assert to_duckdb(query.text)
+
+
+@pytest.mark.parametrize("name", query_names())
+def test_parameters_sit_only_in_where_clauses(name):
+    # Athena's parameterized queries: "? parameters can be placed only in the WHERE clause.
+    # Syntax like SELECT ? FROM table is not supported." (querying-with-prepared-statements)
+    text = load_query(name).text
+    if name == "daily_metrics":  # sent wrapped
+        text = read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=text)
+    outside = [p.parent.sql("athena") for p in sqlglot.parse_one(text, read="athena").find_all(exp.Placeholder) if not p.find_ancestor(exp.Where)]
+    assert outside == []
 
 
 def test_the_seed_queries_are_all_there():
@@ -72,7 +85,8 @@ def test_named_queries_run_on_duckdb_over_the_pipeline_output(project, simulated
     ]
     values = {"start_ymd": 20250101, "end_ymd": 20250103, "start_date": "2025-01-01", "end_date": "2025-01-03"}
     columns, rows = catalog.run_query("lake_summary", values)
-    assert rows == [(3, simulated.stats.messages, simulated.stats.conversations, simulated.stats.users)]
+    assert rows[0][:4] == (3, simulated.stats.messages, simulated.stats.conversations, simulated.stats.users)
+    assert columns[4] == "recipes" and rows[0][4] > 0
     columns, rows = catalog.run_query("user_engagement", values)
     assert [r[columns.index("total_conversations")] for r in sorted(rows)] == list(simulated.stats.conversations_per_day.values())
     columns, rows = catalog.run_query("weekly_recipe_popularity", values)
@@ -107,13 +121,13 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
 
     text = load_query("daily_metrics").text
     columns = [c.alias_or_name for c in sqlglot.parse_one(text, read="athena").selects]
-    # DuckDB: the metrics row has the file's columns, in its order.
-    assert list(compute_daily_metrics("2025-01-01", anonymized_day(HAND_MADE_DAY))) == columns
+    # DuckDB: the metrics row has the date, then the file's columns in its order.
+    assert list(compute_daily_metrics("2025-01-01", anonymized_day(HAND_MADE_DAY))) == ["date", *columns]
     # Athena: the statement sent wraps the file's text unchanged.
     athena = boto3.client("athena")
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     ok = result([("x", "varchar")], [])
-    row = ["2025-01-01" if c == "date" else "{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
+    row = ["{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
     inject_results(moto_endpoint, ok, ok, ok, result([(c, "varchar") for c in columns], [row]))  # CREATEs, then the metrics
     warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
     warehouse.daily_metrics("2025-01-01")
@@ -121,3 +135,28 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
     statement = athena.get_query_execution(QueryExecutionId=sent[-1])["QueryExecution"]["Query"]
     assert text in statement and statement == read_sql("athena/daily_metrics_as_json.sql").format(daily_metrics=text)
     assert [c.alias_or_name for c in sqlglot.parse_one(statement, read="athena").selects] == columns  # the wrapper drops no column
+
+
+# One user message per conversation, and the satisfaction the README's definition gives it.
+SATISFACTION_CASES = {
+    "How do I keep the garlic from burning?": "unknown",  # a question, not a report of failure
+    "Is it burnt if it's dark brown?": "dissatisfied",  # a report word is a report word
+    "The crust burned.": "dissatisfied",
+    "Burnt on the bottom, sadly": "dissatisfied",
+    "That didn\u2019t help": "dissatisfied",
+    "It was not what I was looking for": "dissatisfied",
+    "Sunburned, but the salad was delicious": "satisfied",
+    "Thanks, it worked!": "satisfied",
+    "An imperfect answer": "unknown",
+}
+
+
+def test_satisfaction_matches_whole_words_of_the_definition():
+    query = load_query("conversation_outcomes")
+    found = {}
+    with bounded_duckdb("256MB") as con:
+        for message in SATISFACTION_CASES:
+            con.register("day_rows", anonymized_day([{"conversation_id": "c", "role": "user", "message": message}]))
+            con.execute("CREATE OR REPLACE VIEW recipe_conversations AS SELECT *, 2025 AS year, 1 AS month, 1 AS day FROM day_rows")
+            [(_, found[message], _)] = con.execute(query.duckdb_text, query.bind(range_values(date(2025, 1, 1), date(2025, 1, 1)))).fetchall()
+    assert found == SATISFACTION_CASES

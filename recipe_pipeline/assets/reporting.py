@@ -41,6 +41,13 @@ def _mean(values: list[float | None]) -> float:
     return round(sum(present) / len(present), 4) if present else 0.0
 
 
+def _retention_metadata(cohorts: list[dict], n: int, key: str) -> dict[str, float]:
+    """The mean day-n rate of the cohorts whose day n is observable; nothing when none is, so
+    the UI plots no point rather than a 0% retention nobody measured."""
+    rates = [c[f"day_{n}_rate"] for c in cohorts if c[f"day_{n}_rate"] is not None]
+    return {key: _mean(rates)} if rates else {}
+
+
 report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name="reporting", kinds={"python", "json"}, owners=OWNERS,
               retry_policy=NETWORK_RETRY)
 
@@ -57,7 +64,7 @@ def recipe_popularity_report(context: dg.AssetExecutionContext, lake: LakeResour
     return dg.MaterializeResult(
         metadata={
             "dagster/uri": uri,
-            "distinct_recipes": len(top),
+            "distinct_recipes": body["distinct_recipes"],
             "recipe_mentions": sum(r["mentions"] for r in body["categories"]),
             "top_recipe_mentions": top[0]["mentions"] if top else 0,
             "top_recipes": dg.MetadataValue.md(markdown_table(top[:10])),
@@ -99,20 +106,28 @@ def engagement_report(context: dg.AssetExecutionContext, lake: LakeResource, war
 @dg.asset(**report)
 def retention_cohorts(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Cohorts of users first seen on each day of the week, with the share active again exactly
-    1, 7 and 30 days later (empty while that day is still ahead of the data)."""
+    1, 7 and 30 days later (empty while that day is still ahead of the data; a rate nobody could
+    observe yet is left out of the metadata, not plotted as 0). Also the day-7 and day-30
+    retention of the latest cohorts for which they are known, since a week's own cohorts
+    have no day-7 return yet when the Monday schedule reports on them."""
     start, end = _week(context)
     data_end = date.fromisoformat(layout.days_present(lake.location(), layout.DAILY_METRICS)[-1])
     cohorts = analytics.retention(warehouse.run_query, start, end, data_end)
-    uri = _write(lake, "retention_cohorts", start, {"week": start.isoformat(), "data_end": data_end.isoformat(), "cohorts": cohorts})
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/uri": uri,
-            "new_users": sum(c["users"] for c in cohorts),
-            "day_1_retention": _mean([c["day_1_rate"] for c in cohorts]),
-            "day_7_retention": _mean([c["day_7_rate"] for c in cohorts]),
-            "cohorts": dg.MetadataValue.md(markdown_table(cohorts)),
-        }
-    )
+    latest = analytics.latest_observable_cohorts(warehouse.run_query, data_end)
+    uri = _write(lake, "retention_cohorts", start, {
+        "week": start.isoformat(), "data_end": data_end.isoformat(), "cohorts": cohorts,
+        "latest_observable": {f"day_{n}": rows for n, rows in latest.items()},
+    })
+    metadata = {"dagster/uri": uri, "new_users": sum(c["users"] for c in cohorts)}
+    for n in (1, 7, 30):
+        metadata.update(_retention_metadata(cohorts, n, f"day_{n}_retention"))
+    for n, rows in latest.items():
+        rate = _retention_metadata(rows, n, f"latest_day_{n}_retention")
+        if rate:
+            first, last = analytics.latest_observable_week(data_end, n)
+            metadata.update(rate, **{f"latest_day_{n}_cohorts": f"{first} .. {last}"})
+    metadata["cohorts"] = dg.MetadataValue.md(markdown_table(cohorts))
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(**report)

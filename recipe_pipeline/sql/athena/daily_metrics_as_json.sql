@@ -4,7 +4,6 @@ WITH metrics AS (
 {daily_metrics}
 )
 SELECT
-    "date",
     total_conversations,
     unique_users,
     json_format(CAST(recipes_discussed AS JSON)) AS recipes_discussed,

@@ -1,5 +1,6 @@
 -- Local stand-in for the Athena tables: DuckDB views over the lake's files.
--- {conversations_glob} and {metrics_glob} are filled in with quoted paths.
+-- {{conversations_glob}} and {{metrics_glob}} are filled in with quoted paths (braces doubled
+-- here, so no path lands in this comment).
 CREATE OR REPLACE VIEW recipe_conversations AS
 SELECT *
 FROM read_parquet(

@@ -1,13 +1,19 @@
 -- Conversation outcomes: the seed's completion estimate (High > 5 messages, Medium > 3, else Low) and a satisfaction signal per conversation.
--- params: start_ymd, end_ymd
+-- params: read_start_ymd, read_end_ymd, start_date, end_date
+-- A conversation belongs to the day of its first message and counts all its messages: the day
+-- either side of the range is read too (read_*_ymd), so one crossing an edge is neither split nor
+-- counted twice. One lasting more than a day past the range is cut there; sessions last minutes.
 -- satisfaction: 'satisfied' if a user message thanks or reports success ("it worked", "delicious") or rates 4-5;
 -- 'dissatisfied' if one reports failure ("didn't help", "burned", "too dry") or rates 1-2 (dissatisfaction wins); else 'unknown'.
+-- Whole words (\b: RE2 in DuckDB, Java-style in Athena), so a question ("how do I keep it from
+-- burning?") is no failure report; "didn.?t" also takes a typographic apostrophe or none.
 WITH per_conversation AS (
     SELECT
         conversation_id,
+        CAST(MIN(message_ts) AS date) AS first_day,
         COUNT(*) AS messages,
-        MAX(CASE WHEN role = 'user' AND (rating >= 4 OR regexp_like(lower(message), '(thank|it worked|worked perfectly|delicious|loved it|family loved|perfect)')) THEN 1 ELSE 0 END) AS positive,
-        MAX(CASE WHEN role = 'user' AND (rating <= 2 OR regexp_like(lower(message), '(didn''t help|did not help|not helpful|burn|too dry|not what i was looking|disgusting|ruined)')) THEN 1 ELSE 0 END) AS negative
+        MAX(CASE WHEN role = 'user' AND (rating >= 4 OR regexp_like(lower(message), '\b(thank|it worked|worked perfectly|delicious|loved it|family loved|perfect)')) THEN 1 ELSE 0 END) AS positive,
+        MAX(CASE WHEN role = 'user' AND (rating <= 2 OR regexp_like(lower(message), '\b(didn.?t help|did not help|not helpful|burned|burnt|too dry|not what i was looking for|disgusting|ruined)\b')) THEN 1 ELSE 0 END) AS negative
     FROM recipe_conversations
     WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
     GROUP BY conversation_id
@@ -17,5 +23,6 @@ SELECT
     CASE WHEN negative = 1 THEN 'dissatisfied' WHEN positive = 1 THEN 'satisfied' ELSE 'unknown' END AS satisfaction,
     COUNT(*) AS conversations
 FROM per_conversation
+WHERE first_day BETWEEN CAST(? AS date) AND CAST(? AS date)
 GROUP BY 1, 2
 ORDER BY 1, 2

@@ -1,6 +1,8 @@
 -- Daily metrics for one UTC day of recipe_conversations (Athena/Trino dialect; DuckDB runs it
 -- transpiled by sqlglot). The seed's fields plus role counts, messages by hour and tool usage.
--- params: year, month, day, date
+-- params: year, month, day
+-- The row's "date" is added by the caller: Athena takes execution parameters only in WHERE
+-- clauses ("SELECT ? FROM table is not supported"), and the partition columns are NULL on an empty day.
 WITH day_messages AS (
     SELECT *
     FROM recipe_conversations
@@ -24,7 +26,6 @@ tool_counts AS (
     GROUP BY t.tool
 )
 SELECT
-    CAST(? AS varchar) AS "date",
     COUNT(DISTINCT conversation_id) AS total_conversations,
     COUNT(DISTINCT user_id) AS unique_users,
     (SELECT map(array_agg(recipe_name), array_agg(mentions)) FROM recipe_counts) AS recipes_discussed,

@@ -1,0 +1,24 @@
+"""The local DuckDB catalog over a lake directory."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from recipe_pipeline.storage import Location
+from recipe_pipeline.warehouse import DuckDBCatalog
+from recipe_pipeline_tests.conftest import anonymized_day
+
+
+def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
+    lake = tmp_path / "team;analytics" / "lake"  # legal in a POSIX path
+    day = lake / "conversations" / "year=2025" / "month=01" / "day=01"
+    day.mkdir(parents=True)
+    pq.write_table(anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi"}]), str(day / "part-0.parquet"))
+    metrics = lake / "aggregated" / "daily" / "year=2025" / "month=01" / "day=01"
+    metrics.mkdir(parents=True)
+    (metrics / "daily-metrics-2025-01-01.json").write_text('{"date": "2025-01-01", "total_messages": 1}\n')
+    catalog = DuckDBCatalog(str(tmp_path / "warehouse.duckdb"), Location(str(lake)))
+    assert len(catalog.refresh()) == 2
+    with catalog.connect(read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM recipe_conversations WHERE day = 1").fetchone() == (1,)
+        assert con.execute("SELECT total_messages FROM daily_metrics WHERE day = 1").fetchone() == (1,)
