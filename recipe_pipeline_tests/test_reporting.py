@@ -111,9 +111,12 @@ def week_metadata(tmp_path_factory):
         defs = build_definitions(settings)
         assert catch_up(defs, instance, log=lambda _: None).ok
         result = defs.resolve_job_def("weekly_reports").execute_in_process(partition_key=WEEK, instance=instance)
+        week_before = defs.resolve_job_def("weekly_reports").execute_in_process(partition_key="2025-01-06", instance=instance)
     return {
-        node: {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
-        for node in ("engagement_report", "recipe_popularity_report", "retention_cohorts")
+        **{node: {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+           for node in ("engagement_report", "recipe_popularity_report", "retention_cohorts")},
+        "engagement_report of the week before": {
+            k: v.value for k, v in week_before.asset_materializations_for_node("engagement_report")[0].metadata.items()},
     }
 
 
@@ -121,6 +124,13 @@ def test_engagement_report_wau_growth_against_the_week_before(week_metadata):
     engagement = week_metadata["engagement_report"]
     # WAU on Sunday 01-19 is {a, c, d}; seven days earlier, on 01-12, {a, b}.
     assert (engagement["wau"], engagement["wau_growth"]) == (3, 0.5)
+
+
+def test_a_rate_nothing_measured_is_left_out_not_plotted_as_0(week_metadata):
+    # The first week with data: no WAU seven days before its Sunday, so no growth to report.
+    engagement = week_metadata["engagement_report of the week before"]
+    assert engagement["wau"] == 2 and "wau_growth" not in engagement
+    assert "stickiness" in engagement and "completion_rate" in engagement
 
 
 def test_recipe_popularity_report_counts_every_distinct_recipe(week_metadata):

@@ -84,19 +84,20 @@ def engagement_report(context: dg.AssetExecutionContext, lake: LakeResource, war
     active = body["active_users"]
     last = active[-1] if active else {}
     outcomes = body["outcomes"]
+    # A rate with nothing to measure it on (no users, no conversations, no WAU a week before) is
+    # left out, so the UI plots no point rather than a 0 nobody measured.
+    rates = {"stickiness": last.get("stickiness"), "wau_growth": last.get("wau_growth"),
+             "completion_rate": outcomes["completion_rate"], "satisfaction_rate": outcomes["satisfaction_rate"]}
     return dg.MaterializeResult(
         metadata={
             "dagster/uri": uri,
             "average_dau": _mean([r["dau"] for r in active]),
             "wau": last.get("wau", 0),
             "mau": last.get("mau", 0),
-            "stickiness": last.get("stickiness") or 0.0,
-            "wau_growth": last.get("wau_growth") or 0.0,
+            **{name: rate for name, rate in rates.items() if rate is not None},
             "new_users": sum(r["new_users"] for r in body["new_vs_returning"]),
             "returning_user_days": sum(r["returning_users"] for r in body["new_vs_returning"]),
             "conversations": outcomes["conversations"],
-            "completion_rate": outcomes["completion_rate"] or 0.0,
-            "satisfaction_rate": outcomes["satisfaction_rate"] or 0.0,
             "active_users": dg.MetadataValue.md(markdown_table(active)),
             "tool_adoption": dg.MetadataValue.md(markdown_table(body["tools"])),
         }
