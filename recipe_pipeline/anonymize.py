@@ -113,14 +113,30 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWor
         with ScrubWorkers() as own:
             return anonymize_day(raw, pseudonymizer, own)
     raw_ids = id_automaton(pc.unique(raw.column("user_id")).drop_null().to_pylist())
-    return _anonymized(raw, start_scrub(raw.column("message"), workers), pseudonymizer, raw_ids)
+    return _anonymized(raw, _start_scrub(raw, workers, raw_ids), pseudonymizer)
 
 
-def _anonymized(raw: pa.Table, scrub: PendingScrub, pseudonymizer: Pseudonymizer, raw_ids: ahocorasick_rs.BytesAhoCorasick | None) -> AnonymizedDay:
-    """The anonymized table of ``raw`` once its scrub (started earlier) is done; ``raw_ids``
-    finds the day's raw user ids in the scrubbed text."""
-    scrubbed = scrub.result()
-    texts, ids_replaced = without_raw_user_ids(scrubbed.texts, raw_ids)
+@dataclass(frozen=True)
+class _StartedScrub:
+    scrub: PendingScrub
+    ids_replaced: pa.Array | None  # raw user ids replaced per message, None if none was
+
+
+def _start_scrub(raw: pa.Table, workers: ScrubWorkers, raw_ids: ahocorasick_rs.BytesAhoCorasick | None) -> _StartedScrub:
+    """The day's raw user ids out of the messages (``raw_ids`` finds them), then the PII scrub of
+    what is left started. Ids go first: a PII match could otherwise take part of one ("user-
+    020794960018" reads as a phone number), and the scrub's passes then catch what a replaced id
+    was hiding ("...[USER_ID]12 Oak Street")."""
+    messages = raw.column("message")
+    messages = messages.combine_chunks() if messages.num_chunks else pa.array([], pa.string())
+    messages, ids_replaced = without_raw_user_ids(messages, raw_ids)
+    return _StartedScrub(start_scrub(messages, workers), ids_replaced)
+
+
+def _anonymized(raw: pa.Table, started: _StartedScrub, pseudonymizer: Pseudonymizer) -> AnonymizedDay:
+    """The anonymized table of ``raw`` once its scrub (started earlier) is done."""
+    scrubbed = started.scrub.result()
+    texts, ids_replaced = scrubbed.texts, started.ids_replaced
     redactions, counts = scrubbed.redactions, dict(scrubbed.counts)
     if ids_replaced is not None:
         redactions = pc.add(redactions, ids_replaced)
@@ -212,8 +228,8 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
         raw_batches = (without_erased(_table(batch)) for batch in parquet_batches(raw_file, batch_rows))
-        started = ((table, start_scrub(table.column("message"), workers)) for table in raw_batches)
-        for part in (_anonymized(table, scrub, pseudonymizer, raw_id_automaton) for table, scrub in _one_ahead(started)):
+        started = ((table, _start_scrub(table, workers, raw_id_automaton)) for table in raw_batches)
+        for part in (_anonymized(table, scrub, pseudonymizer) for table, scrub in _one_ahead(started)):
             writer.write(part.table)
             summary.rows += part.table.num_rows
             summary.redactions_by_kind.update(part.redactions_by_kind)

@@ -109,7 +109,8 @@ def _value_size(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         return 1
     if isinstance(value, Decimal):  # 1 byte per two significant digits, plus 1
-        digits = len(value.normalize().as_tuple().digits) if value else 1
+        # Its own digits less leading and trailing zeros: normalize() would round past 28.
+        digits = len("".join(map(str, value.as_tuple().digits)).strip("0")) or 1
         return (digits + 1) // 2 + 1
     if isinstance(value, Binary):
         return len(value.value)

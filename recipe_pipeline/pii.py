@@ -121,14 +121,21 @@ _NAME_STOPWORDS = {
     "here", "there", "just", "really", "so", "very", "still", "also", "too", "going", "trying",
     "i", "i'm", "im", "from", "by", "thanks", "thank",
 }
-# Capitalized words after a capitalized name that are still not part of it ("An" is one).
-_NOT_SURNAMES = {"i", "i'm", "im", "and", "but", "or", "the", "please", "thanks"}
+# Words after a first name that are not part of the name, whatever their case: the start of what
+# the writer says next ("my name is bob need help", "My name is Sarah Can you…"). In lower case,
+# the stopwords too; "An" stays a surname ("Nguyễn Văn An").
+_NOT_SURNAMES = {
+    "i", "i'm", "im", "and", "but", "or", "the", "please", "thanks", "thank", "can", "could", "would", "will", "should",
+    "what", "how", "who", "where", "when", "why", "which", "is", "am", "are", "was", "do", "does", "did", "have", "has",
+    "need", "want", "help", "here", "hi", "hello", "hey", "my", "we", "you", "your", "it", "this", "that", "let", "any",
+    "ok", "okay", "lol", "so", "just", "not", "now", "also", "really", "very", "still", "going", "trying", "a", "from",
+}
 # A word of a name: letters of any script ("José", "Zoë"), apostrophes and hyphens.
 _NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['\-])+"
 _NAME_WORD_PATTERN = re.compile(_NAME_WORD)
 _NAME = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|i am called|i'm called|im called|name's|they call me|you can call me|call me)\s+)"
-    rf"({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+    rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})"  # on one line
 )
 
 
@@ -305,7 +312,7 @@ def _name_spans(text: str) -> list[PIISpan]:
         lower_case = words[0][0].islower()
         kept = 1
         for word in words[1 : 2 if lower_case else 3]:
-            if (word[0].islower() and not lower_case) or word.lower() in (_NAME_STOPWORDS if lower_case else _NOT_SURNAMES):
+            if (word[0].islower() and not lower_case) or word.lower() in _NOT_SURNAMES or (lower_case and word.lower() in _NAME_STOPWORDS):
                 break
             kept += 1
         spans.append(PIISpan("NAME", match.start(1), found[kept - 1].end()))

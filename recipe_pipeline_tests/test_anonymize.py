@@ -237,3 +237,17 @@ def test_a_raw_id_is_replaced_in_any_batch_of_the_day(project):
     written = project.lake.read_parquet(layout.conversations_path(day))
     assert written.column("message").to_pylist()[1:] == ["is [USER_ID] my cousin?"] * 4
     assert summary.redactions_by_kind["USER_ID"] == 4
+
+
+@pytest.mark.parametrize(
+    "user_id, message, expected",
+    [
+        # Ids go before the PII scrub: twelve hex digits can read as a phone number.
+        ("user-020794960018", "I'm user-020794960018, I got logged out", "I'm [USER_ID], I got logged out"),
+        # ...and the scrub then finds what the id was glued to.
+        ("user-6dbc46c7161a", "send the box to user-6dbc46c7161a12 Oak Street please", "send the box to [USER_ID][ADDRESS] please"),
+    ],
+)
+def test_a_raw_id_goes_whole_before_the_pii_scrub(user_id, message, expected):
+    [row] = anonymized_rows([{"user_id": user_id, "role": "user", "message": message}])
+    assert row["message"] == expected and find_pii(row["message"]) == []

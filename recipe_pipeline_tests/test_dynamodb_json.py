@@ -448,6 +448,8 @@ def test_our_decoding_of_export_text_matches_boto3s_deserializer_on_its_own_outp
         ({"n": {"N": "-0.000120"}}, 1 + 1 + 1),  # leading and trailing zeroes trimmed: 2 digits
         ({"n": {"N": "1E+30"}}, 1 + 1 + 1),
         ({"n": {"N": "0"}}, 1 + 1 + 1),
+        ({"n": {"N": "1" * 38}}, 1 + 19 + 1),  # all 38 digits DynamoDB keeps, not Python's 28
+        ({"n": {"N": "1" * 37 + "0"}}, 1 + 19 + 1),  # a trailing zero is trimmed
         ({"t": {"BOOL": True}, "u": {"NULL": True}}, 2 + 2),
         ({"m": {"M": {}}}, 1 + 3),
         ({"m": {"M": {"ké": {"S": "ab"}}}}, 1 + 3 + 1 + 3 + 2),  # 3 per map, 1 per element

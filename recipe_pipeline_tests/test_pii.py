@@ -428,6 +428,10 @@ def test_numbers_pasted_with_unicode_spaces_dashes_and_digits_are_replaced_on_bo
         ("my name is sarah connor", "my name is [NAME]"),
         ("my name is Bob lol", "my name is [NAME] lol"),
         ("My name is Sarah and I like pie", "My name is [NAME] and I like pie"),
+        # What comes next is not the name: a common word, the next sentence, the next line.
+        ("my name is bob need help with bread", "my name is [NAME] need help with bread"),
+        ("My name is Sarah Can you help me with bread", "My name is [NAME] Can you help me with bread"),
+        ("call me Bob\nWhat temp for chicken?", "call me [NAME]\nWhat temp for chicken?"),
         ("email me: jane@müller.de", "email me: [EMAIL]"),
         ("jürgen.müller@example.de wrote", "[EMAIL] wrote"),
         ("john_doe@example.com", "[EMAIL]"),
