@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from recipe_pipeline.export_index import INDEX_VERSION
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline.jobs import daily_pipeline_job, export_index_job
 from recipe_pipeline.partitions import export_partitions, first_day
@@ -16,9 +17,12 @@ PARTITION_TAG = "dagster/partition"
 
 
 def _index_run_ended(instance: dg.DagsterInstance, export_id: str) -> str | None:
-    """How the export's latest index run ended, if it has (one re-executed from the UI counts)."""
+    """How the export's latest index run ended, if it has and did not succeed (one re-executed
+    from the UI counts). One that succeeded wrote an index: if the planner finds none, it was of
+    an older ``INDEX_VERSION`` (an upgrade), and the export is indexed again under this one's
+    run key."""
     runs = instance.get_runs(dg.RunsFilter(job_name=export_index_job.name, tags={PARTITION_TAG: export_id}), limit=1)
-    if runs and runs[0].is_finished:
+    if runs and runs[0].is_finished and runs[0].status != dg.DagsterRunStatus.SUCCESS:
         return f"{runs[0].run_id} ended {runs[0].status.value}"
     return None
 
@@ -57,7 +61,9 @@ def dynamodb_export_sensor(
     # the repeats no-ops. An index run that failed is a problem (the days wait, reported), and is
     # re-executed from the UI once the export is fixed.
     run_requests = [
-        dg.RunRequest(run_key=f"index:{export_id}", job_name=export_index_job.name, partition_key=export_id)
+        # The index's version in the key: after an upgrade, an export indexed by the older version
+        # is indexed again rather than its request taken for a repeat.
+        dg.RunRequest(run_key=f"index:v{INDEX_VERSION}:{export_id}", job_name=export_index_job.name, partition_key=export_id)
         for export_id in plan.to_index
     ]
     run_requests += [

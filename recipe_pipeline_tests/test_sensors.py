@@ -22,7 +22,7 @@ from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline import lake as layout
 from recipe_pipeline.export_writer import Change, ExportWriter
-from recipe_pipeline.export_index import load_or_build_export_index
+from recipe_pipeline.export_index import INDEX_VERSION, load_or_build_export_index
 from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.sensors import SENSOR_NAME
 from recipe_pipeline.simulate import planned_exports
@@ -62,7 +62,7 @@ def test_new_exports_are_indexed_in_runs_of_their_own_before_their_days_are_requ
     indexing = tick(project, instance, None)
     assert sorted(r.partition_key for r in indexing.run_requests) == sorted(simulated.export_ids)
     assert {r.job_name for r in indexing.run_requests} == {"export_index"}
-    assert [r.run_key for r in indexing.run_requests] == [f"index:{r.partition_key}" for r in indexing.run_requests]
+    assert [r.run_key for r in indexing.run_requests] == [f"index:v{INDEX_VERSION}:{r.partition_key}" for r in indexing.run_requests]
     [added] = indexing.dynamic_partitions_requests
     assert sorted(added.partition_keys) == sorted(simulated.export_ids)
     assert ExportCursor.parse(indexing.cursor).handled == []  # handled once indexed
@@ -207,6 +207,23 @@ def test_an_export_that_cannot_be_indexed_holds_the_days_of_every_other_export_a
     fixed = tick(project, instance, blocked.cursor)
     assert sorted(r.partition_key for r in fixed.run_requests) == ["2025-01-02", "2025-01-03"]
     assert ExportCursor.parse(fixed.cursor).failed == {}
+
+
+def test_an_export_indexed_by_an_older_version_is_indexed_again_not_reported(project, instance):
+    # Indexed before an upgrade and not handled yet: its index run succeeded, but the index it
+    # wrote is of the older INDEX_VERSION, which reads as none.
+    export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    first = tick(project, instance, None)
+    assert all(run.success for run in run_index_requests(project, instance, first))
+    path = layout.export_index_path(export_id)
+    older = {**json.loads(project.lake.read_bytes(path)), "version": INDEX_VERSION - 1}
+    project.lake.write_bytes(json.dumps(older).encode(), path)
+
+    again = tick(project, instance, first.cursor)
+    assert [(r.job_name, r.partition_key, r.run_key) for r in again.run_requests] == [("export_index", export_id, f"index:v{INDEX_VERSION}:{export_id}")]
+    assert ExportCursor.parse(again.cursor).failed == {}
+    assert all(run.success for run in run_index_requests(project, instance, again))
+    assert [r.partition_key for r in tick(project, instance, again.cursor).run_requests] == ["2025-01-01"]
 
 
 def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(project, instance):
