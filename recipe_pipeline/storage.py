@@ -99,6 +99,8 @@ _WRITE_ID = "recipe-pipeline-write-id"
 REWRITE_ATTEMPTS = 20
 # An S3 object read for a compare-and-swap stays in memory up to this size, else goes to disk.
 SPOOL_BYTES = 8 << 20
+# Parts of a multipart upload to S3 (two in flight at a time: what an upload adds to memory).
+UPLOAD_PART_BYTES = 16 << 20
 # Passes of a local directory's deletion while other writers start files in it.
 DELETE_DIR_ATTEMPTS = 5
 
@@ -304,17 +306,25 @@ class Location:
             raise
 
     def put_file(self, local_path: str, *parts: str) -> None:
-        """Copy a local file into place, streamed (a multipart upload on S3, which, like one PUT,
-        makes the object appear whole or not at all; a temporary name and a rename locally)."""
+        """Copy a local file into place, streamed: on S3 a multipart upload, which, like one PUT,
+        makes the object appear whole or not at all; locally a temporary name and a rename."""
         final = self._prepare(parts)
-        target = final if self.is_s3 else self._tmp_path(final)
+        if self.is_s3:
+            from boto3.s3.transfer import TransferConfig
+
+            # boto3's managed upload aborts the multipart upload if a part fails. pyarrow's S3
+            # stream completes whatever it holds when closed, even on an error (apache/arrow#40502),
+            # which could make half a file appear.
+            bucket, key = self._bucket_key(parts)
+            config = TransferConfig(multipart_threshold=UPLOAD_PART_BYTES, multipart_chunksize=UPLOAD_PART_BYTES, max_concurrency=2)
+            self._s3.upload_file(local_path, bucket, key, Config=config)
+            return
+        target = self._tmp_path(final)
         try:
             pafs.copy_files(local_path, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.filesystem)
-            if not self.is_s3:
-                self._commit(target, final)
+            self._commit(target, final)
         except BaseException:
-            if not self.is_s3:
-                self._delete_quietly(target)
+            self._delete_quietly(target)
             raise
 
     def write_parquet(self, table: pa.Table, *parts: str, compression: str = "zstd") -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from contextlib import contextmanager
 from datetime import date
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 
 from recipe_pipeline import lake as layout
+from recipe_pipeline import storage
 from recipe_pipeline.assets.ingestion import raw_conversations
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
@@ -221,3 +223,28 @@ def test_a_rewrite_whose_read_fails_leaves_no_work_directory(s3_bucket, monkeypa
         location.rewrite_streamed(lambda source, sink: Rewrite(None), "d/f")
     # While the error is still held (as a Dagster failure event or a log would hold it).
     assert raised.value and list(tmp_path.iterdir()) == []
+
+
+def test_an_upload_whose_part_fails_leaves_no_object_and_no_open_upload(s3_bucket, tmp_path, monkeypatch):
+    import botocore.client
+
+    monkeypatch.setattr(storage, "UPLOAD_PART_BYTES", 5 << 20)  # S3's least part size
+    lake = Location(f"s3://{s3_bucket}/lake")
+    local = tmp_path / "day.parquet"
+    local.write_bytes(os.urandom(12 << 20))  # three parts
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def failing_second_part(client, operation, params):
+        if operation == "UploadPart" and params.get("PartNumber") == 2:
+            raise ConnectionError("the network went away mid-upload")
+        return real_call(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing_second_part)
+    with pytest.raises(ConnectionError):
+        lake.put_file(str(local), "raw/conversations/day.parquet")
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", real_call)
+    s3 = boto3.client("s3")
+    assert "Contents" not in s3.list_objects_v2(Bucket=s3_bucket)  # no half a file
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3_bucket)  # and no parts left billed
+    lake.put_file(str(local), "raw/conversations/day.parquet")
+    assert lake.read_bytes("raw/conversations/day.parquet") == local.read_bytes()
