@@ -24,7 +24,7 @@ from recipe_pipeline.columns import by_distinct, give_back_memory
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import without_erased_users
-from recipe_pipeline.raw_user_ids import USER_ID_PLACEHOLDER, id_automaton, without_raw_user_ids
+from recipe_pipeline.raw_user_ids import USER_ID_PLACEHOLDER, day_user_ids, id_automaton, without_raw_user_ids
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
 from recipe_pipeline.storage import Location, parquet_batches
 
@@ -112,7 +112,7 @@ def anonymize_day(raw: pa.Table, pseudonymizer: Pseudonymizer, workers: ScrubWor
     if workers is None:
         with ScrubWorkers() as own:
             return anonymize_day(raw, pseudonymizer, own)
-    raw_ids = id_automaton(pc.unique(raw.column("user_id")).drop_null().to_pylist())
+    raw_ids = id_automaton(pc.unique(raw.column("user_id")).drop_null())
     return _anonymized(raw, _start_scrub(raw, workers, raw_ids), pseudonymizer)
 
 
@@ -220,11 +220,7 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
         summary.erased += removed
         return kept
 
-    raw_ids: set[str] = set()  # the day's, batch by batch (a user may type another's id)
-    for batch in parquet_batches(raw_file, batch_rows, ["user_id"]):
-        raw_ids.update(pc.unique(batch.column("user_id")).drop_null().to_pylist())
-    raw_id_automaton = id_automaton(raw_ids)
-    del raw_ids
+    raw_id_automaton = id_automaton(day_user_ids(raw_file, batch_rows))  # the day's: a user may type another's id
     with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
         raw_batches = (without_erased(_table(batch)) for batch in parquet_batches(raw_file, batch_rows))

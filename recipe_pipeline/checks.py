@@ -26,7 +26,7 @@ from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.columns import give_back_memory
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
-from recipe_pipeline.raw_user_ids import id_automaton, rows_containing
+from recipe_pipeline.raw_user_ids import day_user_ids, id_automaton, rows_containing
 from recipe_pipeline.resources import LakeResource, PseudonymKeyResource, WarehouseResource
 from recipe_pipeline.storage import parquet_batches
 from recipe_pipeline.warehouse import METRICS_MEMORY_LIMIT, bounded_duckdb, parquet_relation
@@ -204,14 +204,11 @@ def anonymized_has_no_raw_user_ids(context: dg.AssetCheckExecutionContext, lake:
     a message. Reports counts and row numbers only, never the ids."""
     day = context.partition_key
     location = lake.location()
-    raw_ids: set[str] = set()  # batch by batch: the day's user_id column is 120 MB at 5M messages
-    for _, batch in _batches(location, layout.raw_conversations_path(day), ["user_id"]):
-        raw_ids.update(pc.unique(batch.column("user_id")).to_pylist())
+    raw_ids = day_user_ids(location.parquet_file(layout.raw_conversations_path(day)), CHECK_BATCH_ROWS)
     automaton = id_automaton(raw_ids)
-    raw_id_values = pa.array(sorted(raw_ids), pa.string())
     leaked_as_id, leaked_rows, rows = 0, [], 0
     for first, batch in _batches(location, layout.conversations_path(day), ["user_id", "message"]):
-        leaked_as_id += pc.sum(pc.is_in(batch.column("user_id"), raw_id_values)).as_py() or 0
+        leaked_as_id += pc.sum(pc.is_in(batch.column("user_id"), raw_ids)).as_py() or 0
         if automaton is not None and batch.num_rows:
             leaked_rows += [first + row for row in rows_containing(batch.column("message"), automaton)]
         rows += batch.num_rows

@@ -81,3 +81,12 @@ def test_no_id_is_left_once_replaced(ids, texts):
     replaced, _ = without_raw_user_ids(pa.array(texts, pa.string()), automaton)
     assert rows_containing(replaced, automaton) == []
     assert [text is None for text in replaced.to_pylist()] == [text is None for text in texts]
+
+
+def test_an_automaton_of_an_arrow_array_reads_the_ids_in_place():
+    ids = pa.array(["xx", "user-123456", None, "üser-7890ab", "short"]).slice(1)
+    automaton = id_automaton(ids)
+    texts = pa.array(["I'm user-123456!", "ich bin üser-7890ab", "short", "plain"])
+    assert rows_containing(texts, automaton) == [0, 1] == rows_containing(texts, id_automaton(["user-123456", "üser-7890ab"]))
+    assert id_automaton(ids.cast(pa.large_string())) is not None
+    assert id_automaton(pa.array(["short", None])) is None and id_automaton(pa.array([], pa.string())) is None
