@@ -148,7 +148,17 @@ SATISFACTION_CASES = {
     "Sunburned, but the salad was delicious": "satisfied",
     "Thanks, it worked!": "satisfied",
     "An imperfect answer": "unknown",
+    # Word edges are ASCII classes, alike in DuckDB and Athena: a word after a CJK letter or an
+    # accented one still counts, and "_" or a digit glued to it does not.
+    "とてもperfect": "satisfied",
+    "burnt_offering": "unknown",
+    "ruined2": "unknown",
 }
+
+
+def test_satisfaction_patterns_use_no_engine_dependent_word_boundary():
+    code = "\n".join(line for line in load_query("conversation_outcomes").text.splitlines() if not line.lstrip().startswith("--"))
+    assert "regexp_like" in code and "\\b" not in code
 
 
 def test_satisfaction_matches_whole_words_of_the_definition():
