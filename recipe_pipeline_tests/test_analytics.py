@@ -180,6 +180,16 @@ def test_outcomes_count_a_conversation_once_whole_on_the_day_it_began(run):
     assert analytics.outcomes(run, SUN, MON)["conversations"] == 3
 
 
+def test_tool_adoption_counts_a_conversation_once_whole_on_the_day_it_began(run):
+    # b1 begins on Sunday; its web_search came after midnight: Sunday's, not Monday's.
+    def tools(start, end):
+        return {r["tool"]: (r["uses"], r["conversations_using"], r["adoption_rate"]) for r in analytics._records(run, "tool_adoption", analytics.range_values(start, end))}
+
+    assert tools(SUN, SUN) == {"timer": (1, 1, 0.5), "web_search": (1, 1, 0.5)}  # a1 and b1
+    assert tools(MON, MON) == {}  # a2 used no tool
+    assert tools(SUN, MON) == {"timer": (1, 1, 1 / 3), "web_search": (1, 1, 1 / 3)}
+
+
 def test_wau_mau_window_edges_and_lookback(edge_run):
     # Alone in the range, D still sees the 27 days before it: the lookback reads them.
     [row] = analytics.active_users(edge_run, D, D)
