@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.columns import by_distinct, give_back_memory
+from recipe_pipeline.columns import by_distinct, give_back_memory, one_array
 from recipe_pipeline.pii import PendingScrub, ScrubWorkers, start_scrub
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import without_erased_users
-from recipe_pipeline.raw_user_ids import USER_ID_PLACEHOLDER, day_user_ids, id_automaton, without_raw_user_ids
+from recipe_pipeline.raw_user_ids import USER_ID_KIND, day_user_ids, id_automaton, without_raw_user_ids
 from recipe_pipeline.recipes import extract_recipe_column, recipe_category_column
 from recipe_pipeline.storage import Location, parquet_batches
 
@@ -90,8 +90,7 @@ def _tools_and_rating(metadata_json: str | None) -> tuple[list[str], int | None]
         tools = [tools]
     elif not isinstance(tools, list):
         tools = []  # absent, or not a list the app would write (a number, a map): no tools
-    names = sorted({t for t in tools if isinstance(t, str) and _TOOL_NAME.fullmatch(t)}
-                   | ({metadata["tool"]} if isinstance(metadata.get("tool"), str) and _TOOL_NAME.fullmatch(metadata["tool"]) else set()))
+    names = sorted({t for t in [*tools, metadata.get("tool")] if isinstance(t, str) and _TOOL_NAME.fullmatch(t)})
     rating = metadata.get("rating")
     valid_rating = int(rating) if isinstance(rating, (int, float)) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
     return names, valid_rating
@@ -127,9 +126,7 @@ def _start_scrub(raw: pa.Table, workers: ScrubWorkers, raw_ids: ahocorasick_rs.B
     what is left started. Ids go first: a PII match could otherwise take part of one ("user-
     020794960018" reads as a phone number), and the scrub's passes then catch what a replaced id
     was hiding ("...[USER_ID]12 Oak Street")."""
-    messages = raw.column("message")
-    messages = messages.combine_chunks() if messages.num_chunks else pa.array([], pa.string())
-    messages, ids_replaced = without_raw_user_ids(messages, raw_ids)
+    messages, ids_replaced = without_raw_user_ids(one_array(raw.column("message")), raw_ids)
     return _StartedScrub(start_scrub(messages, workers), ids_replaced)
 
 
@@ -140,7 +137,7 @@ def _anonymized(raw: pa.Table, started: _StartedScrub, pseudonymizer: Pseudonymi
     redactions, counts = scrubbed.redactions, dict(scrubbed.counts)
     if ids_replaced is not None:
         redactions = pc.add(redactions, ids_replaced)
-        counts[USER_ID_PLACEHOLDER.strip("[]")] = pc.sum(ids_replaced).as_py()
+        counts[USER_ID_KIND] = pc.sum(ids_replaced).as_py()
     # Recipes come from the scrubbed text, so no PII can ever become a "recipe name".
     assistant_texts = pc.if_else(pc.equal(raw.column("role"), "assistant"), texts, pa.scalar(None, pa.string()))
     recipe_names = extract_recipe_column(assistant_texts)

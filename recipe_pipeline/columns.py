@@ -20,6 +20,13 @@ def row_numbers(length: int, first: int = 1) -> pa.Array:
     return pc.add(pc.cumulative_sum(constant(length, 1, pa.int64())), first - 1)
 
 
+def one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``values`` as one contiguous array (a chunked column of no chunks: an empty one of its type)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    return values
+
+
 def dictionary_of(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """The distinct non-null values and, per row, the index of its value (null for a null)."""
     encoded = pc.dictionary_encode(values)

@@ -41,7 +41,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recipe_pipeline.columns import cores
+from recipe_pipeline.columns import cores, one_array
 
 PII_KINDS = ("EMAIL", "IBAN", "CARD", "SSN", "IP", "PHONE", "ADDRESS", "NAME")
 PHONE_REGIONS = ("US", "GB", "CA", "AU", "IN")  # IE would take "1999-2005" for a number
@@ -475,9 +475,9 @@ class ScrubWorkers:
 
 
 def _column(messages: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(messages, pa.ChunkedArray):
-        return messages.combine_chunks() if messages.num_chunks else pa.array([], pa.string())
-    return messages if isinstance(messages, pa.Array) else pa.array(list(messages), pa.string())
+    if isinstance(messages, (pa.Array, pa.ChunkedArray)):
+        return one_array(messages)
+    return pa.array(list(messages), pa.string())
 
 
 def _matches(texts: pa.Array, pattern: str) -> pa.Array:

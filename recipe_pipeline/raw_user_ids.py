@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from recipe_pipeline.storage import parquet_batches
 
-USER_ID_PLACEHOLDER = "[USER_ID]"
+USER_ID_KIND = "USER_ID"  # counted beside the PII kinds
+USER_ID_PLACEHOLDER = f"[{USER_ID_KIND}]"
 
 
 # Ids shorter than this would match ordinary words; the user_id column check covers them.
@@ -43,7 +44,7 @@ def id_automaton(ids: Iterable[str] | pa.Array) -> ahocorasick_rs.BytesAhoCorasi
     enough."""
     if isinstance(ids, pa.Array):
         long_enough = ids.filter(pc.fill_null(pc.greater_equal(pc.utf8_length(ids), MIN_SEARCHED_ID_CHARS), False))
-        patterns: Iterable = _views(long_enough.cast(pa.string())) if len(long_enough) else None
+        patterns: Iterable = _views(long_enough) if len(long_enough) else None
     else:
         patterns = [user_id.encode() for user_id in ids if len(user_id) >= MIN_SEARCHED_ID_CHARS] or None
     if patterns is None:
@@ -53,9 +54,19 @@ def id_automaton(ids: Iterable[str] | pa.Array) -> ahocorasick_rs.BytesAhoCorasi
 
 def _views(texts: pa.Array) -> Iterator[memoryview]:
     """Each text of ``texts`` (none null) as a view of the bytes in its buffer."""
-    offsets = pa.Array.from_buffers(pa.int32(), len(texts) + 1, [None, texts.buffers()[1]], offset=texts.offset).to_pylist()
-    data = memoryview(texts.buffers()[2]).cast("B")
+    offsets, data = _in_buffer(texts)
     return (data[offsets[row] : offsets[row + 1]] for row in range(len(texts)))
+
+
+def _in_buffer(texts: pa.Array) -> tuple[list[int], memoryview | None]:
+    """Where each of ``texts`` starts in the one buffer Arrow keeps them in (and where the last
+    ends), and that buffer's bytes (None when it has none)."""
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        raise TypeError(f"texts must be string or large_string, not {texts.type}")
+    offset_type = pa.int64() if pa.types.is_large_string(texts.type) else pa.int32()
+    offsets = pa.Array.from_buffers(offset_type, len(texts) + 1, [None, texts.buffers()[1]], offset=texts.offset).to_pylist()
+    data = texts.buffers()[2]
+    return offsets, None if data is None else memoryview(data).cast("B")
 
 
 # Texts searched per call: the matches come back as one list, so a leak repeated in every
@@ -68,14 +79,9 @@ def rows_containing(texts: pa.Array, automaton: ahocorasick_rs.BytesAhoCorasick)
     searched in place in the one buffer Arrow keeps them in, ``SEARCH_ROWS`` at a time; a match
     across two of them is not one (every match is reported, overlapping ones too, so one across a
     boundary hides none within a text)."""
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        raise TypeError(f"texts must be string or large_string, not {texts.type}")
-    offset_type = pa.int64() if pa.types.is_large_string(texts.type) else pa.int32()
-    offsets = pa.Array.from_buffers(offset_type, len(texts) + 1, [None, texts.buffers()[1]], offset=texts.offset).to_pylist()
-    data = texts.buffers()[2]
+    offsets, data = _in_buffer(texts)
     if data is None or offsets[-1] == offsets[0]:
         return []
-    data = memoryview(data).cast("B")
     found = set()
     for first in range(0, len(texts), SEARCH_ROWS):
         last = min(first + SEARCH_ROWS, len(texts))

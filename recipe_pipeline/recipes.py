@@ -17,7 +17,7 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recipe_pipeline.columns import by_distinct, on_every_core
+from recipe_pipeline.columns import by_distinct, on_every_core, one_array
 
 # canonical name -> category. Categories: pasta, soup, dessert, baking, curry, salad, breakfast,
 # main, seafood, vegetarian, rice, snack, drink.
@@ -364,9 +364,7 @@ def extract_recipe_column(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``extract_recipe`` over a column, vectorized: RE2 finds the first catalogue mention of every
     ASCII message in one pass (a slice per core). Python sees only the rest (non-ASCII text, and
     messages with a seed phrase but no catalogue dish), each distinct text once."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.string())
-    return on_every_core(_extract_recipes, texts)
+    return on_every_core(_extract_recipes, one_array(texts))
 
 
 def _extract_recipes(texts: pa.Array) -> pa.Array:
