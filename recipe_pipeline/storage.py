@@ -211,13 +211,15 @@ class Location:
 
     def list_files(self, *parts: str, recursive: bool = False) -> list[str]:
         """Paths (relative to this location) of the files below ``parts``."""
+        return sorted(path for path, _ in self._files(*parts, recursive=recursive))
+
+    def _files(self, *parts: str, recursive: bool) -> Iterator[tuple[str, pafs.FileInfo]]:
+        """The files below ``parts``: each one's path relative to this location, and its info."""
         selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=recursive)
         prefix = self.root.rstrip("/") + "/"
-        return sorted(
-            info.path[len(prefix) :] if info.path.startswith(prefix) else info.path
-            for info in self.filesystem.get_file_info(selector)
-            if info.type == pafs.FileType.File
-        )
+        for info in self.filesystem.get_file_info(selector):
+            if info.type == pafs.FileType.File:
+                yield (info.path[len(prefix) :] if info.path.startswith(prefix) else info.path), info
 
     def last_modified(self, *parts: str) -> datetime | None:
         """When the newest file below ``parts`` was written (S3's LastModified). With no file
@@ -279,13 +281,9 @@ class Location:
         request, or a multipart upload the lifecycle rules abort."""
         if self.is_s3:
             return []
-        selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
-        prefix = self.root.rstrip("/") + "/"
         return sorted(
-            info.path[len(prefix) :]
-            for info in self.filesystem.get_file_info(selector)
-            if info.type == pafs.FileType.File and _TEMP_NAME.fullmatch(posixpath.basename(info.path))
-            and info.mtime is not None and info.mtime.astimezone(UTC) < written_before
+            path for path, info in self._files(recursive=True)
+            if _TEMP_NAME.fullmatch(posixpath.basename(path)) and info.mtime is not None and info.mtime.astimezone(UTC) < written_before
         )
 
     def write_bytes(self, data: bytes | pa.Buffer, *parts: str) -> None:
