@@ -62,7 +62,7 @@ class ExportPlan:
     new_exports: list[str]
     ignored_days: dict[str, int]  # days before the first partition -> items
     problems: dict[str, str]
-    to_index: list[str] = field(default_factory=list)  # completed exports with no index yet, none whose index run has ended
+    to_index: list[str] = field(default_factory=list)  # completed exports with no index yet, none whose index run failed
     not_days: dict[str, int] = field(default_factory=dict)  # index "days" that are no date -> items, never requested
 
 
@@ -75,17 +75,18 @@ def is_day(key: str) -> bool:
         return False
 
 
-def _no_index_run_ended(export_id: str) -> str | None:
+def _no_index_run_failed(export_id: str) -> str | None:
     return None
 
 
 def plan_export_runs(
     store: ExportStore, lake: Location, cursor: ExportCursor, *, first_day: str, now: datetime,
-    index_run_ended: Callable[[str], str | None] = _no_index_run_ended,
+    index_run_failed: Callable[[str], str | None] = _no_index_run_failed,
 ) -> ExportPlan:
     """The exports completed since ``cursor`` still to index, and once none is, the partitions
-    the new ones touch. ``index_run_ended`` tells, of an export with no index, how its latest
-    index run ended (None: no run yet, or one under way): such an export is a problem."""
+    the new ones touch. ``index_run_failed`` tells, of an export with no index, how its latest
+    index run failed (None: no run yet, one under way, or one that succeeded, whose index is then
+    written or, of an older version, to be written again): such an export is a problem."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
     failed: dict[str, str] = {}
@@ -107,14 +108,12 @@ def plan_export_runs(
             failed[export_id] = str(exc)  # not handled: retried on every tick until readable
             continue
         index = cached_export_index(lake, export_id)
-        ended = index_run_ended(export_id) if index is None else None
-        if ended is not None:
-            index = cached_export_index(lake, export_id)  # written as the run ended, since the first look
+        failed_run = index_run_failed(export_id) if index is None else None
         if index is not None:
             indexed.append((export_id, index))
-        elif ended is not None:  # not handled: the run re-executed on the fixed export writes the index
+        elif failed_run is not None:  # not handled: the run re-executed on the fixed export writes the index
             unindexable.append(export_id)
-            failed[export_id] = (f"export {export_id} has no index: its index run {ended}. Re-execute it (dynamodb_export_index, "
+            failed[export_id] = (f"export {export_id} has no index: its index run {failed_run}. Re-execute it (dynamodb_export_index, "
                                  f"partition {export_id}) once the export is fixed, or remove the export")
         else:
             to_index.append(export_id)  # not handled until the export_index run has written it

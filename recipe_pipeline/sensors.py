@@ -16,7 +16,7 @@ SENSOR_NAME = "dynamodb_export_sensor"
 PARTITION_TAG = "dagster/partition"
 
 
-def _index_run_ended(instance: dg.DagsterInstance, export_id: str) -> str | None:
+def _index_run_failed(instance: dg.DagsterInstance, export_id: str) -> str | None:
     """How the export's latest index run ended, if it has and did not succeed (one re-executed
     from the UI counts). One that succeeded wrote an index: if the planner finds none, it was of
     an older ``INDEX_VERSION`` (an upgrade), and the export is indexed again under this one's
@@ -46,7 +46,7 @@ def dynamodb_export_sensor(
 ) -> dg.SensorResult:
     plan = plan_export_runs(
         exports.store(), lake.location(), ExportCursor.parse(context.cursor), first_day=first_day(), now=datetime.now(UTC),
-        index_run_ended=lambda export_id: _index_run_ended(context.instance, export_id),
+        index_run_failed=lambda export_id: _index_run_failed(context.instance, export_id),
     )
     for export_id, problem in plan.problems.items():
         context.log.error(f"not processed, looked at again on the next tick: {problem}")
@@ -57,7 +57,7 @@ def dynamodb_export_sensor(
                           "(re-index the export: its items with impossible timestamps are then quarantined)")
     existing = set(context.instance.get_dynamic_partitions(export_partitions.name)) if plan.to_index else set()
     new_partitions = [eid for eid in plan.to_index if eid not in existing]
-    # Requested again on every tick until the index exists or the run has ended: the run key makes
+    # Requested again on every tick until the index exists or the run has failed: the run key makes
     # the repeats no-ops. An index run that failed is a problem (the days wait, reported), and is
     # re-executed from the UI once the export is fixed.
     run_requests = [
