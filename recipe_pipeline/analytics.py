@@ -77,8 +77,8 @@ def latest_observable_week(data_end: date, n: int) -> tuple[date, date]:
 
 def latest_observable_cohorts(run: QueryRunner, data_end: date) -> dict[int, list[dict[str, Any]]]:
     """For day 7 and day 30: the cohorts of ``latest_observable_week`` (one query reads both)."""
-    cohorts = retention(run, latest_observable_week(data_end, 30)[0], latest_observable_week(data_end, 7)[1], data_end)
     weeks = {n: latest_observable_week(data_end, n) for n in (7, 30)}
+    cohorts = retention(run, weeks[30][0], weeks[7][1], data_end)
     return {n: [c for c in cohorts if first <= date.fromisoformat(c["cohort"]) <= last] for n, (first, last) in weeks.items()}
 
 
