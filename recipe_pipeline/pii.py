@@ -130,6 +130,7 @@ _NOT_SURNAMES = {
     "need", "want", "help", "here", "hi", "hello", "hey", "my", "we", "you", "your", "it", "this", "that", "let", "any",
     "ok", "okay", "lol", "so", "just", "not", "now", "also", "really", "very", "still", "going", "trying", "a", "from",
 }
+_NOT_SURNAMES_IN_LOWER_CASE = _NOT_SURNAMES | _NAME_STOPWORDS
 # A word of a name: letters of any script ("José", "Zoë"), apostrophes and hyphens.
 _NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['\-])+"
 _NAME_WORD_PATTERN = re.compile(_NAME_WORD)
@@ -310,9 +311,10 @@ def _name_spans(text: str) -> list[PIISpan]:
         # Further words are the name's while capitalized ("Nguyễn Văn An"), or, for a name
         # begun in lower case, one more ("my name is sarah connor"); "my name is Bob lol" is Bob.
         lower_case = words[0][0].islower()
+        not_surnames = _NOT_SURNAMES_IN_LOWER_CASE if lower_case else _NOT_SURNAMES
         kept = 1
         for word in words[1 : 2 if lower_case else 3]:
-            if (word[0].islower() and not lower_case) or word.lower() in _NOT_SURNAMES or (lower_case and word.lower() in _NAME_STOPWORDS):
+            if word.lower() in not_surnames or (word[0].islower() and not lower_case):
                 break
             kept += 1
         spans.append(PIISpan("NAME", match.start(1), found[kept - 1].end()))
