@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from recipe_pipeline.export_index import INDEX_VERSION
+from recipe_pipeline.export_index import INDEX_VERSION, cached_export_index
 from recipe_pipeline.export_runs import ExportCursor, plan_export_runs
 from recipe_pipeline.jobs import daily_pipeline_job, export_index_job
 from recipe_pipeline.partitions import export_partitions, first_day
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource
+from recipe_pipeline.storage import Location
 
 SENSOR_NAME = "dynamodb_export_sensor"
 PARTITION_TAG = "dagster/partition"
@@ -25,6 +26,19 @@ def _index_run_failed(instance: dg.DagsterInstance, export_id: str) -> str | Non
     if runs and runs[0].is_finished and runs[0].status != dg.DagsterRunStatus.SUCCESS:
         return f"{runs[0].run_id} ended {runs[0].status.value}"
     return None
+
+
+def _index_run_key(instance: dg.DagsterInstance, lake: Location, export_id: str) -> str | None:
+    """The run key of the export's next index run, or None if its index has just been written.
+    If its latest index run succeeded, the index it wrote is gone (removed by hand, or the lake
+    moved): the key names that run, so the export is indexed again rather than its request taken
+    for a repeat, and its days and every later export's waiting silently."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=export_index_job.name, tags={PARTITION_TAG: export_id}), limit=1)
+    key = f"index:v{INDEX_VERSION}:{export_id}"
+    if not runs or runs[0].status != dg.DagsterRunStatus.SUCCESS:
+        return key
+    # Or it succeeded since the planner looked: the next tick handles the export.
+    return None if cached_export_index(lake, export_id) is not None else f"{key}:after:{runs[0].run_id}"
 
 
 @dg.sensor(
@@ -60,11 +74,12 @@ def dynamodb_export_sensor(
     # Requested again on every tick until the index exists or the run has failed: the run key makes
     # the repeats no-ops. An index run that failed is a problem (the days wait, reported), and is
     # re-executed from the UI once the export is fixed.
+    # The index's version in the key: after an upgrade, an export indexed by the older version is
+    # indexed again rather than its request taken for a repeat.
+    index_run_keys = {export_id: _index_run_key(context.instance, lake.location(), export_id) for export_id in plan.to_index}
     run_requests = [
-        # The index's version in the key: after an upgrade, an export indexed by the older version
-        # is indexed again rather than its request taken for a repeat.
-        dg.RunRequest(run_key=f"index:v{INDEX_VERSION}:{export_id}", job_name=export_index_job.name, partition_key=export_id)
-        for export_id in plan.to_index
+        dg.RunRequest(run_key=run_key, job_name=export_index_job.name, partition_key=export_id)
+        for export_id, run_key in index_run_keys.items() if run_key is not None
     ]
     run_requests += [
         dg.RunRequest(

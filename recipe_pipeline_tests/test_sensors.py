@@ -220,10 +220,41 @@ def test_an_export_indexed_by_an_older_version_is_indexed_again_not_reported(pro
     project.lake.write_bytes(json.dumps(older).encode(), path)
 
     again = tick(project, instance, first.cursor)
-    assert [(r.job_name, r.partition_key, r.run_key) for r in again.run_requests] == [("export_index", export_id, f"index:v{INDEX_VERSION}:{export_id}")]
+    [run] = instance.get_runs()
+    assert [(r.job_name, r.partition_key, r.run_key) for r in again.run_requests] == [
+        ("export_index", export_id, f"index:v{INDEX_VERSION}:{export_id}:after:{run.run_id}")]
     assert ExportCursor.parse(again.cursor).failed == {}
     assert all(run.success for run in run_index_requests(project, instance, again))
     assert [r.partition_key for r in tick(project, instance, again.cursor).run_requests] == ["2025-01-01"]
+
+
+def test_an_export_whose_index_is_removed_after_its_run_succeeded_is_indexed_again_under_a_new_run_key(project, instance):
+    # The run key already used would make the request a no-op: the export, and every export
+    # after it, would wait for an index nothing writes, with nothing reported.
+    first_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    first = tick(project, instance, None)
+    assert all(run.success for run in run_index_requests(project, instance, first))
+    project.lake.delete(layout.export_index_path(first_id))
+    later_id = ExportWriter(project.exports).write_incremental_export(
+        [Change(("c2", "2025-01-02T09:00:00Z"), 1735808400000000, item("c2", "2025-01-02T09:00:00Z"), None)],
+        datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC))
+
+    again = tick(project, instance, first.cursor)
+    keys = {r.partition_key: r.run_key for r in again.run_requests}
+    [used] = [r.run_key for r in first.run_requests]
+    assert set(keys) == {first_id, later_id} and keys[first_id] != used
+    assert [r.run_key for r in tick(project, instance, first.cursor).run_requests] == list(keys.values())  # deterministic
+    assert all(run.success for run in run_index_requests(project, instance, again))
+    assert [r.partition_key for r in tick(project, instance, again.cursor).run_requests] == ["2025-01-01", "2025-01-02"]
+
+
+def test_an_index_written_since_the_planner_looked_is_not_requested_again(project, instance):
+    from recipe_pipeline.sensors import _index_run_key
+
+    export_id = ExportWriter(project.exports).write_full_export([item("c1", "2025-01-01T09:00:00Z")], datetime(2025, 1, 2, tzinfo=UTC))
+    assert _index_run_key(instance, project.lake, export_id) == f"index:v{INDEX_VERSION}:{export_id}"
+    assert all(run.success for run in run_index_requests(project, instance, tick(project, instance, None)))
+    assert _index_run_key(instance, project.lake, export_id) is None
 
 
 def test_an_export_whose_manifest_cannot_be_read_is_retried_on_every_tick(project, instance):
