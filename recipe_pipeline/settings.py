@@ -121,13 +121,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     duckdb_path = env.get("RECIPE_PIPELINE_DUCKDB")
     if duckdb_path and "://" in duckdb_path:
         raise ConfigurationError(f"RECIPE_PIPELINE_DUCKDB={duckdb_path!r} must name a local file, not a URL")
-    if not duckdb_path:
-        if _is_s3(lake) and engine == "athena":
-            duckdb_path = os.path.join(os.path.expanduser("~"), ".recipe-pipeline", "warehouse.duckdb")  # unused with Athena
-        elif _is_s3(lake):
-            raise ConfigurationError("RECIPE_PIPELINE_DUCKDB must name a local file when RECIPE_PIPELINE_LAKE is on S3")
+    if duckdb_path:
+        _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
+    elif _is_s3(lake) and engine == "athena":
+        # Unused with Athena, so not checked: a container's home may well be read-only.
+        duckdb_path = os.path.join(os.path.expanduser("~"), ".recipe-pipeline", "warehouse.duckdb")
+    elif _is_s3(lake):
+        raise ConfigurationError("RECIPE_PIPELINE_DUCKDB must name a local file when RECIPE_PIPELINE_LAKE is on S3")
+    else:
         duckdb_path = os.path.join(lake, "warehouse.duckdb")
-    _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
+        _check_local_dir_creatable("RECIPE_PIPELINE_DUCKDB", os.path.dirname(os.path.abspath(duckdb_path)))
 
     key_from_env = bool(env.get("RECIPE_PIPELINE_PSEUDONYM_KEY"))
     key_secret = (env.get("RECIPE_PIPELINE_PSEUDONYM_KEY_SECRET") or "").strip() or None

@@ -86,6 +86,19 @@ def test_athena_on_an_s3_lake_needs_no_local_database(tmp_path, monkeypatch):
     assert tree(tmp_path) == []
 
 
+def test_athena_on_an_s3_lake_loads_from_a_read_only_directory_with_a_read_only_home(tmp_path, monkeypatch):
+    # The default DuckDB path was joined to the S3 URL ("<cwd>/s3:/bucket/lake/warehouse.duckdb")
+    # and checked for writability: a container with a read-only working directory failed to load.
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    monkeypatch.chdir(read_only)
+    monkeypatch.setenv("HOME", str(read_only))
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: not str(path).startswith(str(read_only)))  # also as root
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": "s3://bucket/lake", "RECIPE_PIPELINE_ENGINE": "athena", "RECIPE_PIPELINE_PSEUDONYM_KEY": "k"})
+    assert "s3:" not in settings.duckdb_path
+
+
 # -- errors that name the variable -----------------------------------------------------------
 @pytest.mark.parametrize(
     ("environ", "message"),
