@@ -1,5 +1,6 @@
 """The daily pipeline job (every layer of one UTC day, with the day's asset checks), the export
-index job the sensor runs for each new export, and the refresh and reporting jobs."""
+index job the sensor runs for each new export, and the refresh and reporting jobs. Each takes
+its partitions from the assets it selects."""
 
 
 import dagster as dg
@@ -8,33 +9,28 @@ from recipe_pipeline.assets.ingestion import dynamodb_export_index, raw_conversa
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
-from recipe_pipeline.partitions import daily_partitions, export_partitions, weekly_partitions
 
 daily_pipeline_job = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.assets(raw_conversations, anonymized_conversations, daily_metrics, athena_tables),
-    partitions_def=daily_partitions,
     description="raw_conversations -> anonymized_conversations -> daily_metrics -> athena_tables for one UTC day.",
 )
 
 export_index_job = dg.define_asset_job(
     "export_index",
     selection=dg.AssetSelection.assets(dynamodb_export_index),
-    partitions_def=export_partitions,
     description="Index one completed DynamoDB export: the days it touches, its unreadable lines quarantined.",
 )
 
 metrics_refresh_job = dg.define_asset_job(
     "metrics_refresh",
     selection=dg.AssetSelection.assets(daily_metrics, athena_tables),
-    partitions_def=daily_partitions,
     description="Recompute daily_metrics and athena_tables for a day whose conversations changed (e.g. after forget-user).",
 )
 
 weekly_reports_job = dg.define_asset_job(
     "weekly_reports",
     selection=dg.AssetSelection.groups("reporting") - dg.AssetSelection.assets("stakeholder_dashboard"),
-    partitions_def=weekly_partitions,
     description="The week's stakeholder reports: recipe popularity, engagement, retention cohorts, usage heat map.",
 )
 
