@@ -10,7 +10,6 @@ tick after its index is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,9 +49,12 @@ class PartitionRequest:
 
     @property
     def run_key(self) -> str:
-        # Stable for the same inputs, so a tick evaluated twice launches nothing twice.
-        digest = hashlib.sha256(",".join(self.export_ids).encode()).hexdigest()[:12]
-        return f"{self.day}:{digest}"
+        """The day and the newest export it is requested for (export ids start with their time).
+        A day run reads every completed export that touches the day, so the key says "built with
+        everything up to this export" however the exports were grouped: catch-up (a cursor of
+        its own, exports taken a tick at a time) and the daemon (all at once, on its first tick)
+        name the same runs, and neither runs a day the other has already built."""
+        return f"{self.day}:{max(self.export_ids)}"
 
 
 @dataclass

@@ -47,3 +47,29 @@ def test_a_run_key_already_launched_is_not_run_twice(project, simulated, instanc
     assert [r.status for r in second.runs] == ["skipped (already launched)"] * len(first.day_runs)
     assert [r.run_id for r in second.runs] == [r.run_id for r in first.day_runs]
     assert len(instance.get_runs()) == len(first.runs)
+
+
+def test_the_daemon_starting_from_its_own_cursor_reruns_no_day_catch_up_built_a_tick_at_a_time(project, instance):
+    # catch-up keeps a cursor of its own: the daemon's first tick sees every export at once, and
+    # must name the days catch-up built export by export with the keys catch-up used.
+    from datetime import UTC, datetime, timedelta
+
+    from recipe_pipeline.export_writer import Change, ExportWriter
+    from recipe_pipeline_tests.test_sensors import item
+
+    defs, writer, start = build_definitions(project.settings), ExportWriter(project.exports), datetime(2025, 1, 2, tzinfo=UTC)
+    writer.write_full_export([item("c1", "2025-01-01T09:00:00.000001Z")], start)
+    first = catch_up(defs, instance, log=lambda _: None)
+    changes = [
+        Change(("c2", "2025-01-02T08:00:00.000001Z"), 1735804800000000, item("c2", "2025-01-02T08:00:00.000001Z"), None),
+        Change(("c1", "2025-01-01T09:00:00.000001Z"), 1735808400000000, item("c1", "2025-01-01T09:00:00.000001Z"), None),
+    ]
+    writer.write_incremental_export(changes, start, start + timedelta(days=1))
+    second = catch_up(defs, instance, log=lambda _: None)
+    built = [(r.partition_key, r.status) for r in first.day_runs + second.day_runs]
+    assert built == [("2025-01-01", "succeeded"), ("2025-01-01", "succeeded"), ("2025-01-02", "succeeded")]
+
+    write_cursor(instance, None)  # the daemon's cursor, which has seen nothing yet
+    daemon = catch_up(defs, instance, log=lambda _: None)
+    assert [(r.partition_key, r.status) for r in daemon.runs] == [
+        ("2025-01-01", "skipped (already launched)"), ("2025-01-02", "skipped (already launched)")]
