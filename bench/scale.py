@@ -4,8 +4,9 @@ in the same run, each in its own child process (wall time and peak RSS from the 
 - floor: read, decompress and parse every data file into Arrow (pyarrow.json), nothing else;
 - ours: ``raw_conversations`` + ``anonymized_conversations`` + ``daily_metrics`` materialized
   by Dagster for that partition, and the same three steps as plain functions (the difference is
-  Dagster's run overhead); and the Dagster run again with the assets' blocking checks, as a
-  scheduled daily run has them;
+  Dagster's run overhead, and the privacy audits ``anonymized_conversations`` runs before it
+  publishes a day, which are its own checks); and the Dagster run again with the assets'
+  separate blocking checks, as a scheduled daily run has them;
 - peer: the seed's logic the plain-Python way (a dict per item, ``re.sub`` per message,
   ``hashlib`` per user id, Python loops to aggregate).
 

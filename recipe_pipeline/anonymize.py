@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -198,17 +198,20 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 _NOTHING = object()
 
 
-def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, batch_rows: int = BATCH_ROWS) -> AnonymizedDaySummary:
+def write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, batch_rows: int = BATCH_ROWS,
+                         audit: Callable[[str], None] | None = None) -> AnonymizedDaySummary:
     """Read the day's raw Parquet in batches, anonymize each and stream it to the day's
     ``conversations/`` file (replaced whole, atomically), with provenance in the footer.
+    ``audit`` sees the finished file first, and may raise to keep it from being published.
 
     Users in the erasure registry are left out even if the raw day still holds them (forget-user
     may not have swept it yet), and a user erased meanwhile has the day written again without
     them (``layout.write_as_of_erasures``)."""
-    return layout.write_as_of_erasures(lake, lambda erased: _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows))
+    return layout.write_as_of_erasures(lake, lambda erased: _write_anonymized_day(lake, day, pseudonymizer, erased, batch_rows, audit))
 
 
-def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, erased: set[str], batch_rows: int) -> AnonymizedDaySummary:
+def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer, erased: set[str], batch_rows: int,
+                          audit: Callable[[str], None] | None) -> AnonymizedDaySummary:
     raw_file = lake.parquet_file(layout.raw_conversations_path(day))
     summary = AnonymizedDaySummary(raw_rows=raw_file.metadata.num_rows)
 
@@ -218,7 +221,7 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
         return kept
 
     raw_id_automaton = id_automaton(day_user_ids(raw_file, batch_rows))  # the day's: a user may type another's id
-    with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day)) as writer:
+    with ScrubWorkers() as workers, lake.open_parquet_writer(ANONYMIZED_SCHEMA, layout.conversations_path(day), audit=audit) as writer:
         # One batch ahead: the workers scrub batch k+1 while this process finishes batch k.
         raw_batches = (without_erased(_table(batch)) for batch in parquet_batches(raw_file, batch_rows))
         started = ((table, _start_scrub(table, workers, raw_id_automaton)) for table in raw_batches)

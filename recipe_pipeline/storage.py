@@ -338,8 +338,11 @@ class Location:
             self._delete_quietly(tmp)
             raise
 
-    def open_parquet_writer(self, schema: pa.Schema, *parts: str, compression: str = "zstd") -> AtomicParquetWriter:
-        return AtomicParquetWriter(self, self._prepare(parts), schema, compression)
+    def open_parquet_writer(self, schema: pa.Schema, *parts: str, compression: str = "zstd",
+                            audit: Callable[[str], None] | None = None) -> AtomicParquetWriter:
+        """A streamed, atomic Parquet write (``AtomicParquetWriter``); ``audit``, given the
+        finished file's local path, may raise to have it abandoned instead of published."""
+        return AtomicParquetWriter(self, self._prepare(parts), schema, compression, audit)
 
     def delete_dir(self, *parts: str) -> None:
         """Delete a directory (an S3 prefix) and everything below it; missing is fine.
@@ -529,12 +532,15 @@ class AtomicParquetWriter:
 
     Encoding and compressing a batch (Arrow, without the GIL) runs on a background thread while
     the caller prepares the next one; one batch at most is in flight, so memory stays bounded.
-    A failed write surfaces at the next ``write``, ``add_metadata`` or on exit."""
+    A failed write surfaces at the next ``write``, ``add_metadata`` or on exit. ``audit`` sees
+    the finished file before it is published (write-audit-publish): if it raises, nothing is."""
 
-    def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str) -> None:
+    def __init__(self, location: Location, final: str, schema: pa.Schema, compression: str,
+                 audit: Callable[[str], None] | None = None) -> None:
         self._location = location
         self._final = final
         self._schema = schema
+        self._audit = audit
         # On S3, written to local disk and uploaded once whole (``Location.put_file``): a day
         # built in memory held the whole file until its PUT, 250 MB more at 5M messages.
         self._upload_dir = tempfile.TemporaryDirectory(prefix="lake-upload-") if location.is_s3 else None
@@ -579,6 +585,8 @@ class AtomicParquetWriter:
                 if self.rows == 0:
                     self._writer.write_table(self._schema.empty_table())  # one empty row group, as write_parquet makes
                 self._writer.close()
+                if self._audit is not None:
+                    self._audit(self._tmp)  # a local path: the lake's own, or the upload's staging copy
             except BaseException:
                 self._abandon()
                 raise

@@ -14,9 +14,10 @@ from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.metrics import daily_metrics
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
+from recipe_pipeline.audits import NO_PII, NO_RAW_USER_IDS, PRIVACY_AUDITS, AuditFailed, PrivacyAudit
 from recipe_pipeline.checks import (
-    anonymized_has_no_pii, anonymized_has_no_raw_user_ids, anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition,
-    daily_metrics_match_conversations, raw_conversations_counts_conserved, rows_in_step,
+    anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition, daily_metrics_match_conversations,
+    raw_conversations_counts_conserved, rows_in_step,
 )
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
@@ -24,6 +25,7 @@ from recipe_pipeline.pii import scan_for_pii
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import RAW_SCHEMA
 from recipe_pipeline.resources import DuckDBWarehouseResource, LakeResource, WarehouseResource
+from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY, anonymized_day
 
 DAY = "2025-01-01"
@@ -40,30 +42,55 @@ def test_scan_reports_kinds_and_rows():
     assert {k: v for k, v in found.items() if v} == {"EMAIL": 1, "IBAN": 1}
 
 
-def test_a_partition_leaking_a_number_pasted_with_no_break_spaces_fails_the_blocking_check(project, instance):
-    leaking = anonymized_conversations_writing(anonymized_rows(["Bake at 350F", "text me on 212\u00a0736\u00a05000", "カード ４１１１ １１１１ １１１１ １１１１"]))
-    result = run_day(project, instance, [leaking], [anonymized_has_no_pii])
-    passed, metadata = the_evaluation(result)
+def test_a_partition_leaking_a_number_pasted_with_no_break_spaces_fails_the_blocking_audit(project, instance):
+    leaking = anonymized_conversations_publishing(anonymized_rows(["Bake at 350F", "text me on 212\u00a0736\u00a05000", "カード ４１１１ １１１１ １１１１ １１１１"]))
+    result = run_day(project, instance, [raw_conversations_writing(), leaking], [])
+    passed, metadata = the_evaluation(result, NO_PII)
     assert not passed and metadata["pii_phone"] == 1 and metadata["pii_card"] == 1 and metadata["leaking_rows"] == 2
 
 
-def test_a_leaking_partition_fails_the_blocking_check_and_nothing_downstream_is_built(project, instance):
-    # Stands in for a broken privacy layer: same asset key, writes messages that still hold PII.
-    leaking = anonymized_conversations_writing(anonymized_rows(LEAKY_MESSAGES))
-    result = run_day(project, instance, [leaking, daily_metrics], [anonymized_has_no_pii])
-    passed, metadata = the_evaluation(result)
+def test_a_leaking_partition_fails_the_blocking_audit_is_not_published_and_nothing_downstream_is_built(project, instance):
+    # Stands in for a broken privacy layer: same asset key and audits, writes messages that still hold PII.
+    leaking = anonymized_conversations_publishing(anonymized_rows(LEAKY_MESSAGES))
+    result = run_day(project, instance, [raw_conversations_writing(), leaking, daily_metrics], [])
+    passed, metadata = the_evaluation(result, NO_PII)
     assert not passed
     assert metadata["pii_email"] == 1 and metadata["pii_iban"] == 1 and metadata["leaking_rows"] == 2
     assert '"row": 1' in metadata["problems"] and '"conversation_id": "c1"' in metadata["problems"]
     assert "jane@example.com" not in str(metadata) and "GB82" not in str(metadata)  # never the PII itself
+    # Never in the analytics zone, which Athena serves as soon as a file is there.
+    assert not project.lake.exists(layout.conversations_path(DAY))
+    assert not [p for p in project.lake.list_files(layout.CONVERSATIONS) if "tmp" in p]
+    assert not result.asset_materializations_for_node("anonymized_conversations")
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "was not published" in str(failure.step_failure_data.error) and "jane@example.com" not in str(failure.step_failure_data.error)
     assert not result.asset_materializations_for_node("daily_metrics")
     assert not project.lake.exists(layout.daily_metrics_path(DAY))
 
 
+def test_a_day_that_fails_the_audit_leaves_its_previous_file_in_place(project, instance):
+    clean = anonymized_rows(["mail me at [EMAIL]", "Bake at 350F"])
+    assert run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_publishing(clean)], []).success
+    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_publishing(anonymized_rows(LEAKY_MESSAGES))], [])
+    assert not result.success
+    assert project.lake.read_parquet(layout.conversations_path(DAY)).equals(clean)
+
+
 def test_a_clean_partition_passes(project, instance):
-    clean = anonymized_conversations_writing(anonymized_rows(["mail me at [EMAIL]", "Bake at 350F for 25-30 minutes"]))
-    result = run_day(project, instance, [clean], [anonymized_has_no_pii])
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    clean = anonymized_conversations_publishing(anonymized_rows(["mail me at [EMAIL]", "Bake at 350F for 25-30 minutes"]))
+    result = run_day(project, instance, [raw_conversations_writing(), clean], [])
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {NO_PII: True, NO_RAW_USER_IDS: True}
+    assert result.asset_materializations_for_node("anonymized_conversations")
+
+
+def test_the_audit_of_a_staged_file_on_an_s3_lake_publishes_nothing_when_it_fails(s3_bucket):
+    location, raw_path = Location(f"s3://{s3_bucket}/lake"), layout.raw_conversations_path(DAY)
+    location.write_parquet(raw_rows(RAW_MESSAGES), raw_path)
+    audit = PrivacyAudit(location.parquet_file(raw_path))
+    with pytest.raises(AuditFailed, match="EMAIL"):
+        with location.open_parquet_writer(anonymized_rows(LEAKY_MESSAGES).schema, layout.conversations_path(DAY), audit=audit) as writer:
+            writer.write(anonymized_rows(LEAKY_MESSAGES))
+    assert not location.exists(layout.conversations_path(DAY))
 
 
 # The raw day the stand-ins below build on: three messages of one user, keyed like `anonymized_rows`.
@@ -122,13 +149,35 @@ def anonymized_conversations_writing(table: pa.Table) -> dg.AssetsDefinition:
     return stand_in_anonymized_conversations
 
 
+def anonymized_conversations_publishing(table: pa.Table) -> dg.AssetsDefinition:
+    """Stands in for the privacy layer: writes `table` as the anonymized day, audited before it
+    is published as the real asset does."""
+
+    @dg.asset(key="anonymized_conversations", partitions_def=daily_partitions, deps=["raw_conversations"], check_specs=PRIVACY_AUDITS)
+    def stand_in_anonymized_conversations(context: dg.AssetExecutionContext, lake: LakeResource):
+        location = lake.location()
+        audit = PrivacyAudit(location.parquet_file(layout.raw_conversations_path(context.partition_key)))
+        try:
+            with location.open_parquet_writer(table.schema, layout.conversations_path(context.partition_key), audit=audit) as writer:
+                writer.write(table)
+        except AuditFailed as failed:
+            yield from failed.results
+            raise dg.Failure(description=f"{context.partition_key} was not published: {failed}", allow_retries=False) from failed
+        yield dg.MaterializeResult(check_results=audit.results)
+
+    return stand_in_anonymized_conversations
+
+
 def run_day(project, instance, assets: list, checks: list, resources: dict | None = None) -> dg.ExecuteInProcessResult:
     defs = dg.Definitions(assets=assets, asset_checks=checks, resources=resources or project.resources)
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(partition_key=DAY, instance=instance, raise_on_error=False)
 
 
-def the_evaluation(result: dg.ExecuteInProcessResult) -> tuple[bool, dict]:
-    [evaluation] = result.get_asset_check_evaluations()
+def the_evaluation(result: dg.ExecuteInProcessResult, check_name: str | None = None) -> tuple[bool, dict]:
+    """The evaluation of ``check_name``; by default, of the one check other than the privacy
+    audits, which the real privacy layer always evaluates."""
+    wanted = (lambda name: name == check_name) if check_name else (lambda name: name not in (NO_PII, NO_RAW_USER_IDS))
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if wanted(e.check_name)]
     return evaluation.passed, {k: v.value for k, v in evaluation.metadata.items()}
 
 
@@ -137,7 +186,7 @@ def test_a_consistent_day_passes_every_check_and_reaches_the_warehouse(project, 
     # failure there comes from the one defect it plants.
     result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations, daily_metrics, athena_tables], asset_checks)
     evaluations = result.get_asset_check_evaluations()
-    assert sorted(e.check_name for e in evaluations) == sorted(key.name for c in asset_checks for key in c.check_keys)
+    assert sorted(e.check_name for e in evaluations) == sorted([key.name for c in asset_checks for key in c.check_keys] + [NO_PII, NO_RAW_USER_IDS])
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
     assert result.asset_materializations_for_node("athena_tables")
 
@@ -155,6 +204,10 @@ def test_quarantined_items_are_accounted_for_by_the_conservation_check(project, 
     ("counts", "indexed", "problem"),
     [
         pytest.param(CONSERVED, 6, "export indexes list 6 records for 2025-01-01, 5 were read", id="an-indexed-record-not-read"),
+        pytest.param(
+            {**CONSERVED, "export_records": 6}, 6, "6 records read != 5 unique items + 0 superseded versions",
+            id="a-record-read-then-lost-before-it-was-resolved",
+        ),
         pytest.param(
             {**CONSERVED, "export_records": 6, "unique_items": 6}, 6, "6 unique items != 3 rows + 1 deleted + 0 quarantined + 1 erased",
             id="an-item-neither-kept-deleted-quarantined-nor-erased",
@@ -222,8 +275,8 @@ def test_only_raw_messages_of_erased_users_may_be_missing(project, instance, kep
 def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without_being_reported(project, instance):
     leaking = anonymized_rows([RAW_MESSAGES[0], f"I'm {RAW_USER_ID}, remember me", RAW_MESSAGES[2]])
     leaking = replaced(leaking, "user_id", 2, RAW_USER_ID)
-    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_writing(leaking), daily_metrics], [anonymized_has_no_raw_user_ids])
-    passed, metadata = the_evaluation(result)
+    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_publishing(leaking), daily_metrics], [])
+    passed, metadata = the_evaluation(result, NO_RAW_USER_IDS)
     assert not passed
     assert metadata["problems"] == "- 1 row(s) carry a raw user id as user_id\n- 1 message(s) contain a raw user id (rows [1])"
     assert metadata["raw_user_ids"] == 1 and metadata["rows_checked"] == 3
@@ -235,8 +288,8 @@ def test_raw_user_ids_left_in_the_analytics_zone_fail_the_blocking_check_without
 def test_the_privacy_layer_takes_out_a_raw_user_id_typed_into_a_message_and_passes_the_check(project, instance):
     messages = ["What can I cook with leftover rice?", f"my account is {RAW_USER_ID}, the app logged me out", "Bake at 350F"]
     raw_day = raw_conversations_writing(table=raw_rows(messages))
-    result = run_day(project, instance, [raw_day, anonymized_conversations], [anonymized_has_no_raw_user_ids])
-    passed, metadata = the_evaluation(result)
+    result = run_day(project, instance, [raw_day, anonymized_conversations], [])
+    passed, metadata = the_evaluation(result, NO_RAW_USER_IDS)
     assert passed, metadata["problems"]
     assert project.lake.read_parquet(layout.conversations_path(DAY)).column("message")[1].as_py() == "my account is [USER_ID], the app logged me out"
 
@@ -248,8 +301,8 @@ def test_raw_user_ids_are_found_in_messages_on_a_day_with_more_users_than_one_re
     raw = with_column(raw_rows(["Bake at 350F"]).take([0] * len(ids)), "user_id", ids)
     messages = [f"I'm {user_id}" if row % 10 == 0 else "Bake at 350F" for row, user_id in enumerate(ids)]
     leaking = with_column(anonymized_rows(["Bake at 350F"]).take([0] * len(ids)), "message", messages)
-    result = run_day(project, instance, [raw_conversations_writing(table=raw), anonymized_conversations_writing(leaking)], [anonymized_has_no_raw_user_ids])
-    passed, metadata = the_evaluation(result)
+    result = run_day(project, instance, [raw_conversations_writing(table=raw), anonymized_conversations_publishing(leaking)], [])
+    passed, metadata = the_evaluation(result, NO_RAW_USER_IDS)
     assert not passed
     assert metadata["problems"] == f"- 6000 message(s) contain a raw user id (rows {list(range(0, 200, 10))})"
     assert metadata["raw_user_ids"] == len(ids)

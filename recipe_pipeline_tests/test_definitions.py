@@ -31,10 +31,12 @@ def asset_graph_summary(definitions: dg.Definitions) -> dict:
             "owners": list(node.owners),
             "has_description": bool(node.description),
         }
+    # Separate checks and those an asset evaluates itself (its check_specs) alike, with where they run.
     checks = sorted(
-        (spec.asset_key.to_user_string(), spec.name, spec.blocking)
-        for checks_def in definitions.asset_checks or []
-        for spec in checks_def.check_specs
+        [(spec.asset_key.to_user_string(), spec.name, spec.blocking, "separate") for checks_def in definitions.asset_checks or []
+         for spec in checks_def.check_specs]
+        + [(spec.asset_key.to_user_string(), spec.name, spec.blocking, "in the asset") for assets_def in definitions.assets or []
+           if isinstance(assets_def, dg.AssetsDefinition) for spec in assets_def.check_specs]
     )
     return {
         "assets": assets,

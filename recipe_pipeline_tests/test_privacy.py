@@ -55,3 +55,36 @@ def test_planted_pii_of_every_kind_never_leaves_the_restricted_zone(project, ins
     logged = json.dumps([str(record) for record in instance.all_logs(run_id)])
     for secret in secrets + [e["text"] for e in examples]:
         assert secret not in logged, secret
+
+
+def test_a_day_the_scrub_misses_is_audited_before_it_is_published_and_never_reaches_the_analytics_zone(project, instance, monkeypatch):
+    # Stands in for a regression in the scrub: the real privacy asset writes the messages as they
+    # came. Athena serves whatever file is in the analytics zone (partition projection), so the
+    # audit runs on the staged file, before it is published.
+    import dagster as dg
+    import pyarrow as pa
+
+    from recipe_pipeline import anonymize
+    from recipe_pipeline import lake as layout
+    from recipe_pipeline.pii import ScrubResult
+
+    class Unscrubbed:
+        def __init__(self, messages, workers):
+            self.messages = messages
+
+        def result(self):
+            return ScrubResult(self.messages, pa.array([0] * len(self.messages), pa.int32()), {})
+
+    monkeypatch.setattr(anonymize, "start_scrub", Unscrubbed)
+    items = [{"conversation_id": "conv-1", "timestamp": "2025-01-01T12:00:00.000001Z", "user_id": "user-secret-0", "role": "user",
+              "message": "mail me at jane.doe@example.com", "metadata": {"tools_used": []}}]
+    ExportWriter(project.exports).write_full_export(items, datetime(2025, 1, 2, tzinfo=UTC))
+    job = build_definitions(project.settings).resolve_job_def("daily_pipeline")
+    result = job.execute_in_process(partition_key="2025-01-01", instance=instance, raise_on_error=False)
+
+    assert not result.success
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey("anonymized_conversations")} == {
+        "anonymized_has_no_pii": False, "anonymized_has_no_raw_user_ids": True}
+    assert project.lake.exists(layout.raw_conversations_path("2025-01-01"))
+    assert not [p for p in project.lake.list_files(recursive=True) if not p.startswith(RESTRICTED)]
+    assert "jane.doe@example.com" not in json.dumps([str(record) for record in instance.all_logs(result.run_id)])

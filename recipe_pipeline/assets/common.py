@@ -1,6 +1,7 @@
 """Shared asset conventions: owners, retries, and metadata builders for the Dagster UI."""
 
 import functools
+import inspect
 
 import dagster as dg
 import pyarrow as pa
@@ -30,19 +31,32 @@ def is_permanent(exc: BaseException) -> bool:
     return any(marker in text for marker in _PERMANENT_MARKERS)
 
 
+def _failing_fast(exc: Exception) -> None:
+    if not isinstance(exc, dg.Failure) and is_permanent(exc):
+        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+    raise exc
+
+
 def fail_fast(fn):
-    """Run an asset body; a permanent fault fails the step without retries, naming the cause."""
+    """Run an asset body (a function or a generator); a permanent fault fails the step without
+    retries, naming the cause."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generating(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                _failing_fast(exc)
+
+        return generating
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except dg.Failure:
-            raise
         except Exception as exc:
-            if is_permanent(exc):
-                raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
-            raise
+            _failing_fast(exc)
 
     return wrapper
 

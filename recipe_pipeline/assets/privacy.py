@@ -1,10 +1,13 @@
 """Privacy layer: ``raw_conversations`` -> ``anonymized_conversations`` (analytics zone)."""
 
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA, COLUMN_DESCRIPTIONS, write_anonymized_day
+from recipe_pipeline.audits import PRIVACY_AUDITS, AuditFailed, PrivacyAudit
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
 from recipe_pipeline.assets.ingestion import raw_conversations
 from recipe_pipeline.partitions import daily_partitions
@@ -24,6 +27,7 @@ def require(location, path: str, what: str, day: str) -> None:
     partitions_def=daily_partitions,
     retry_policy=NETWORK_RETRY,
     deps=[raw_conversations],
+    check_specs=PRIVACY_AUDITS,
     group_name="privacy",
     kinds={"python", "parquet"},
     owners=OWNERS,
@@ -32,11 +36,13 @@ def require(location, path: str, what: str, day: str) -> None:
 @fail_fast
 def anonymized_conversations(
     context: dg.AssetExecutionContext, lake: LakeResource, pseudonyms: PseudonymKeyResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     """The day's messages with PII scrubbed (emails, phone numbers, card numbers replaced by
     typed placeholders), user ids replaced by keyed HMAC pseudonyms, and the recipe discussed,
     its category and the tools used derived. Written as Parquet to
-    `conversations/year=YYYY/month=MM/day=DD/` — the Athena table `recipe_conversations`."""
+    `conversations/year=YYYY/month=MM/day=DD/` — the Athena table `recipe_conversations` —
+    once the privacy audits (its blocking checks) pass on the staged file: a day that fails them
+    is not published, and the day's previous file, if any, stays."""
     day = context.partition_key
     location = lake.location()
     raw_path = layout.raw_conversations_path(day)
@@ -44,10 +50,15 @@ def anonymized_conversations(
     if pseudonyms.is_dev_key:
         context.log.warning("RECIPE_PIPELINE_PSEUDONYM_KEY is not set: pseudonyms use the public development key")
 
-    summary = write_anonymized_day(location, day, pseudonyms.pseudonymizer())
+    audit = PrivacyAudit(location.parquet_file(raw_path))
+    try:
+        summary = write_anonymized_day(location, day, pseudonyms.pseudonymizer(), audit=audit)
+    except AuditFailed as failed:
+        yield from failed.results
+        raise dg.Failure(description=f"{day} was not published: {failed}", allow_retries=False) from failed
     path = layout.conversations_path(day)
     top = sorted(summary.recipe_mentions.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": summary.rows,
             "erased": summary.erased,
@@ -58,5 +69,6 @@ def anonymized_conversations(
             "messages_with_recipe": sum(summary.recipe_mentions.values()),
             "top_recipes": dg.MetadataValue.md(markdown_table([{"recipe": r, "mentions": n} for r, n in top])),
             "preview": dg.MetadataValue.md(markdown_table(summary.preview)),
-        }
+        },
+        check_results=audit.results,
     )
