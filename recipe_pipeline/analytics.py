@@ -57,10 +57,15 @@ def active_users(run: QueryRunner, start: date, end: date) -> list[dict[str, Any
     return [r for r in rows if r["date"] >= start.isoformat()]
 
 
+def retention_values(start: date, end: date, data_end: date) -> dict[str, Any]:
+    """``retention_cohorts``'s parameters: cohorts of the days [start, end], their returns read
+    through ``data_end`` (a week's cohorts return after the week)."""
+    return {**range_values(start, end), "end_ymd": range_values(start, max(end, data_end))["end_ymd"]}
+
+
 def retention(run: QueryRunner, start: date, end: date, data_end: date) -> list[dict[str, Any]]:
     """Cohorts first seen on the days [start, end]; their returns are read through ``data_end``."""
-    values = {**range_values(start, end), "end_ymd": range_values(start, max(end, data_end))["end_ymd"]}
-    rows = _records(run, "retention_cohorts", values)
+    rows = _records(run, "retention_cohorts", retention_values(start, end, data_end))
     for row in rows:
         cohort = date.fromisoformat(row["cohort"])
         for n in (1, 7, 30):

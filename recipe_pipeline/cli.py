@@ -109,17 +109,19 @@ def _run_catch_up():
 DAY = click.DateTime(["%Y-%m-%d"])
 
 
-def _date_range(start: date | None, end: date | None, days: int = 7) -> dict:
+def _date_range(name: str, start: date | None, end: date | None, days: int = 7) -> dict:
     from recipe_pipeline import lake as layout
-    from recipe_pipeline.analytics import range_values
+    from recipe_pipeline.analytics import range_values, retention_values
     from recipe_pipeline.storage import Location
 
+    present = layout.days_present(Location(_settings().lake_url), layout.DAILY_METRICS)
     if end is None:
-        present = layout.days_present(Location(_settings().lake_url), layout.DAILY_METRICS)
         if not present:
             raise click.ClickException("the lake has no data yet: run `recipe-pipeline catch-up` (or `make demo`) first")
         end = date.fromisoformat(present[-1])
     start = start or end - timedelta(days=days - 1)
+    if name == "retention_cohorts":  # returns are read through the newest day, as the reports read them
+        return retention_values(start, end, date.fromisoformat(present[-1]) if present else end)
     # The reports' own parameters (lookback, first-seen bound and all), so every listed query runs.
     return range_values(start, end)
 
@@ -143,7 +145,7 @@ def query(name: str, start: datetime | None, end: datetime | None) -> None:
 
     if name not in query_names() or name == "daily_metrics":
         raise click.ClickException(f"unknown query {name!r}; known: {', '.join(n for n in query_names() if n != 'daily_metrics')}")
-    values = _date_range(start and start.date(), end and end.date())
+    values = _date_range(name, start and start.date(), end and end.date())
     settings = _settings()
     try:
         if settings.engine == "athena":
@@ -345,8 +347,10 @@ def demo(seed: int, days: int) -> None:
     click.echo(f"simulated {result.stats.messages} messages in {len(result.export_ids)} DynamoDB exports at {settings.exports_url}")
     report = _run_catch_up()
 
+    from recipe_pipeline.analytics import range_values
+
     first, last = config.start, config.start + timedelta(days=days - 1)
-    values = _date_range(first, last)
+    values = range_values(first, last)
     catalog = _catalog()
     columns, [row] = catalog.run_query("lake_summary", values)
     totals = dict(zip(columns, row))

@@ -111,6 +111,16 @@ def test_active_users_has_a_row_for_every_day_even_at_the_range_edges(run):
     assert (rows[-1]["dau"], rows[-1]["wau"], rows[-1]["mau"]) == (0, 2, 3)
 
 
+def test_active_users_has_a_row_for_every_day_before_the_first_activity_too(run):
+    # The calendar started at the first activity read: a launch week lost its idle days, and the
+    # weekly report's average DAU, a mean over the rows, came out up to seven times too high.
+    rows = analytics.active_users(run, date(2024, 12, 30), date(2025, 1, 5))
+    assert [(r["date"], r["dau"], r["wau"]) for r in rows] == [
+        *((f"2024-12-{d}", 0, 0) for d in (30, 31)), *((f"2025-01-0{d}", 0, 0) for d in range(1, 5)), ("2025-01-05", 2, 2)]
+    assert [(r["date"], r["mau"]) for r in analytics.active_users(run, date(2024, 11, 1), date(2024, 11, 2))] == [
+        ("2024-11-01", 0), ("2024-11-02", 0)]  # nothing read at all
+
+
 def test_new_and_returning_users(run):
     columns, rows = run("new_vs_returning", analytics.range_values(SUN, NEXT_SUN))
     assert [dict(zip(columns, r)) for r in rows] == [

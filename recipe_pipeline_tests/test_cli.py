@@ -49,6 +49,22 @@ def test_every_query_the_cli_lists_runs(cli):
         assert cli("query", name).startswith(f"{name}  2024-12-27 .. 2025-01-02"), name
 
 
+def test_query_retention_cohorts_counts_returns_after_the_range_as_the_reports_do(cli, project):
+    from datetime import date
+
+    from recipe_pipeline import analytics
+    from recipe_pipeline.warehouse import DuckDBCatalog
+
+    cli("simulate", "--days", "3", "--users", "30", "--conversations-per-day", "15", "--seed", "3")
+    cli("catch-up")
+    out = cli("query", "retention_cohorts", "--start", "2025-01-01", "--end", "2025-01-01")
+    run = DuckDBCatalog(project.settings.duckdb_path, project.lake).run_query
+    [cohort] = analytics.retention(run, date(2025, 1, 1), date(2025, 1, 1), date(2025, 1, 3))
+    assert cohort["day_1"] > 0  # returns on 2025-01-02, after --end: read all the same
+    [line] = [line for line in out.splitlines() if line.startswith("2025-01-01 ")]
+    assert line.split()[:3] == ["2025-01-01", str(cohort["users"]), str(cohort["day_1"])]
+
+
 def test_simulate_refuses_a_location_with_other_exports(cli):
     cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")
     cli("simulate", "--days", "2", "--users", "5", "--conversations-per-day", "2", "--seed", "1")  # same: allowed

@@ -2,22 +2,19 @@
 -- params: lookback_ymd, end_ymd, start_date, end_date
 -- lookback_ymd is 27 days before start_date, so every window is complete when the lake is.
 -- Every day of the range is a row, a day without activity too (DAU 0, WAU/MAU from the days
--- before). The calendar is a sequence over the activity read plus 27 days, cut to the range in a
--- WHERE clause, as Athena takes ? parameters only there; a day it lacks had nobody in its 28 days.
+-- before), days before the first activity included. The calendar is every day from 2000 to 2101
+-- (blocks of 1,000 days: Trino's sequence() stops at 10,000 entries), cut to the range in a WHERE
+-- clause, as Athena takes ? parameters only there.
 WITH user_days AS (
     SELECT DISTINCT user_id, CAST(message_ts AS date) AS activity_date
     FROM recipe_conversations
     WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
 ),
-activity_bounds AS (
-    SELECT MIN(activity_date) AS first_day, MAX(activity_date) AS last_day
-    FROM user_days
-),
 report_days AS (
-    SELECT CAST(c.calendar_day AS date) AS report_date
-    FROM activity_bounds
-    CROSS JOIN UNNEST(sequence(first_day, last_day + INTERVAL '27' DAY, INTERVAL '1' DAY)) AS c (calendar_day)
-    WHERE CAST(c.calendar_day AS date) BETWEEN CAST(? AS date) AND CAST(? AS date)
+    SELECT CAST(date_add('day', b.n * 1000 + d.n, DATE '2000-01-01') AS date) AS report_date
+    FROM UNNEST(sequence(0, 36)) AS b (n)
+    CROSS JOIN UNNEST(sequence(0, 999)) AS d (n)
+    WHERE date_add('day', b.n * 1000 + d.n, DATE '2000-01-01') BETWEEN CAST(? AS date) AND CAST(? AS date)
 )
 SELECT
     CAST(r.report_date AS varchar) AS "date",
