@@ -16,7 +16,13 @@ from typing import Any
 
 
 class AthenaQueryError(RuntimeError):
-    """A query Athena reported as FAILED or CANCELLED, or that did not finish in time."""
+    """A query Athena reported as FAILED or CANCELLED, or that did not finish in time.
+    ``retryable`` is False when Athena says running it again cannot help (``AthenaError.Retryable``
+    false: a user error such as a syntax error or a missing table, ErrorCategory 2)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def athena_literal(value: Any) -> str:
@@ -77,8 +83,9 @@ class AthenaRunner:
             if state == "SUCCEEDED":
                 return execution
             if state in ("FAILED", "CANCELLED"):
-                reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage") or "no reason given"
-                raise AthenaQueryError(f"Athena query {execution_id} {state}: {reason}")
+                error = status.get("AthenaError", {})
+                reason = status.get("StateChangeReason") or error.get("ErrorMessage") or "no reason given"
+                raise AthenaQueryError(f"Athena query {execution_id} {state}: {reason}", retryable=error.get("Retryable", True))
             if self._clock() + delay > deadline:
                 self.client.stop_query_execution(QueryExecutionId=execution_id)
                 raise AthenaQueryError(f"Athena query {execution_id} still {state} after {self.timeout_seconds:.0f}s; stopped it")

@@ -15,7 +15,9 @@ import math
 from datetime import date
 from typing import Any
 
-PALETTE = ["#2f6fb0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6bbf", "#b8860b", "#16a2b8", "#d35d90", "#6c757d", "#5f8d3a", "#a0522d", "#1f4e79", "#7f7f00"]
+# One colour per category pie slice: the catalogue's categories and "other".
+PALETTE = ["#2f6fb0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6bbf", "#b8860b", "#16a2b8", "#d35d90", "#6c757d", "#5f8d3a", "#a0522d", "#1f4e79",
+           "#7f7f00", "#4b0082"]
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 

@@ -71,6 +71,23 @@ def test_failed_and_cancelled_queries_raise_with_athenas_reason():
             runner.query("SELECT 1")
 
 
+def test_a_failure_athena_calls_not_retryable_is_permanent_and_fails_the_step_without_retries():
+    from recipe_pipeline.assets.common import is_permanent
+
+    runner, stubber = stubbed_runner()
+    user_error = {"ErrorCategory": 2, "ErrorType": 1004, "Retryable": False, "ErrorMessage": "line 1:1: mismatched input 'CREAT'"}
+    system_error = {"ErrorCategory": 1, "ErrorType": 401, "Retryable": True, "ErrorMessage": "Query exhausted resources"}
+    raised = []
+    with stubber:
+        for error in (user_error, system_error):
+            stubber.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+            stubber.add_response("get_query_execution", {"QueryExecution": {"QueryExecutionId": "q1", "Status": {"State": "FAILED", "AthenaError": error}}})
+            with pytest.raises(AthenaQueryError, match=error["ErrorMessage"]) as failed:
+                runner.query("SELECT 1")
+            raised.append(failed.value)
+    assert [is_permanent(exc) for exc in raised] == [True, False]  # fail_fast: no retry of the user's error
+
+
 def test_polling_backs_off_and_the_wait_is_bounded():
     delays: list[float] = []
     now = [0.0]

@@ -145,3 +145,66 @@ def test_retention_report_leaves_out_rates_not_observable_yet(week_metadata):
     # The latest cohorts with a known day 7: 01-06 .. 01-12, i.e. a and b on 01-12; a came back 01-19.
     assert (retention["latest_day_7_retention"], retention["latest_day_7_cohorts"]) == (0.5, "2025-01-06 .. 2025-01-12")
     assert "latest_day_30_retention" not in retention
+
+
+def test_weekly_retention_is_the_share_of_the_observable_cohorts_users_who_came_back():
+    from recipe_pipeline.assets.reporting import _retention_metadata
+
+    # 3 of a Monday's 4 new users back on Tuesday, Tuesday's 1 not back on Wednesday: 3 of 5 users.
+    # (Each cohort's rate weighed alike gave 0.375.)
+    cohorts = [{"users": 4, "day_1": 3, "day_1_rate": 0.75}, {"users": 1, "day_1": 0, "day_1_rate": 0.0},
+               {"users": 7, "day_1": 0, "day_1_rate": None}]  # not observable yet: left out
+    assert _retention_metadata(cohorts, 1, "day_1_retention") == {"day_1_retention": 0.6}
+    assert _retention_metadata(cohorts[2:], 1, "day_1_retention") == {}
+
+
+@pytest.mark.parametrize("asset_name", ["retention_cohorts", "engagement_report", "stakeholder_dashboard"])
+def test_reports_on_a_lake_with_no_data_fail_at_once_saying_so(tmp_path, asset_name):
+    # retention_cohorts raised a bare IndexError, and every report retried a missing warehouse
+    # three times (about a minute) before failing.
+    from recipe_pipeline.assets import reporting
+
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake")})
+    with warnings.catch_warnings(), dg.instance_for_test() as instance:
+        warnings.simplefilter("ignore")
+        defs = build_definitions(settings)
+        asset = getattr(reporting, asset_name)
+        result = dg.materialize([asset], partition_key="2025-01-06" if asset.partitions_def else None, instance=instance,
+                                resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "IndexError" not in str(failure.step_failure_data.error)
+    assert "no daily data yet" in str(failure.step_failure_data.error) or "warehouse" in str(failure.step_failure_data.error)
+
+
+def test_the_dashboard_covers_the_days_whose_conversations_are_still_kept(tmp_path):
+    # Its figures all come from the conversations (kept 90 days); the daily metrics (kept 2
+    # years) gave it a range whose first days had no data behind them any more.
+    from datetime import date
+
+    from recipe_pipeline import lake as layout
+    from recipe_pipeline.retention import apply_retention
+
+    settings = load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake")})
+    ExportWriter(Location(settings.exports_url)).write_full_export(REPORT_ITEMS, datetime(2025, 1, 20, tzinfo=UTC))
+    with warnings.catch_warnings(), dg.instance_for_test() as instance:
+        warnings.simplefilter("ignore")
+        defs = build_definitions(settings)
+        assert catch_up(defs, instance, log=lambda _: None).ok
+        lake = Location(settings.lake_url)
+        apply_retention(lake, date(2025, 4, 13))  # 2025-01-12's conversations expire, its metrics stay
+        assert layout.days_present(lake, layout.DAILY_METRICS)[0] == "2025-01-12" < layout.days_present(lake, layout.CONVERSATIONS)[0]
+        result = defs.resolve_job_def("dashboard").execute_in_process(instance=instance)
+    metadata = result.asset_materializations_for_node("stakeholder_dashboard")[0].metadata
+    assert metadata["date_range"].value.startswith(layout.days_present(lake, layout.CONVERSATIONS)[0]) and metadata["days"].value >= 1
+    assert not metadata["date_range"].value.startswith("2025-01-12")
+
+
+def test_every_slice_of_the_category_pie_has_a_colour_of_its_own():
+    from recipe_pipeline.dashboard import pie_chart
+    from recipe_pipeline.recipes import RECIPE_CATALOGUE
+
+    categories = sorted(set(RECIPE_CATALOGUE.values())) + ["other"]
+    fills = re.findall(r'<path d="[^"]*" fill="(#[0-9a-f]{6})"', pie_chart("categories", [(c, 100 - i) for i, c in enumerate(categories)]))
+    assert len(fills) == len(categories) and len(set(fills)) == len(fills)

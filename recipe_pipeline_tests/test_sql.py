@@ -147,6 +147,10 @@ SATISFACTION_CASES = {
     "It was not what I was looking for": "dissatisfied",
     "Sunburned, but the salad was delicious": "satisfied",
     "Thanks, it worked!": "satisfied",
+    "thank you so much": "satisfied",
+    "Perfectly done, thx": "satisfied",
+    "Any ideas for a Thanksgiving side dish?": "unknown",  # "thank" began a word of the pattern
+    "I'm thankless in the kitchen": "unknown",
     "An imperfect answer": "unknown",
     # Word edges are ASCII classes, alike in DuckDB and Athena: a word after a CJK letter or an
     # accented one still counts, and "_" or a digit glued to it does not.

@@ -6,6 +6,7 @@ import inspect
 import dagster as dg
 import pyarrow as pa
 
+from recipe_pipeline.athena import AthenaQueryError
 from recipe_pipeline.exports import ExportError
 
 OWNERS = ["team:data-platform"]
@@ -23,9 +24,11 @@ _PERMANENT_MARKERS = (
 
 def is_permanent(exc: BaseException) -> bool:
     """Faults a retry cannot fix: corrupt exports, missing upstream partitions, denied access,
-    buckets that do not exist, bad credentials."""
+    buckets that do not exist, bad credentials, Athena queries Athena calls not retryable."""
     if isinstance(exc, (ExportError, FileNotFoundError)):
         return True
+    if isinstance(exc, AthenaQueryError):
+        return not exc.retryable  # Athena says whether running it again can help
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
     text = f"{code} {exc}"
     return any(marker in text for marker in _PERMANENT_MARKERS)

@@ -15,7 +15,7 @@ import dagster as dg
 
 from recipe_pipeline import analytics
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, markdown_table
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, markdown_table
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.dashboard import render_dashboard
 from recipe_pipeline.partitions import weekly_partitions
@@ -42,10 +42,20 @@ def _mean(values: list[float | None]) -> float:
 
 
 def _retention_metadata(cohorts: list[dict], n: int, key: str) -> dict[str, float]:
-    """The mean day-n rate of the cohorts whose day n is observable; nothing when none is, so
-    the UI plots no point rather than a 0% retention nobody measured."""
-    rates = [c[f"day_{n}_rate"] for c in cohorts if c[f"day_{n}_rate"] is not None]
-    return {key: _mean(rates)} if rates else {}
+    """The share of the users of the cohorts whose day n is observable who were active again on
+    day n (each user counts once, not each cohort: a one-user cohort weighed as much as a
+    large one); nothing when no cohort is observable, so the UI plots no point rather than a 0%
+    retention nobody measured."""
+    observable = [c for c in cohorts if c[f"day_{n}_rate"] is not None]
+    users = sum(c["users"] for c in observable)
+    return {key: round(sum(c[f"day_{n}"] for c in observable) / users, 4)} if users else {}
+
+
+def _days_with_data(lake: LakeResource, zone: str) -> list[str]:
+    days = layout.days_present(lake.location(), zone)
+    if not days:
+        raise dg.Failure("the lake has no daily data yet: materialize the daily pipeline first", allow_retries=False)
+    return days
 
 
 report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name="reporting", kinds={"python", "json"}, owners=OWNERS,
@@ -53,6 +63,7 @@ report = dict(partitions_def=weekly_partitions, deps=[athena_tables], group_name
 
 
 @dg.asset(**report)
+@fail_fast
 def recipe_popularity_report(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The week's most discussed recipes (mentions and distinct users), category distribution,
     category trend and daily recipe diversity: the seed's `weekly_recipe_popularity` and
@@ -74,6 +85,7 @@ def recipe_popularity_report(context: dg.AssetExecutionContext, lake: LakeResour
 
 
 @dg.asset(**report)
+@fail_fast
 def engagement_report(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """DAU/WAU/MAU (rolling distinct users), stickiness, week-over-week growth, new vs returning
     users, conversations and messages per conversation, tool adoption and conversation outcomes
@@ -105,6 +117,7 @@ def engagement_report(context: dg.AssetExecutionContext, lake: LakeResource, war
 
 
 @dg.asset(**report)
+@fail_fast
 def retention_cohorts(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Cohorts of users first seen on each day of the week, with the share active again exactly
     1, 7 and 30 days later (empty while that day is still ahead of the data; a rate nobody could
@@ -112,7 +125,7 @@ def retention_cohorts(context: dg.AssetExecutionContext, lake: LakeResource, war
     retention of the latest cohorts for which they are known, since a week's own cohorts
     have no day-7 return yet when the Monday schedule reports on them."""
     start, end = _week(context)
-    data_end = date.fromisoformat(layout.days_present(lake.location(), layout.DAILY_METRICS)[-1])
+    data_end = date.fromisoformat(_days_with_data(lake, layout.DAILY_METRICS)[-1])
     cohorts = analytics.retention(warehouse.run_query, start, end, data_end)
     latest = analytics.latest_observable_cohorts(warehouse.run_query, data_end)
     uri = _write(lake, "retention_cohorts", start, {
@@ -132,6 +145,7 @@ def retention_cohorts(context: dg.AssetExecutionContext, lake: LakeResource, war
 
 
 @dg.asset(**report)
+@fail_fast
 def usage_heatmap(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Messages and conversations by ISO day of week and UTC hour for the week (peak hours)."""
     start, end = _week(context)
@@ -157,13 +171,15 @@ def usage_heatmap(context: dg.AssetExecutionContext, lake: LakeResource, warehou
     kinds={"html"},
     owners=OWNERS,
 )
+@fail_fast
 def stakeholder_dashboard(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """One self-contained HTML page (no network needed to open it) over every day in the lake:
-    active users, top recipes of the last 7 days, conversation length, category distribution,
-    retention cohorts, the usage heat map, tool adoption and outcomes. `dashboard/index.html`."""
-    days = layout.days_present(lake.location(), layout.DAILY_METRICS)
-    if not days:
-        raise dg.Failure("the lake has no daily metrics yet: materialize the daily pipeline first")
+    """One self-contained HTML page (no network needed to open it) over every day the lake still
+    holds conversations of (90 days; its figures all come from them): active users, top recipes
+    of the last 7 days, conversation length, category distribution, retention cohorts, the usage
+    heat map, tool adoption and outcomes. `dashboard/index.html`."""
+    # Not the daily metrics' days: they are kept two years, and the page's range then promised
+    # figures of days whose conversations had expired.
+    days = _days_with_data(lake, layout.CONVERSATIONS)
     start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     data = analytics.dashboard_data(warehouse.run_query, start, end, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     page = render_dashboard(data)

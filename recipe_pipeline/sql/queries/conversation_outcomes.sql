@@ -14,7 +14,7 @@ WITH per_conversation AS (
         conversation_id,
         CAST(MIN(message_ts) AS date) AS first_day,
         COUNT(*) AS messages,
-        MAX(CASE WHEN role = 'user' AND (rating >= 4 OR regexp_like(lower(message), '(^|[^a-z0-9_])(thank|it worked|worked perfectly|delicious|loved it|family loved|perfect)')) THEN 1 ELSE 0 END) AS positive,
+        MAX(CASE WHEN role = 'user' AND (rating >= 4 OR regexp_like(lower(message), '(^|[^a-z0-9_])(thanks?|thx|it worked|worked perfectly|delicious|loved it|family loved|perfect|perfectly)([^a-z0-9_]|$)')) THEN 1 ELSE 0 END) AS positive,
         MAX(CASE WHEN role = 'user' AND (rating <= 2 OR regexp_like(lower(message), '(^|[^a-z0-9_])(didn.?t help|did not help|not helpful|burned|burnt|too dry|not what i was looking for|disgusting|ruined)([^a-z0-9_]|$)')) THEN 1 ELSE 0 END) AS negative
     FROM recipe_conversations
     WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
