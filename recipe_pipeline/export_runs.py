@@ -1,8 +1,9 @@
 """Which daily partitions new exports touch: the logic behind ``dynamodb_export_sensor``.
 
-The cursor (JSON, small) holds the exports already handled, days waiting to become partitions,
-and exports whose manifests could not be read or whose index run failed (looked at again every
-tick until fixed). Only the folder
+The cursor (JSON) holds the exports already handled, days waiting to become partitions,
+exports whose manifests could not be read or whose index run failed (looked at again every
+tick until fixed), and for each day the exports that touch it (about 20 KB for a year of daily
+exports). Only the folder
 listing, the new exports' manifests and their indexes are read on a tick, never an export's data:
 a new export without an index is handed to the ``export_index`` job, and handled on the first
 tick after its index is written.
@@ -10,6 +11,7 @@ tick after its index is written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,17 +28,19 @@ class ExportCursor:
     handled: list[str] = field(default_factory=list)
     deferred: dict[str, list[str]] = field(default_factory=dict)  # day -> exports, day not yet a partition
     failed: dict[str, str] = field(default_factory=dict)  # export -> problem
+    # day -> every handled export that touches it: what a run of the day reads, named by its run key
+    touched: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str | None) -> ExportCursor:
         if not text:
             return cls()
         doc = json.loads(text)
-        return cls(doc.get("handled", []), doc.get("deferred", {}), doc.get("failed", {}))
+        return cls(doc.get("handled", []), doc.get("deferred", {}), doc.get("failed", {}), doc.get("touched", {}))
 
     def to_json(self) -> str:
         return json.dumps(
-            {"handled": sorted(self.handled), "deferred": self.deferred, "failed": self.failed},
+            {"handled": sorted(self.handled), "deferred": self.deferred, "failed": self.failed, "touched": self.touched},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -45,16 +49,18 @@ class ExportCursor:
 @dataclass(frozen=True)
 class PartitionRequest:
     day: str
-    export_ids: tuple[str, ...]
+    export_ids: tuple[str, ...]  # the new exports it is requested for
+    touching: tuple[str, ...] = ()  # every export handled so far that touches the day
 
     @property
     def run_key(self) -> str:
-        """The day and the newest export it is requested for (export ids start with their time).
-        A day run reads every completed export that touches the day, so the key says "built with
-        everything up to this export" however the exports were grouped: catch-up (a cursor of
-        its own, exports taken a tick at a time) and the daemon (all at once, on its first tick)
-        name the same runs, and neither runs a day the other has already built."""
-        return f"{self.day}:{max(self.export_ids)}"
+        """The day and a digest of every export handled so far that touches it, which is what
+        its run reads. The same however the exports were grouped into ticks: catch-up (a cursor of
+        its own, exports taken a tick at a time) and the daemon (all at once, on its first
+        tick) name the same runs, so neither runs a day the other has built; and new whenever
+        another export touches the day, even one that finished after a newer one."""
+        digest = hashlib.sha256(",".join(self.touching or self.export_ids).encode()).hexdigest()[:12]
+        return f"{self.day}:{digest}"
 
 
 @dataclass
@@ -91,6 +97,7 @@ def plan_export_runs(
     written or, of an older version, to be written again): such an export is a problem."""
     handled = set(cursor.handled)
     deferred = {day: set(ids) for day, ids in cursor.deferred.items()}
+    touched = {day: set(ids) for day, ids in cursor.touched.items()}
     failed: dict[str, str] = {}
     requested: dict[str, set[str]] = {}
     ignored: dict[str, int] = {}
@@ -141,8 +148,10 @@ def plan_export_runs(
                 ignored[day] = ignored.get(day, 0) + items
             elif day > last_day:
                 deferred.setdefault(day, set()).add(export_id)
+                touched.setdefault(day, set()).add(export_id)
             else:
                 requested.setdefault(day, set()).add(export_id)
+                touched.setdefault(day, set()).add(export_id)
 
     for day in [d for d in deferred if not is_day(d)]:  # deferred by an older version
         not_days.setdefault(day, 0)
@@ -150,6 +159,7 @@ def plan_export_runs(
     for day in [d for d in deferred if d <= last_day and not waiting]:
         requested.setdefault(day, set()).update(deferred.pop(day))
 
-    requests = [PartitionRequest(day, tuple(sorted(ids))) for day, ids in sorted(requested.items())]
-    new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed)
+    requests = [PartitionRequest(day, tuple(sorted(ids)), tuple(sorted(touched.get(day, ids)))) for day, ids in sorted(requested.items())]
+    new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed,
+                              {d: sorted(ids) for d, ids in sorted(touched.items())})
     return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days)

@@ -73,3 +73,33 @@ def test_the_daemon_starting_from_its_own_cursor_reruns_no_day_catch_up_built_a_
     daemon = catch_up(defs, instance, log=lambda _: None)
     assert [(r.partition_key, r.status) for r in daemon.runs] == [
         ("2025-01-01", "skipped (already launched)"), ("2025-01-02", "skipped (already launched)")]
+
+
+def test_an_export_finishing_after_a_newer_one_is_built_into_its_day_by_the_daemon_after_catch_up(project, instance):
+    # DynamoDB names an export by when it started: E2 can finish after E3. A key naming only the
+    # newest export of the request (E3) was one catch-up had used, and E2's update never reached
+    # the day. (The reviewer's reproducer.)
+    from datetime import UTC, datetime, timedelta
+
+    from recipe_pipeline.export_writer import Change, ExportWriter
+    from recipe_pipeline_tests.test_sensors import item
+
+    day, ts1, ts3 = "2025-01-01", "2025-01-01T09:00:00.000001Z", "2025-01-01T11:00:00.000001Z"
+    defs, writer, start = build_definitions(project.settings), ExportWriter(project.exports), datetime(2025, 1, 2, tzinfo=UTC)
+    writer.write_full_export([item("c1", ts1, "v1")], start)
+    e2 = writer.write_incremental_export([Change(("c1", ts1), 1735808400000000, item("c1", ts1, "v2 from E2"), item("c1", ts1, "v1"))],
+                                         start, start + timedelta(days=1))
+    e3 = writer.write_incremental_export([Change(("c3", ts3), 1735894800000000, item("c3", ts3, "from E3"), None)],
+                                         start + timedelta(days=1), start + timedelta(days=2))
+    assert e2 < e3
+    summary = f"AWSDynamoDB/{e2}/manifest-summary.json"
+    body = project.exports.read_bytes(summary)
+    project.exports.delete(summary)  # E2 still running
+    assert catch_up(defs, instance, log=lambda _: None).ok
+
+    project.exports.write_bytes(body, summary)  # E2 completes
+    write_cursor(instance, None)  # the daemon's own cursor, which has seen nothing yet
+    daemon = catch_up(defs, instance, log=lambda _: None)
+    assert [(r.partition_key, r.status) for r in daemon.day_runs] == [(day, "succeeded")]
+    raw = project.lake.read_parquet(layout.raw_conversations_path(day))
+    assert dict(zip(raw.column("conversation_id").to_pylist(), raw.column("message").to_pylist()))["c1"] == "v2 from E2"
