@@ -136,6 +136,8 @@ def _adjust_raw_counts(lake: Location, day: str, user_id: str, *, quarantined: i
         for cut in cuts:  # what the export's index says its cut holds now, read again at every attempt
             gone = _records_read_and_gone(provenance, cut, _indexed_items(lake, cut.export_id, day))
             counts["export_records"] = counts.get("export_records", 0) - gone
+            # Still among the unique items and superseded versions the day resolved them into.
+            counts["export_records_erased"] = counts.get("export_records_erased", 0) + gone
 
     lake.rewrite_streamed(lambda source, sink: _without_user_in_parquet(source, sink, user_id, adjust, always=True), layout.raw_conversations_path(day))
 
