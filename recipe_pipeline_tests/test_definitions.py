@@ -42,7 +42,8 @@ def asset_graph_summary(definitions: dg.Definitions) -> dict:
         "assets": assets,
         "checks": checks,
         "jobs": sorted(job.name for job in definitions.jobs or []),
-        "schedules": sorted((s.name, s.cron_schedule, s.execution_timezone) for s in definitions.schedules or []),
+        # Resolved, as the daemon sees them (a schedule of a job taking its partitions from its assets is resolved with them).
+        "schedules": sorted((r.name, r.cron_schedule, r.execution_timezone) for r in (definitions.resolve_schedule_def(s.name) for s in definitions.schedules or [])),
         "sensors": sorted(s.name for s in definitions.sensors or []),
         "resources": sorted(definitions.resources),
     }
@@ -63,7 +64,7 @@ def test_the_lineage_users_see():
 
 def test_schedule_requests_yesterdays_partition():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 10, 2, 0, tzinfo=UTC))
-    [request] = list(daily_analytics_schedule.evaluate_tick(context).run_requests)
+    [request] = list(defs.resolve_schedule_def(daily_analytics_schedule.name).evaluate_tick(context).run_requests)
     assert request.partition_key == "2025-03-09"
 
 
