@@ -342,7 +342,10 @@ class Location:
                             audit: Callable[[str], None] | None = None) -> AtomicParquetWriter:
         """A streamed, atomic Parquet write (``AtomicParquetWriter``); ``audit``, given the
         finished file's local path, may raise to have it abandoned instead of published."""
-        return AtomicParquetWriter(self, self._prepare(parts), schema, compression, audit)
+        new_directory = not self.is_s3 and self.filesystem.get_file_info(posixpath.dirname(self.path(*parts))).type == pafs.FileType.NotFound
+        writer = AtomicParquetWriter(self, self._prepare(parts), schema, compression, audit)
+        writer.new_directory = new_directory
+        return writer
 
     def delete_dir(self, *parts: str) -> None:
         """Delete a directory (an S3 prefix) and everything below it; missing is fine.
@@ -553,6 +556,7 @@ class AtomicParquetWriter:
         self._background = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         self._in_flight: Future | None = None
         self.rows = 0
+        self.new_directory = False  # its target's directory was made for it (a local lake)
 
     def _write_now(self, batch: pa.RecordBatch | pa.Table) -> None:
         if isinstance(batch, pa.RecordBatch):
@@ -611,6 +615,11 @@ class AtomicParquetWriter:
             self._upload_dir.cleanup()
         else:
             self._location._delete_quietly(self._tmp)
+            if self.new_directory:  # an empty day directory would read as a day that has data
+                try:
+                    os.rmdir(posixpath.dirname(self._final))
+                except OSError:  # another writer's file is in it by now
+                    pass
 
 
 def parquet_batches(file: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:

@@ -68,14 +68,6 @@ def test_a_leaking_partition_fails_the_blocking_audit_is_not_published_and_nothi
     assert not project.lake.exists(layout.daily_metrics_path(DAY))
 
 
-def test_a_day_that_fails_the_audit_leaves_its_previous_file_in_place(project, instance):
-    clean = anonymized_rows(["mail me at [EMAIL]", "Bake at 350F"])
-    assert run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_publishing(clean)], []).success
-    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations_publishing(anonymized_rows(LEAKY_MESSAGES))], [])
-    assert not result.success
-    assert project.lake.read_parquet(layout.conversations_path(DAY)).equals(clean)
-
-
 def test_a_clean_partition_passes(project, instance):
     clean = anonymized_conversations_publishing(anonymized_rows(["mail me at [EMAIL]", "Bake at 350F for 25-30 minutes"]))
     result = run_day(project, instance, [raw_conversations_writing(), clean], [])

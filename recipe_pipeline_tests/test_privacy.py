@@ -57,23 +57,28 @@ def test_planted_pii_of_every_kind_never_leaves_the_restricted_zone(project, ins
         assert secret not in logged, secret
 
 
+class Unscrubbed:
+    """Stands in for a regression in the scrub (``anonymize.start_scrub``): the real privacy asset
+    writes the messages as they came."""
+
+    def __init__(self, messages, workers):
+        self.messages = messages
+
+    def result(self):
+        import pyarrow as pa
+
+        from recipe_pipeline.pii import ScrubResult
+
+        return ScrubResult(self.messages, pa.array([0] * len(self.messages), pa.int32()), {})
+
+
 def test_a_day_the_scrub_misses_is_audited_before_it_is_published_and_never_reaches_the_analytics_zone(project, instance, monkeypatch):
-    # Stands in for a regression in the scrub: the real privacy asset writes the messages as they
-    # came. Athena serves whatever file is in the analytics zone (partition projection), so the
-    # audit runs on the staged file, before it is published.
+    # Athena serves whatever file is in the analytics zone (partition projection), so the audit
+    # runs on the staged file, before it is published.
     import dagster as dg
-    import pyarrow as pa
 
     from recipe_pipeline import anonymize
     from recipe_pipeline import lake as layout
-    from recipe_pipeline.pii import ScrubResult
-
-    class Unscrubbed:
-        def __init__(self, messages, workers):
-            self.messages = messages
-
-        def result(self):
-            return ScrubResult(self.messages, pa.array([0] * len(self.messages), pa.int32()), {})
 
     monkeypatch.setattr(anonymize, "start_scrub", Unscrubbed)
     items = [{"conversation_id": "conv-1", "timestamp": "2025-01-01T12:00:00.000001Z", "user_id": "user-secret-0", "role": "user",
@@ -87,4 +92,37 @@ def test_a_day_the_scrub_misses_is_audited_before_it_is_published_and_never_reac
         "anonymized_has_no_pii": False, "anonymized_has_no_raw_user_ids": True}
     assert project.lake.exists(layout.raw_conversations_path("2025-01-01"))
     assert not [p for p in project.lake.list_files(recursive=True) if not p.startswith(RESTRICTED)]
+    assert layout.days_present(project.lake, layout.CONVERSATIONS) == []  # no empty day directory left either
     assert "jane.doe@example.com" not in json.dumps([str(record) for record in instance.all_logs(result.run_id)])
+
+
+def test_a_rebuilt_day_that_fails_the_audit_withdraws_its_previous_file(project, instance, monkeypatch):
+    # Kept, the previous file went on serving an item deleted since (the reviewer's reproducer):
+    # the analytics zone must never hold what raw no longer does.
+    from datetime import timedelta
+
+    from recipe_pipeline import anonymize
+    from recipe_pipeline import lake as layout
+    from recipe_pipeline.export_writer import Change
+
+    def message(conversation, at, user, text):
+        return {"conversation_id": conversation, "timestamp": at, "user_id": user, "role": "user", "message": text, "metadata": {"tools_used": []}}
+
+    ts1, ts2, start = "2025-01-01T12:00:00.000001Z", "2025-01-01T13:00:00.000001Z", datetime(2025, 1, 2, tzinfo=UTC)
+    writer = ExportWriter(project.exports)
+    writer.write_full_export([message("c1", ts1, "user-a", "how long do I bake bread")], start)
+    job = build_definitions(project.settings).resolve_job_def("daily_pipeline")
+    assert job.execute_in_process(partition_key="2025-01-01", instance=instance).success
+    writer.write_incremental_export([
+        Change(("c1", ts1), 1735808400000000, None, message("c1", ts1, "user-a", "how long do I bake bread")),  # deleted
+        Change(("c2", ts2), 1735808400000001, message("c2", ts2, "user-b", "mail me at jane.doe@example.com"), None),
+    ], start, start + timedelta(days=1))
+    monkeypatch.setattr(anonymize, "start_scrub", Unscrubbed)
+
+    result = job.execute_in_process(partition_key="2025-01-01", instance=instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "its previous file was withdrawn" in str(failure.step_failure_data.error)
+    assert project.lake.read_parquet(layout.raw_conversations_path("2025-01-01")).column("conversation_id").to_pylist() == ["c2"]
+    assert not project.lake.exists(layout.conversations_path("2025-01-01"))
+    assert layout.days_present(project.lake, layout.CONVERSATIONS) == []

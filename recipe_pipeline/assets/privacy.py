@@ -1,6 +1,7 @@
 """Privacy layer: ``raw_conversations`` -> ``anonymized_conversations`` (analytics zone)."""
 
 
+import posixpath
 from collections.abc import Iterator
 
 import dagster as dg
@@ -42,7 +43,7 @@ def anonymized_conversations(
     its category and the tools used derived. Written as Parquet to
     `conversations/year=YYYY/month=MM/day=DD/` — the Athena table `recipe_conversations` —
     once the privacy audits (its blocking checks) pass on the staged file: a day that fails them
-    is not published, and the day's previous file, if any, stays."""
+    is not published, and the day's previous file, if any, is withdrawn."""
     day = context.partition_key
     location = lake.location()
     raw_path = layout.raw_conversations_path(day)
@@ -54,8 +55,13 @@ def anonymized_conversations(
     try:
         summary = write_anonymized_day(location, day, pseudonyms.pseudonymizer(), audit=audit)
     except AuditFailed as failed:
+        # The day's previous file goes too: it would go on serving what raw no longer holds (an
+        # item deleted since), and the analytics zone must never hold more than raw does.
+        withdrawn = location.exists(layout.conversations_path(day))
+        location.delete_dir(posixpath.dirname(layout.conversations_path(day)))
         yield from failed.results
-        raise dg.Failure(description=f"{day} was not published: {failed}", allow_retries=False) from failed
+        raise dg.Failure(description=f"{day} was not published" + ("; its previous file was withdrawn" if withdrawn else "")
+                         + f": {failed}", allow_retries=False) from failed
     path = layout.conversations_path(day)
     top = sorted(summary.recipe_mentions.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     yield dg.MaterializeResult(
