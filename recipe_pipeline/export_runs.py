@@ -2,7 +2,7 @@
 
 The cursor (JSON) holds the exports already handled, days waiting to become partitions,
 exports whose manifests could not be read or whose index run failed (looked at again every
-tick until fixed), and for each day the exports that touch it (about 20 KB for a year of daily
+tick until fixed), and for each day the exports that touch it (25 KB with a year of daily
 exports). Only the folder
 listing, the new exports' manifests and their indexes are read on a tick, never an export's data:
 a new export without an index is handed to the ``export_index`` job, and handled on the first
