@@ -234,6 +234,7 @@ def _write_anonymized_day(lake: Location, day: str, pseudonymizer: Pseudonymizer
             if len(summary.preview) < PREVIEW_ROWS:
                 head = part.table.slice(0, PREVIEW_ROWS - len(summary.preview))
                 summary.preview += head.select(["timestamp", "role", "message", "recipe_name", "tools_used"]).to_pylist()
+        raw_id_automaton = part = None  # not held while the file is audited (23 MB of automaton at 5M)
         # As forget-user keeps them: raw_rows are the raw rows anonymized, an erased user's apart.
         provenance = {"partition": day, "raw_rows": summary.raw_rows - summary.erased, "erased": summary.erased,
                       "redactions": dict(summary.redactions_by_kind)}

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recipe_pipeline.columns import give_back_memory
 from recipe_pipeline.pii import PII_KINDS, scan_for_pii
 from recipe_pipeline.raw_user_ids import day_user_ids, id_automaton, rows_containing
 from recipe_pipeline.storage import parquet_batches
@@ -120,6 +121,7 @@ class PrivacyAudit:
         self.results: list[dg.AssetCheckResult] = []
 
     def __call__(self, staged_path: str) -> None:
+        give_back_memory()  # what writing the day freed, before the audits read it back
         with pq.ParquetFile(staged_path) as staged:
             self.results = [audit_raw_user_ids(staged, self._raw_file), audit_pii(staged)]
         if not all(r.passed for r in self.results):
