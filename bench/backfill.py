@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DAILY_ASSETS = ["raw_conversations", "anonymized_conversations", "daily_metrics", "athena_tables"]
+DAILY_ASSETS = ["raw_conversations", "anonymized_conversations", "daily_metrics", "user_activity", "athena_tables"]
 START = date(2025, 1, 1)
 
 

@@ -5,9 +5,10 @@ Definitions (README "Metrics"):
 - DAU / WAU / MAU: distinct pseudonymous users active on the day / in the 7 / 28 days ending that
   day (never sums of daily uniques). Stickiness = DAU / MAU. Week-over-week growth = WAU against
   WAU seven days earlier.
-- New user: first seen that day in the lake's history; returning: seen on an earlier day.
-- Retention: for a cohort (users first seen on a day), the share active again exactly 1, 7 and
-  30 days later; None while that day is still in the future of the data.
+- New user: first seen that day in the users' activity (``user_activity``, kept 2 years, unlike
+  the conversations' 90 days); returning: seen on an earlier day.
+- Retention: for a cohort (users first seen on a day, as for new users), the share active again
+  exactly 1, 7 and 30 days later; None while that day is still in the future of the data.
 - Completion (the seed's heuristic): High if a conversation has more than 5 messages, Medium if
   more than 3, else Low. A conversation counts in the range holding its first message, whole. Satisfaction: a user message that thanks or reports success, or rates
   4-5 -> satisfied; one that reports failure ("didn't help", "burned", "too dry") or rates 1-2 ->

@@ -3,7 +3,8 @@
 Each check reads back what was written (footers, key columns), independently of the code that
 wrote it. Blocking checks stop downstream assets from being built on a bad partition.
 Count chain: export items for the day = raw rows + deleted + quarantined; raw rows = anonymized
-rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehouse tables.
+rows (same keys) = ``daily_metrics.total_messages`` = rows served by the warehouse tables; and
+the day's users and their messages in ``user_activity`` = those of the anonymized day.
 """
 
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.ingestion import raw_conversations
-from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.metrics import daily_metrics, user_activity
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.audits import numbered_batches, result
@@ -213,12 +214,47 @@ def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, la
     return _result(not problems, problems, **{k: v for k, v in expected.items() if k != "date"})
 
 
+@daily_check(asset=user_activity, blocking=True)
+def user_activity_matches_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    """Each user of the anonymized day is listed once, on the day, with their messages counted
+    again by DuckDB over the anonymized file (not by the Arrow code that wrote the table); users
+    erased since the anonymized file was written may be missing from it, nothing else."""
+    day = context.partition_key
+    location = lake.location()
+    activity = location.read_parquet(layout.user_activity_path(day))
+    erased = layout.erased_pseudonyms(location)
+    with location.local_file(layout.conversations_path(day)) as path, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
+        con.register("activity", activity)
+        con.register("erased", pa.table({"user_id": pa.array(sorted(erased), pa.string())}))
+        counted = con.execute(
+            f"WITH day_users AS (SELECT user_id, count(*) AS messages FROM {parquet_relation(path)} GROUP BY user_id)"
+            " SELECT"
+            "  count(*) FILTER (WHERE a.user_id IS NULL AND d.user_id NOT IN (SELECT user_id FROM erased)),"
+            "  count(*) FILTER (WHERE d.user_id IS NULL),"
+            "  count(*) FILTER (WHERE a.messages <> d.messages),"
+            "  (SELECT count(*) - count(DISTINCT user_id) FROM activity),"
+            "  (SELECT count(*) FILTER (WHERE activity_date <> CAST(? AS date)) FROM activity),"
+            "  count(DISTINCT d.user_id)"
+            " FROM day_users AS d FULL OUTER JOIN activity AS a ON a.user_id = d.user_id",
+            [day],
+        ).fetchone()
+    missing, unexpected, miscounted, repeated, other_days, day_users = counted
+    problems = [f"{n} {what}" for n, what in (
+        (missing, "user(s) of the anonymized day missing"),
+        (unexpected, "user(s) the anonymized day does not hold"),
+        (miscounted, "user(s) with another count of messages than the anonymized day's"),
+        (repeated, "user row(s) repeated"),
+        (other_days, f"row(s) dated another day than {day}"),
+    ) if n]
+    return _result(not problems, problems, users=activity.num_rows, anonymized_day_users=day_users)
+
+
 @daily_check(asset=athena_tables, blocking=True)
 def athena_tables_serve_partition(
     context: dg.AssetCheckExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    """The tables serve the day completely: `recipe_conversations` returns the file's rows and
-    `daily_metrics` exactly one row for the day."""
+    """The tables serve the day completely: `recipe_conversations` and `user_activity` return
+    their files' rows and `daily_metrics` exactly one row for the day."""
     day = context.partition_key
     served = warehouse.partition_counts(day)
     file_rows = lake.location().parquet_file(layout.conversations_path(day)).metadata.num_rows
@@ -227,6 +263,9 @@ def athena_tables_serve_partition(
         problems.append(f"recipe_conversations serves {served['recipe_conversations']} rows, the file holds {file_rows}")
     if served["daily_metrics"] != 1:
         problems.append(f"daily_metrics serves {served['daily_metrics']} rows for {day}, expected 1")
+    activity_rows = lake.location().parquet_file(layout.user_activity_path(day)).metadata.num_rows
+    if served["user_activity"] != activity_rows:
+        problems.append(f"user_activity serves {served['user_activity']} rows, the file holds {activity_rows}")
     return _result(not problems, problems, **served)
 
 
@@ -236,5 +275,6 @@ asset_checks = [
     raw_conversations_exports_cover_day,
     anonymized_rows_match_raw,
     daily_metrics_match_conversations,
+    user_activity_matches_conversations,
     athena_tables_serve_partition,
 ]

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from recipe_pipeline.assets.ingestion import dynamodb_export_index, dynamodb_exports, raw_conversations
-from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.metrics import daily_metrics, user_activity
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.checks import asset_checks
@@ -29,7 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules.append(dynamodb_export_request_schedule)
         resources["aws"] = AwsResource()
     return dg.Definitions(
-        assets=[dynamodb_exports, dynamodb_export_index, raw_conversations, anonymized_conversations, daily_metrics, athena_tables, *reporting_assets, stakeholder_dashboard],
+        assets=[dynamodb_exports, dynamodb_export_index, raw_conversations, anonymized_conversations, daily_metrics, user_activity, athena_tables, *reporting_assets, stakeholder_dashboard],
         asset_checks=asset_checks,
         jobs=jobs,
         schedules=schedules,

@@ -4,7 +4,8 @@
    rebuilt from the exports from now on leaves the user out (the exports themselves keep the
    items until the app deletes them in DynamoDB, which then arrives as an ordinary deletion).
 2. Every raw, anonymized and quarantined partition is rewritten without the user's rows
-   (raw rows match the raw id, anonymized rows the pseudonym); counts in the files' provenance
+   (raw rows match the raw id, anonymized rows the pseudonym), and so is every day of
+   ``user_activity``, which outlives the conversations (2 years); counts in the files' provenance
    move from ``rows`` to ``erased`` so the conservation checks still add up. A full export's
    copy cut by day (``raw/export_days/``) loses the user's items too, and its index counts them
    as erased rather than in their day, so a day rebuilt from it still adds up. Lines quarantined
@@ -45,6 +46,7 @@ class ErasureReport:
     rows_removed: dict[str, dict[str, int]] = field(default_factory=lambda: {"raw": {}, "anonymized": {}, "quarantine": {}})
     export_lines_removed: dict[str, int] = field(default_factory=dict)  # export quarantine file -> lines
     export_day_items_removed: dict[str, int] = field(default_factory=dict)  # full export's day file -> items
+    activity_days: list[str] = field(default_factory=list)  # days of user_activity (kept 2 years) that listed the user
     audit_path: str | None = None
 
     @property
@@ -295,6 +297,12 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
         if moved:
             report.rows_removed["quarantine"][day] = moved
             _adjust_raw_counts(lake, day, user_id, quarantined=left, quarantine_removed=moved)  # so the day's counts still add up
+
+    # Every day the activity is kept, not only the conversations' 90: a day older than those has
+    # no conversations left to recompute it from.
+    for day in layout.days_present(lake, layout.USER_ACTIVITY):
+        if _rewrite_without(lake, layout.user_activity_path(day), pseudonym, None):
+            report.activity_days.append(day)
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, cuts in _forget_in_export_days(lake, user_id, report).items():

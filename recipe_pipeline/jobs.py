@@ -6,14 +6,14 @@ its partitions from the assets it selects."""
 import dagster as dg
 
 from recipe_pipeline.assets.ingestion import dynamodb_export_index, raw_conversations
-from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.assets.metrics import daily_metrics, user_activity
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 
 daily_pipeline_job = dg.define_asset_job(
     "daily_pipeline",
-    selection=dg.AssetSelection.assets(raw_conversations, anonymized_conversations, daily_metrics, athena_tables),
-    description="raw_conversations -> anonymized_conversations -> daily_metrics -> athena_tables for one UTC day.",
+    selection=dg.AssetSelection.assets(raw_conversations, anonymized_conversations, daily_metrics, user_activity, athena_tables),
+    description="raw_conversations -> anonymized_conversations -> daily_metrics, user_activity -> athena_tables for one UTC day.",
 )
 
 export_index_job = dg.define_asset_job(
@@ -24,8 +24,8 @@ export_index_job = dg.define_asset_job(
 
 metrics_refresh_job = dg.define_asset_job(
     "metrics_refresh",
-    selection=dg.AssetSelection.assets(daily_metrics, athena_tables),
-    description="Recompute daily_metrics and athena_tables for a day whose conversations changed (e.g. after forget-user).",
+    selection=dg.AssetSelection.assets(daily_metrics, user_activity, athena_tables),
+    description="Recompute daily_metrics, user_activity and athena_tables for a day whose conversations changed (e.g. after forget-user).",
 )
 
 weekly_reports_job = dg.define_asset_job(

@@ -6,6 +6,7 @@ raw/export_index/<ExportId>.json                                                
 raw/export_days/<ExportId>/YYYY-MM-DD/{rows,lines}-NNNNN.parquet                  restricted (full exports)
 conversations/year=YYYY/month=MM/day=DD/conversations-YYYY-MM-DD.parquet           anonymized
 aggregated/daily/year=YYYY/month=MM/day=DD/daily-metrics-YYYY-MM-DD.json
+aggregated/user_activity/year=YYYY/month=MM/day=DD/user-activity-YYYY-MM-DD.parquet  pseudonyms only
 quarantine/conversations/year=YYYY/month=MM/day=DD/quarantine-YYYY-MM-DD.jsonl     restricted
 quarantine/exports/<ExportId>/<data-file>.jsonl                                    restricted
 ```
@@ -29,6 +30,9 @@ T = TypeVar("T")
 RAW_CONVERSATIONS = "raw/conversations"
 CONVERSATIONS = "conversations"
 DAILY_METRICS = "aggregated/daily"
+# Who was active on a day (pseudonyms), kept as long as the aggregates: first-seen dates outlive
+# the 90 days of conversations, so a user back after three months is not counted as new.
+USER_ACTIVITY = "aggregated/user_activity"
 QUARANTINE = "quarantine"
 EXPORT_INDEX = "raw/export_index"
 EXPORT_DAYS = "raw/export_days"  # a full export's items cut by day, so each day reads only its own
@@ -53,6 +57,10 @@ def conversations_path(day: str) -> str:
 
 def daily_metrics_path(day: str) -> str:
     return f"{DAILY_METRICS}/{hive_dir(day)}/daily-metrics-{day}.json"
+
+
+def user_activity_path(day: str) -> str:
+    return f"{USER_ACTIVITY}/{hive_dir(day)}/user-activity-{day}.parquet"
 
 
 def day_quarantine_path(day: str) -> str:

@@ -23,7 +23,7 @@ from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.settings import DEV_PSEUDONYM_KEY, DevPseudonymKeyWarning, Settings, warn_dev_key
 from recipe_pipeline.sql import athena_ddl, load_query, read_sql
 from recipe_pipeline.storage import Location
-from recipe_pipeline.warehouse import DuckDBCatalog, compute_daily_metrics
+from recipe_pipeline.warehouse import TABLES, DuckDBCatalog, compute_daily_metrics
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -93,7 +93,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
 class DuckDBWarehouseResource(WarehouseResource):
     """DuckDB in Athena's role: daily metrics from the shared SQL, and a catalog file with
-    ``recipe_conversations``/``daily_metrics`` views over the lake."""
+    ``recipe_conversations``/``daily_metrics``/``user_activity`` views over the lake."""
 
     database: str
     lake: LakeResource
@@ -164,7 +164,7 @@ class AthenaWarehouseResource(WarehouseResource):
         d = date.fromisoformat(day)
         runner = self.runner()
         counts = {}
-        for table in ("recipe_conversations", "daily_metrics"):
+        for table in TABLES:
             _, rows = runner.query(f"SELECT COUNT(*) FROM {self.database}.{table} WHERE year = ? AND month = ? AND day = ?", [d.year, d.month, d.day])
             counts[table] = int(rows[0][0])
         return counts

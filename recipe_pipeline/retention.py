@@ -30,6 +30,7 @@ RETENTION = {
     layout.CONVERSATIONS: (CONVERSATION_RETENTION_DAYS, ("anonymized_conversations",)),
     layout.DAY_QUARANTINE: (CONVERSATION_RETENTION_DAYS, ()),
     layout.DAILY_METRICS: (AGGREGATE_RETENTION_DAYS, ("daily_metrics", "athena_tables")),
+    layout.USER_ACTIVITY: (AGGREGATE_RETENTION_DAYS, ("user_activity",)),
 }
 EXPORTS_PREFIX = "exports"
 

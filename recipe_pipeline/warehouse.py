@@ -20,13 +20,13 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS
+from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS, USER_ACTIVITY
 from recipe_pipeline.sql import load_query, read_sql, sql_literal
 from recipe_pipeline.storage import Location
 
 # Nothing may be downloaded at run time: parquet and json are built into the duckdb wheel.
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-TABLES = ("recipe_conversations", "daily_metrics")
+TABLES = ("recipe_conversations", "daily_metrics", "user_activity")
 METRICS_MEMORY_LIMIT = "384MB"
 
 
@@ -88,7 +88,7 @@ def compute_daily_metrics(day: str, conversations: pa.Table | str) -> dict[str, 
 
 
 class DuckDBCatalog:
-    """The catalog file with the ``recipe_conversations`` and ``daily_metrics`` views."""
+    """The catalog file with the ``recipe_conversations``, ``daily_metrics`` and ``user_activity`` views."""
 
     def __init__(self, database: str, lake: Location) -> None:
         self.database = database
@@ -113,6 +113,7 @@ class DuckDBCatalog:
         globs = {
             "conversations_glob": sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
             "metrics_glob": sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
+            "activity_glob": sql_literal(self.lake.path(USER_ACTIVITY, "*", "*", "*", "*.parquet")),
         }
         # Split the template, not the filled-in text: a lake path may hold a ';'.
         templates = [t for t in read_sql("duckdb/views.sql").split(";") if t.strip()]

@@ -10,9 +10,11 @@ import dagster as dg
 import pytest
 
 from recipe_pipeline import analytics
+from recipe_pipeline import lake as layout
 from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_writer import ExportWriter
+from recipe_pipeline.retention import apply_retention
 from recipe_pipeline.settings import load_settings
 from recipe_pipeline.storage import Location
 from recipe_pipeline.warehouse import DuckDBCatalog
@@ -128,6 +130,22 @@ def test_new_and_returning_users(run):
         {"date": "2025-01-06", "new_users": 0, "returning_users": 2},
         {"date": "2025-01-12", "new_users": 1, "returning_users": 1},
     ]
+
+
+def test_a_user_back_after_their_first_days_conversations_expired_is_returning_not_new(tmp_path):
+    # Conversations are kept 90 days; first-seen dates come from user_activity, kept 2 years.
+    first, back = date(2025, 1, 10), date(2025, 5, 1)
+    items = [msg("x1", "user-x", "2025-01-10T12:00:00Z", "user", "hello"),
+             msg("x2", "user-x", "2025-05-01T12:00:00Z", "user", "hello again"),
+             msg("y1", "user-y", "2025-05-01T13:00:00Z", "user", "hi")]
+    run = build_lake(tmp_path, items, datetime(2025, 5, 2, tzinfo=UTC))
+    report = apply_retention(Location(load_settings({"RECIPE_PIPELINE_LAKE": str(tmp_path / "lake")}).lake_url), date(2025, 5, 2))
+    assert report.expired[layout.CONVERSATIONS] == [first.isoformat()] and not report.expired[layout.USER_ACTIVITY]
+
+    columns, rows = run("new_vs_returning", analytics.range_values(back, back))
+    assert [dict(zip(columns, r)) for r in rows] == [{"date": "2025-05-01", "new_users": 1, "returning_users": 1}]
+    assert [c["cohort"] for c in analytics.retention(run, first, back, back)] == ["2025-01-10", "2025-05-01"]
+    assert [(c["users"], c["day_1"]) for c in analytics.retention(run, back, back, back)] == [(1, 0)]  # user-y alone
 
 
 def test_retention_cohorts(run):

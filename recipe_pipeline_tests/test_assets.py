@@ -103,12 +103,18 @@ def test_every_layer_matches_an_independent_computation(project, built):
         assert metrics["date"] == day
         assert sum(metrics["recipes_discussed"].values()) == sum(anonymized.column("has_recipe").to_pylist())
 
+        activity = project.lake.read_parquet(layout.user_activity_path(day))
+        messages_by_user = Counter(pseudonymizer.pseudonym(i["user_id"]) for i in items)
+        assert activity.column("user_id").to_pylist() == sorted(messages_by_user)
+        assert dict(zip(activity.column("user_id").to_pylist(), activity.column("messages").to_pylist())) == messages_by_user
+        assert {d.isoformat() for d in activity.column("activity_date").to_pylist()} == {day}
+
 
 def test_all_asset_checks_pass_and_metadata_is_recorded(built):
     for day, result in built.items():
         assert result.success
         evaluations = result.get_asset_check_evaluations()
-        assert len(evaluations) == 8, day
+        assert len(evaluations) == 9, day
         assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
         [raw_event] = result.asset_materializations_for_node("raw_conversations")
         metadata = raw_event.metadata
@@ -121,12 +127,12 @@ def test_all_asset_checks_pass_and_metadata_is_recorded(built):
 
 def test_rerunning_a_partition_replaces_it(project, instance, built):
     day = DAYS[1]
-    paths = [layout.raw_conversations_path(day), layout.conversations_path(day), layout.daily_metrics_path(day)]
-    before = [project.lake.read_bytes(p) for p in paths[2:]] + [project.lake.read_parquet(p) for p in paths[:2]]
+    paths = [layout.raw_conversations_path(day), layout.conversations_path(day), layout.user_activity_path(day), layout.daily_metrics_path(day)]
+    before = [project.lake.read_bytes(p) for p in paths[3:]] + [project.lake.read_parquet(p) for p in paths[:3]]
     assert run_day(project, instance, day).success
-    after = [project.lake.read_bytes(p) for p in paths[2:]] + [project.lake.read_parquet(p) for p in paths[:2]]
+    after = [project.lake.read_bytes(p) for p in paths[3:]] + [project.lake.read_parquet(p) for p in paths[:3]]
     assert before[0] == after[0]
-    assert before[1].equals(after[1]) and before[2].equals(after[2])
+    assert all(b.equals(a) for b, a in zip(before[1:], after[1:]))
     for path in paths:  # one object per zone and day, nothing appended
         folder = path.rsplit("/", 1)[0]
         assert project.lake.list_files(folder) == [path]

@@ -127,8 +127,8 @@ def test_daily_metrics_on_athena_are_parsed_like_duckdbs(s3_bucket, moto_endpoin
          ("tool_messages", "bigint"), ("conversations_with_recipe", "bigint"), ("pii_redactions", "bigint"), ("messages_by_hour", "varchar"), ("tool_usage", "varchar")],
         [["3", "2", '{"ramen":2}', "10", "3.3333333", "5", "4", "1", "2", "1", '{"09":4,"10":6}', '{"timer":1}']],
     )
-    # CREATE DATABASE + two CREATE TABLEs, then the metrics query.
-    inject_results(moto_endpoint, ok, ok, ok, metrics_row)
+    # CREATE DATABASE + three CREATE TABLEs, then the metrics query.
+    inject_results(moto_endpoint, ok, ok, ok, ok, metrics_row)
     warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
     metrics = warehouse.daily_metrics("2025-01-01")
     assert metrics == {
@@ -149,10 +149,11 @@ def test_every_statement_sent_to_athena_parses_as_athena_sql(s3_bucket):
 
 def test_register_tables_creates_them_idempotently_and_counts_the_day(s3_bucket, moto_endpoint):
     ok = result([("x", "varchar")], [])
-    inject_results(moto_endpoint, ok, ok, ok, result([("_col0", "bigint")], [["42"]]), result([("_col0", "bigint")], [["1"]]))
+    inject_results(moto_endpoint, ok, ok, ok, ok, result([("_col0", "bigint")], [["42"]]), result([("_col0", "bigint")], [["1"]]),
+                   result([("_col0", "bigint")], [["7"]]))
     warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
     registered = warehouse.register_tables("2025-01-01")
-    assert registered["rows"] == {"recipe_conversations": 42, "daily_metrics": 1}
+    assert registered["rows"] == {"recipe_conversations": 42, "daily_metrics": 1, "user_activity": 7}
     assert registered["statements"][0] == "CREATE DATABASE IF NOT EXISTS recipe_analytics"
     assert all("IF NOT EXISTS" in statement for statement in registered["statements"])
     code = ["\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--")) for statement in registered["statements"]]

@@ -123,7 +123,7 @@ def test_raise_for_failed_uses_the_description():
 
 def test_the_pipeline_on_an_s3_lake_gives_the_same_metrics_as_on_a_local_directory(s3_bucket, tmp_path, monkeypatch):
     from recipe_pipeline.assets.ingestion import raw_conversations
-    from recipe_pipeline.assets.metrics import daily_metrics
+    from recipe_pipeline.assets.metrics import daily_metrics, user_activity
     from recipe_pipeline.assets.privacy import anonymized_conversations
     from recipe_pipeline.resources import build_resources
     from recipe_pipeline.settings import load_settings
@@ -132,15 +132,18 @@ def test_the_pipeline_on_an_s3_lake_gives_the_same_metrics_as_on_a_local_directo
 
     config = SimulationConfig(start=date(2025, 1, 1), days=2, seed=9, users=25, conversations_per_day=15)
     monkeypatch.setenv("RECIPE_PIPELINE_PSEUDONYM_KEY", "same-key-0123")
-    metrics = {}
+    metrics, activity = {}, {}
     for name, lake in (("s3", f"s3://{s3_bucket}/lake"), ("local", str(tmp_path / "lake"))):
         settings = load_settings({"RECIPE_PIPELINE_LAKE": lake, "RECIPE_PIPELINE_DUCKDB": str(tmp_path / f"{name}.duckdb"), "RECIPE_PIPELINE_PSEUDONYM_KEY": "same-key-0123"})
         write_simulation(Location(settings.exports_url), config)
         with dg.instance_for_test() as instance:
             for day in ("2025-01-01", "2025-01-02"):
-                assert dg.materialize([raw_conversations, anonymized_conversations, daily_metrics], partition_key=day,
+                assert dg.materialize([raw_conversations, anonymized_conversations, daily_metrics, user_activity], partition_key=day,
                                       resources=build_resources(settings), instance=instance).success
         location = Location(settings.lake_url)
         metrics[name] = [json.loads(location.read_bytes(layout.daily_metrics_path(d))) for d in ("2025-01-01", "2025-01-02")]
+        activity[name] = [location.read_parquet(layout.user_activity_path(d)) for d in ("2025-01-01", "2025-01-02")]
     assert metrics["s3"] == metrics["local"]
+    assert all(s3.equals(local) for s3, local in zip(activity["s3"], activity["local"]))
+    assert [t.num_rows for t in activity["s3"]] == [m["unique_users"] for m in metrics["s3"]]
     assert metrics["s3"][0]["total_messages"] > 0

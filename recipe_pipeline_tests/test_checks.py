@@ -11,13 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.metrics import daily_metrics
+from recipe_pipeline.activity import user_activity as count_user_activity
+from recipe_pipeline.assets.metrics import daily_metrics, user_activity
 from recipe_pipeline.assets.privacy import anonymized_conversations
 from recipe_pipeline.assets.warehouse import athena_tables
 from recipe_pipeline.audits import NO_PII, NO_RAW_USER_IDS, PRIVACY_AUDITS, AuditFailed, PrivacyAudit
 from recipe_pipeline.checks import (
     anonymized_rows_match_raw, asset_checks, athena_tables_serve_partition, daily_metrics_match_conversations,
-    raw_conversations_counts_conserved, rows_in_step,
+    raw_conversations_counts_conserved, rows_in_step, user_activity_matches_conversations,
 )
 from recipe_pipeline.export_index import ExportIndex
 from recipe_pipeline.partitions import daily_partitions
@@ -176,7 +177,7 @@ def the_evaluation(result: dg.ExecuteInProcessResult, check_name: str | None = N
 def test_a_consistent_day_passes_every_check_and_reaches_the_warehouse(project, instance):
     # The real layers over the stand-in raw day: proves the stand-ins below are consistent, so each
     # failure there comes from the one defect it plants.
-    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations, daily_metrics, athena_tables], asset_checks)
+    result = run_day(project, instance, [raw_conversations_writing(), anonymized_conversations, daily_metrics, user_activity, athena_tables], asset_checks)
     evaluations = result.get_asset_check_evaluations()
     assert sorted(e.check_name for e in evaluations) == sorted([key.name for c in asset_checks for key in c.check_keys] + [NO_PII, NO_RAW_USER_IDS])
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
@@ -317,6 +318,56 @@ def test_metrics_that_disagree_with_a_recount_fail_the_blocking_check_and_the_wa
     assert not result.asset_materializations_for_node("athena_tables")
 
 
+def user_activity_writing(change) -> dg.AssetsDefinition:
+    """Stands in for the metrics layer's user_activity: the real count of the day, then ``change``."""
+
+    @dg.asset(key="user_activity", partitions_def=daily_partitions, deps=["anonymized_conversations"])
+    def stand_in_user_activity(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
+        location = lake.location()
+        table = count_user_activity(location.parquet_file(layout.conversations_path(context.partition_key)), context.partition_key)
+        location.write_parquet(change(table), layout.user_activity_path(context.partition_key))
+
+    return stand_in_user_activity
+
+
+TWO_USERS = anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi", "user_id": "a" * 32},
+                            {"conversation_id": "c1", "role": "assistant", "message": "hello", "user_id": "a" * 32},
+                            {"conversation_id": "c2", "role": "user", "message": "hey", "user_id": "b" * 32}])
+
+
+def _replaced(table: pa.Table, column: str, values: list) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(column), table.schema.field(column), pa.array(values, table.schema.field(column).type))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda t: t.slice(1), "1 user(s) of the anonymized day missing"),
+        (lambda t: _replaced(t, "user_id", ["a" * 32, "c" * 32]), "1 user(s) of the anonymized day missing\n- 1 user(s) the anonymized day does not hold"),
+        (lambda t: _replaced(t, "messages", [2, 2]), "1 user(s) with another count of messages than the anonymized day's"),
+        (lambda t: pa.concat_tables([t, t.slice(0, 1)]), "1 user row(s) repeated"),
+        (lambda t: _replaced(t, "activity_date", [datetime(2025, 1, 2).date()] * 2), "2 row(s) dated another day than 2025-01-01"),
+    ],
+    ids=["a-user-left-out", "a-user-replaced", "miscounted", "a-user-twice", "another-day"],
+)
+def test_user_activity_that_disagrees_with_the_anonymized_day_fails_the_blocking_check(project, instance, change, problem):
+    result = run_day(project, instance, [anonymized_conversations_writing(TWO_USERS), user_activity_writing(change), athena_tables],
+                     [user_activity_matches_conversations])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == f"- {problem}"
+    assert metadata["anonymized_day_users"] == 2
+    assert not result.asset_materializations_for_node("athena_tables")
+
+
+def test_user_activity_may_leave_out_a_user_erased_since_the_anonymized_day_was_written(project, instance):
+    project.lake.write_bytes(b"{}", layout.erasure_path("b" * 32))
+    result = run_day(project, instance, [anonymized_conversations_writing(TWO_USERS), user_activity], [user_activity_matches_conversations])
+    passed, metadata = the_evaluation(result)
+    assert passed, metadata
+    assert project.lake.read_parquet(layout.user_activity_path(DAY)).column("user_id").to_pylist() == ["a" * 32]
+
+
 class MiscountingWarehouse(DuckDBWarehouseResource):
     """The local warehouse, serving `offset` rows more (or fewer) of the day from `table`."""
 
@@ -334,16 +385,18 @@ class MiscountingWarehouse(DuckDBWarehouseResource):
         ("recipe_conversations", -1, "recipe_conversations serves 2 rows, the file holds 3"),
         ("daily_metrics", -1, "daily_metrics serves 0 rows for 2025-01-01, expected 1"),
         ("daily_metrics", 1, "daily_metrics serves 2 rows for 2025-01-01, expected 1"),
+        ("user_activity", 1, "user_activity serves 2 rows, the file holds 1"),
     ],
 )
 def test_a_warehouse_that_does_not_serve_the_day_exactly_fails_the_check(project, instance, table, offset, problem):
     warehouse = MiscountingWarehouse(database=project.settings.duckdb_path, lake=project.resources["lake"], table=table, offset=offset)
     anonymized = anonymized_conversations_writing(anonymized_rows(RAW_MESSAGES))
-    result = run_day(project, instance, [anonymized, daily_metrics, athena_tables], [athena_tables_serve_partition], {**project.resources, "warehouse": warehouse})
+    result = run_day(project, instance, [anonymized, daily_metrics, user_activity, athena_tables], [athena_tables_serve_partition],
+                     {**project.resources, "warehouse": warehouse})
     passed, metadata = the_evaluation(result)
     assert not passed
     assert metadata["problems"] == f"- {problem}"
-    assert metadata[table] == {"recipe_conversations": 3, "daily_metrics": 1}[table] + offset
+    assert metadata[table] == {"recipe_conversations": 3, "daily_metrics": 1, "user_activity": 1}[table] + offset
 
 
 # -- the same keys in the same order --------------------------------------------------------------

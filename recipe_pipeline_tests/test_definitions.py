@@ -59,7 +59,8 @@ def test_the_lineage_users_see():
     assert parents["anonymized_conversations"] == ["raw_conversations"]
     assert parents["daily_metrics"] == ["anonymized_conversations"]
     assert parents["raw_conversations"] == ["dynamodb_exports"]
-    assert "daily_metrics" in parents["athena_tables"]
+    assert parents["user_activity"] == ["anonymized_conversations"]
+    assert "daily_metrics" in parents["athena_tables"] and "user_activity" in parents["athena_tables"]
 
 
 def test_schedule_requests_yesterdays_partition():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -27,6 +27,7 @@ from recipe_pipeline.exports import ExportStore
 from recipe_pipeline.partitions import export_partitions
 from recipe_pipeline.pseudonyms import Pseudonymizer
 from recipe_pipeline.raw import write_day_quarantine, write_raw_day, write_raw_day_and_quarantine
+from recipe_pipeline.retention import CONVERSATION_RETENTION_DAYS, apply_retention
 from recipe_pipeline.storage import Location
 from recipe_pipeline_tests.conftest import TEST_PSEUDONYM_KEY
 
@@ -167,6 +168,32 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert rebuilt.success and all(e.passed for e in rebuilt.get_asset_check_evaluations())
     assert project.lake.list_files(layout.EXPORT_DAYS, recursive=True)  # cut again, without the user
     assert user_id not in project.lake.read_parquet(layout.raw_conversations_path(day)).column("user_id").to_pylist()
+
+
+def test_forget_user_removes_the_user_from_the_activity_kept_after_the_conversations_expired(project, simulated, instance):
+    # user_activity is kept 2 years, conversations 90 days: a day whose conversations have gone
+    # has nothing left to recompute its activity from, so the sweep itself must take the user out.
+    assert catch_up(build_definitions(project.settings), instance, log=lambda _: None).ok
+    user_id, rows_by_day = busiest_user(project)
+    pseudonym = Pseudonymizer(TEST_PSEUDONYM_KEY).pseudonym(user_id)
+    first = min(rows_by_day)
+    apply_retention(project.lake, date.fromisoformat(first) + timedelta(days=CONVERSATION_RETENTION_DAYS + 1))
+    assert not project.lake.exists(layout.conversations_path(first))
+
+    def activity(day: str) -> list[str]:
+        return project.lake.read_parquet(layout.user_activity_path(day)).column("user_id").to_pylist()
+
+    assert pseudonym in activity(first)
+    others = len(activity(first)) - 1
+
+    report = forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), user_id)
+
+    assert first in report.activity_days and first not in report.days  # no conversations there to recompute
+    assert pseudonym not in activity(first) and len(activity(first)) == others
+    for day in layout.days_present(project.lake, layout.USER_ACTIVITY):
+        assert pseudonym not in activity(day)
+    audit = json.loads(project.lake.read_bytes(report.audit_path))
+    assert audit["activity_days"] == sorted(rows_by_day) and user_id not in json.dumps(audit)
 
 
 def test_an_erased_item_the_snapshot_lost_but_an_older_export_holds_is_counted_as_erased(project, instance):

@@ -31,6 +31,7 @@ def test_the_job_deletes_expired_days_and_wipes_their_materializations(project, 
     assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
     assert layout.days_present(project.lake, layout.CONVERSATIONS) == ["2025-01-02", "2025-01-03"]
     assert layout.days_present(project.lake, layout.DAILY_METRICS) == ["2025-01-01", "2025-01-02", "2025-01-03"]  # 2 years
+    assert layout.days_present(project.lake, layout.USER_ACTIVITY) == ["2025-01-01", "2025-01-02", "2025-01-03"]  # first days: 2 years
     for asset in ("raw_conversations", "anonymized_conversations"):
         observed = instance.fetch_observations(dg.AssetKey(asset), limit=10).records
         assert [(r.partition_key, r.asset_observation.metadata["deleted_by_retention"].value) for r in observed] == [("2025-01-01", "2025-04-02")]
@@ -39,6 +40,8 @@ def test_the_job_deletes_expired_days_and_wipes_their_materializations(project, 
     report = apply_retention(project.lake, date(2027, 1, 5))
     assert report.expired[layout.DAILY_METRICS] == ["2025-01-01", "2025-01-02", "2025-01-03"]
     assert not project.lake.exists(layout.daily_metrics_path("2025-01-01"))
+    assert report.expired[layout.USER_ACTIVITY] == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    assert report.partitions_by_asset["user_activity"] == ["2025-01-01", "2025-01-02", "2025-01-03"]
 
 
 def test_retention_on_s3(s3_bucket):
@@ -168,6 +171,8 @@ def test_lifecycle_rules_are_accepted_by_s3(s3_bucket):
     assert rules["expire-conversations"]["Filter"]["Prefix"] == "lake/conversations/"
     assert rules["expire-conversations"]["Expiration"]["Days"] == 90
     assert rules["expire-aggregated-daily"]["Expiration"]["Days"] == 730
+    assert rules["expire-aggregated-user_activity"]["Filter"]["Prefix"] == "lake/aggregated/user_activity/"
+    assert rules["expire-aggregated-user_activity"]["Expiration"]["Days"] == 730
     assert rules["expire-quarantine-conversations"]["Filter"]["Prefix"] == "lake/quarantine/conversations/"
     assert rules["expire-quarantine-conversations"]["Expiration"]["Days"] == 90
     assert rules["expire-quarantine-exports"]["Filter"]["Prefix"] == "lake/quarantine/exports/"

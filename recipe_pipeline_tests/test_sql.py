@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from recipe_pipeline.analytics import range_values
 from recipe_pipeline.anonymize import ANONYMIZED_SCHEMA
+from recipe_pipeline.activity import USER_ACTIVITY_SCHEMA
 from recipe_pipeline.resources import AthenaWarehouseResource, LakeResource
 from recipe_pipeline.sql import athena_ddl, load_query, query_names, read_sql, to_duckdb
 from recipe_pipeline.warehouse import DuckDBCatalog, bounded_duckdb, compute_daily_metrics
@@ -55,7 +56,7 @@ def test_binding_names_missing_parameters():
 
 def test_athena_ddl_parses_and_uses_partition_projection():
     statements = athena_ddl("recipe_analytics", "s3://recipe-lake/prod/", 2025)
-    assert set(statements) == {"recipe_conversations", "daily_metrics"}
+    assert set(statements) == {"recipe_conversations", "daily_metrics", "user_activity"}
     for table, text in statements.items():
         tree = sqlglot.parse_one(text, read="athena")
         assert isinstance(tree, exp.Create) and tree.args["kind"] == "TABLE"
@@ -64,14 +65,16 @@ def test_athena_ddl_parses_and_uses_partition_projection():
         assert "year=${year}/month=${month}/day=${day}/" in text
     assert "LOCATION 's3://recipe-lake/prod/conversations/'" in statements["recipe_conversations"]
     assert "LOCATION 's3://recipe-lake/prod/aggregated/daily/'" in statements["daily_metrics"]
+    assert "LOCATION 's3://recipe-lake/prod/aggregated/user_activity/'" in statements["user_activity"]
     with pytest.raises(ValueError):
         athena_ddl("bad-name; drop", "s3://x", 2025)
 
 
-def test_athena_ddl_columns_match_the_lake_schema():
-    tree = sqlglot.parse_one(athena_ddl("db", "s3://b", 2025)["recipe_conversations"], read="athena")
+@pytest.mark.parametrize(("table", "schema"), [("recipe_conversations", ANONYMIZED_SCHEMA), ("user_activity", USER_ACTIVITY_SCHEMA)])
+def test_athena_ddl_columns_match_the_lake_schema(table, schema):
+    tree = sqlglot.parse_one(athena_ddl("db", "s3://b", 2025)[table], read="athena")
     columns = [c.name for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
-    assert columns == ANONYMIZED_SCHEMA.names
+    assert columns == schema.names
 
 
 def test_named_queries_run_on_duckdb_over_the_pipeline_output(project, simulated, instance):
@@ -81,7 +84,7 @@ def test_named_queries_run_on_duckdb_over_the_pipeline_output(project, simulated
     assert catch_up(build_definitions(project.settings), instance, log=lambda _: None).ok
     catalog = DuckDBCatalog(project.settings.duckdb_path, project.lake)
     assert [re.search(r"CREATE OR REPLACE VIEW (\w+)", s).group(1) for s in catalog.view_statements()] == [
-        "recipe_conversations", "daily_metrics",
+        "recipe_conversations", "daily_metrics", "user_activity",
     ]
     values = {"start_ymd": 20250101, "end_ymd": 20250103, "start_date": "2025-01-01", "end_date": "2025-01-03"}
     columns, rows = catalog.run_query("lake_summary", values)
@@ -128,7 +131,7 @@ def test_daily_metrics_sql_is_the_one_file_both_engines_use(s3_bucket, moto_endp
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     ok = result([("x", "varchar")], [])
     row = ["{}" if c in ("recipes_discussed", "messages_by_hour", "tool_usage") else "0" for c in columns]
-    inject_results(moto_endpoint, ok, ok, ok, result([(c, "varchar") for c in columns], [row]))  # CREATEs, then the metrics
+    inject_results(moto_endpoint, ok, ok, ok, ok, result([(c, "varchar") for c in columns], [row]))  # CREATEs, then the metrics
     warehouse = AthenaWarehouseResource(database="recipe_analytics", workgroup="primary", lake=LakeResource(url=f"s3://{s3_bucket}/lake"))
     warehouse.daily_metrics("2025-01-01")
     sent = [i for i in athena.list_query_executions()["QueryExecutionIds"] if i not in before]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
+from recipe_pipeline.activity import user_activity
 from recipe_pipeline.storage import Location
 from recipe_pipeline.warehouse import DuckDBCatalog
 from recipe_pipeline_tests.conftest import anonymized_day
@@ -17,8 +18,12 @@ def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
     metrics = lake / "aggregated" / "daily" / "year=2025" / "month=01" / "day=01"
     metrics.mkdir(parents=True)
     (metrics / "daily-metrics-2025-01-01.json").write_text('{"date": "2025-01-01", "total_messages": 1}\n')
+    activity = lake / "aggregated" / "user_activity" / "year=2025" / "month=01" / "day=01"
+    activity.mkdir(parents=True)
+    pq.write_table(user_activity(pq.ParquetFile(str(day / "part-0.parquet")), "2025-01-01"), str(activity / "user-activity-2025-01-01.parquet"))
     catalog = DuckDBCatalog(str(tmp_path / "warehouse.duckdb"), Location(str(lake)))
-    assert len(catalog.refresh()) == 2
+    assert len(catalog.refresh()) == 3
     with catalog.connect(read_only=True) as con:
         assert con.execute("SELECT COUNT(*) FROM recipe_conversations WHERE day = 1").fetchone() == (1,)
         assert con.execute("SELECT total_messages FROM daily_metrics WHERE day = 1").fetchone() == (1,)
+        assert con.execute("SELECT messages FROM user_activity WHERE day = 1").fetchone() == (1,)

@@ -1,4 +1,5 @@
-"""Metrics layer: ``anonymized_conversations`` -> ``daily_metrics`` (Athena table ``daily_metrics``)."""
+"""Metrics layer: ``anonymized_conversations`` -> ``daily_metrics`` (Athena table ``daily_metrics``)
+and ``user_activity`` (Athena table ``user_activity``)."""
 
 
 import json
@@ -6,7 +7,8 @@ import json
 import dagster as dg
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, markdown_table
+from recipe_pipeline.activity import COLUMN_DESCRIPTIONS, USER_ACTIVITY_SCHEMA, activity_summary, write_user_activity
+from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, column_schema, fail_fast, markdown_table
 from recipe_pipeline.assets.privacy import anonymized_conversations, require
 from recipe_pipeline.partitions import daily_partitions
 from recipe_pipeline.resources import WarehouseResource, LakeResource
@@ -53,5 +55,34 @@ def daily_metrics(
             "top_recipes": dg.MetadataValue.md(markdown_table([{"recipe": r, "mentions": n} for r, n in top])),
             "messages_by_hour": dg.MetadataValue.json(metrics["messages_by_hour"]),
             "tool_usage": dg.MetadataValue.json(metrics["tool_usage"]),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    retry_policy=NETWORK_RETRY,
+    deps=[anonymized_conversations],
+    group_name="metrics",
+    kinds={"pyarrow", "parquet"},
+    owners=OWNERS,
+)
+@fail_fast
+def user_activity(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """The day's active users (pseudonyms) and their message counts, one row each, written to
+    `aggregated/user_activity/year=YYYY/month=MM/day=DD/user-activity-YYYY-MM-DD.parquet`. Kept
+    2 years like the other aggregates (conversations: 90 days), so new-vs-returning users and
+    retention cohorts know a user's first day long after that day's conversations expired."""
+    day = context.partition_key
+    location = lake.location()
+    require(location, layout.conversations_path(day), "anonymized_conversations", day)
+    table = write_user_activity(location, day)
+    summary = activity_summary(table)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/uri": location.uri(layout.user_activity_path(day)),
+            "dagster/row_count": table.num_rows,
+            "dagster/column_schema": column_schema(USER_ACTIVITY_SCHEMA, COLUMN_DESCRIPTIONS),
+            "messages": summary["messages"],
         }
     )

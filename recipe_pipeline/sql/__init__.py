@@ -72,7 +72,7 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-ATHENA_TABLES = {"recipe_conversations": "conversations", "daily_metrics": "aggregated/daily"}
+ATHENA_TABLES = {"recipe_conversations": "conversations", "daily_metrics": "aggregated/daily", "user_activity": "aggregated/user_activity"}
 
 
 def athena_ddl(database: str, lake_url: str, first_year: int) -> dict[str, str]:
@@ -81,7 +81,9 @@ def athena_ddl(database: str, lake_url: str, first_year: int) -> dict[str, str]:
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
         raise ValueError(f"Athena database name {database!r} must be lower-case letters, digits and underscores")
     base = lake_url.rstrip("/")
-    return {
-        table: read_sql(f"athena/{table}.sql").format(database=database, location=f"{base}/{zone}", first_year=int(first_year))
-        for table, zone in ATHENA_TABLES.items()
-    }
+    projection = "\n".join(line for line in read_sql("athena/partition_projection.sql").splitlines() if not line.startswith("--"))
+    statements = {}
+    for table, zone in ATHENA_TABLES.items():
+        values = {"location": f"{base}/{zone}", "first_year": int(first_year)}
+        statements[table] = read_sql(f"athena/{table}.sql").format(database=database, partition_projection=projection.format(**values), **values)
+    return statements

@@ -1,5 +1,5 @@
 -- Local stand-in for the Athena tables: DuckDB views over the lake's files.
--- {{conversations_glob}} and {{metrics_glob}} are filled in with quoted paths (braces doubled
+-- {{conversations_glob}}, {{metrics_glob}} and {{activity_glob}} are filled in with quoted paths (braces doubled
 -- here, so no path lands in this comment).
 CREATE OR REPLACE VIEW recipe_conversations AS
 SELECT *
@@ -32,4 +32,13 @@ FROM read_json(
         'messages_by_hour': 'MAP(VARCHAR, BIGINT)',
         'tool_usage': 'MAP(VARCHAR, BIGINT)'
     }}
+);
+
+CREATE OR REPLACE VIEW user_activity AS
+SELECT *
+FROM read_parquet(
+    {activity_glob},
+    hive_partitioning = true,
+    hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}},
+    union_by_name = true
 );

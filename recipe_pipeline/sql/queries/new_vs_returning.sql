@@ -1,8 +1,9 @@
--- New and returning users per day: new = first seen that day (over all history in the lake).
+-- New and returning users per day: new = first seen that day (over user_activity, kept 2 years;
+-- conversations are kept 90 days, so a user back after three months would look new in them).
 -- params: first_ymd, end_ymd, start_date, end_date
 WITH user_days AS (
-    SELECT DISTINCT user_id, CAST(message_ts AS date) AS activity_date
-    FROM recipe_conversations
+    SELECT DISTINCT user_id, activity_date
+    FROM user_activity
     WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
 ),
 first_seen AS (

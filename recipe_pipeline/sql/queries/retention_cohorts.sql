@@ -1,9 +1,10 @@
 -- Retention by first-seen cohort: users first seen on a day, and how many were active again exactly 1, 7 and 30 days later.
 -- params: first_ymd, end_ymd, start_date, end_date
 -- start_date/end_date bound the cohorts; end_ymd bounds the activity read, so it runs to the data's end (a week's cohorts return after the week).
+-- Activity comes from user_activity, kept 2 years: a first day outlives the 90 days of conversations.
 WITH user_days AS (
-    SELECT DISTINCT user_id, CAST(message_ts AS date) AS activity_date
-    FROM recipe_conversations
+    SELECT DISTINCT user_id, activity_date
+    FROM user_activity
     WHERE (year * 10000 + month * 100 + day) BETWEEN ? AND ?
 ),
 first_seen AS (
