@@ -217,8 +217,9 @@ def daily_metrics_match_conversations(context: dg.AssetCheckExecutionContext, la
 @daily_check(asset=user_activity, blocking=True)
 def user_activity_matches_conversations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     """Each user of the anonymized day is listed once, on the day, with their messages counted
-    again by DuckDB over the anonymized file (not by the Arrow code that wrote the table); users
-    erased since the anonymized file was written may be missing from it, nothing else."""
+    again by DuckDB over the anonymized file (not by the Arrow code that wrote the table). Users
+    in the erasure registry are left out of both sides: forget-user may be between its sweeps of
+    the two files, and the activity file leaves out anyone erased when it was written."""
     day = context.partition_key
     location = lake.location()
     activity = location.read_parquet(layout.user_activity_path(day))
@@ -226,16 +227,19 @@ def user_activity_matches_conversations(context: dg.AssetCheckExecutionContext, 
     with location.local_file(layout.conversations_path(day)) as path, bounded_duckdb(METRICS_MEMORY_LIMIT) as con:
         con.register("activity", activity)
         con.register("erased", pa.table({"user_id": pa.array(sorted(erased), pa.string())}))
+        # NULL-safe throughout: a row with no date or no count is wrong, not unknown.
         counted = con.execute(
-            f"WITH day_users AS (SELECT user_id, count(*) AS messages FROM {parquet_relation(path)} GROUP BY user_id)"
-            " SELECT"
-            "  count(*) FILTER (WHERE a.user_id IS NULL AND d.user_id NOT IN (SELECT user_id FROM erased)),"
-            "  count(*) FILTER (WHERE d.user_id IS NULL),"
-            "  count(*) FILTER (WHERE a.messages <> d.messages),"
-            "  (SELECT count(*) - count(DISTINCT user_id) FROM activity),"
-            "  (SELECT count(*) FILTER (WHERE activity_date <> CAST(? AS date)) FROM activity),"
-            "  count(DISTINCT d.user_id)"
-            " FROM day_users AS d FULL OUTER JOIN activity AS a ON a.user_id = d.user_id",
+            f"WITH day_users AS (SELECT user_id, count(*) AS messages, true AS held FROM {parquet_relation(path)}"
+            "   WHERE user_id NOT IN (SELECT user_id FROM erased) GROUP BY user_id),"
+            " listed AS (SELECT *, true AS held FROM activity WHERE user_id IS NULL OR user_id NOT IN (SELECT user_id FROM erased))"
+            " SELECT"  # `held` tells a side without the row from a row whose user_id is NULL
+            "  count(*) FILTER (WHERE a.held IS NULL),"
+            "  count(*) FILTER (WHERE d.held IS NULL),"
+            "  count(*) FILTER (WHERE a.held AND d.held AND a.messages IS DISTINCT FROM d.messages),"
+            "  (SELECT count(user_id) - count(DISTINCT user_id) FROM listed),"
+            "  (SELECT count(*) FILTER (WHERE activity_date IS DISTINCT FROM CAST(? AS date)) FROM listed),"
+            "  (SELECT count(*) FROM day_users)"
+            " FROM day_users AS d FULL OUTER JOIN listed AS a ON a.user_id = d.user_id",
             [day],
         ).fetchone()
     missing, unexpected, miscounted, repeated, other_days, day_users = counted
@@ -263,9 +267,12 @@ def athena_tables_serve_partition(
         problems.append(f"recipe_conversations serves {served['recipe_conversations']} rows, the file holds {file_rows}")
     if served["daily_metrics"] != 1:
         problems.append(f"daily_metrics serves {served['daily_metrics']} rows for {day}, expected 1")
-    activity_rows = lake.location().parquet_file(layout.user_activity_path(day)).metadata.num_rows
-    if served["user_activity"] != activity_rows:
-        problems.append(f"user_activity serves {served['user_activity']} rows, the file holds {activity_rows}")
+    if lake.location().exists(layout.user_activity_path(day)):
+        activity_rows = lake.location().parquet_file(layout.user_activity_path(day)).metadata.num_rows
+        if served["user_activity"] != activity_rows:
+            problems.append(f"user_activity serves {served['user_activity']} rows, the file holds {activity_rows}")
+    else:  # a day of a lake built before user_activity, or a selection without it
+        problems.append(f"user_activity has no file for {day}: materialize user_activity for the day")
     return _result(not problems, problems, **served)
 
 

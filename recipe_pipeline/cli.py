@@ -224,6 +224,8 @@ def forget_user_command(user_id: str) -> None:
     click.echo(f"user {report.pseudonym[:12]}… (pseudonym): {report.total_rows} row(s) removed from {len(report.days)} day(s)")
     if report.export_lines_removed:
         click.echo(f"  and {sum(report.export_lines_removed.values())} unreadable export line(s) from {len(report.export_lines_removed)} quarantine file(s)")
+    if report.activity_rows_removed:
+        click.echo(f"  and the user's activity from {len(report.activity_rows_removed)} day(s) of user_activity (kept 2 years)")
     if report.export_day_items_removed:
         click.echo(f"  and {sum(report.export_day_items_removed.values())} item(s) from {len(report.export_day_items_removed)} file(s) of full exports cut by day")
     job = defs.resolve_job_def("metrics_refresh")

@@ -46,7 +46,7 @@ class ErasureReport:
     rows_removed: dict[str, dict[str, int]] = field(default_factory=lambda: {"raw": {}, "anonymized": {}, "quarantine": {}})
     export_lines_removed: dict[str, int] = field(default_factory=dict)  # export quarantine file -> lines
     export_day_items_removed: dict[str, int] = field(default_factory=dict)  # full export's day file -> items
-    activity_days: list[str] = field(default_factory=list)  # days of user_activity (kept 2 years) that listed the user
+    activity_rows_removed: dict[str, int] = field(default_factory=dict)  # user_activity day (kept 2 years) -> rows (one per day)
     audit_path: str | None = None
 
     @property
@@ -301,8 +301,9 @@ def forget_user(lake: Location, pseudonymizer: Pseudonymizer, user_id: str, now:
     # Every day the activity is kept, not only the conversations' 90: a day older than those has
     # no conversations left to recompute it from.
     for day in layout.days_present(lake, layout.USER_ACTIVITY):
-        if _rewrite_without(lake, layout.user_activity_path(day), pseudonym, None):
-            report.activity_days.append(day)
+        removed = _rewrite_without(lake, layout.user_activity_path(day), pseudonym, None)
+        if removed:
+            report.activity_rows_removed[day] = removed
 
     _forget_in_export_quarantine(lake, user_id, report)
     for day, cuts in _forget_in_export_days(lake, user_id, report).items():

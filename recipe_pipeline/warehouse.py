@@ -9,6 +9,7 @@ taken under a file lock: concurrent runs queue instead of failing or corrupting 
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -117,7 +118,11 @@ class DuckDBCatalog:
         }
         # Split the template, not the filled-in text: a lake path may hold a ';'.
         templates = [t for t in read_sql("duckdb/views.sql").split(";") if t.strip()]
-        return [t.format(**globs).strip() for t in templates]
+        statements = [t.format(**globs).strip() for t in templates]
+        if not glob.glob(self.lake.path(USER_ACTIVITY, "*", "*", "*", "*.parquet")):
+            empty = read_sql("duckdb/user_activity_empty.sql").strip()
+            statements = [empty if "CREATE OR REPLACE VIEW user_activity " in s else s for s in statements]
+        return statements
 
     def refresh(self) -> list[str]:
         """(Re)create the views; they read the files at query time, so new days appear at once."""

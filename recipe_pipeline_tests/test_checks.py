@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -336,7 +337,8 @@ TWO_USERS = anonymized_day([{"conversation_id": "c1", "role": "user", "message":
 
 
 def _replaced(table: pa.Table, column: str, values: list) -> pa.Table:
-    return table.set_column(table.schema.get_field_index(column), table.schema.field(column), pa.array(values, table.schema.field(column).type))
+    field = table.schema.field(column)
+    return table.set_column(table.schema.get_field_index(column), pa.field(column, field.type), pa.array(values, field.type))
 
 
 @pytest.mark.parametrize(
@@ -347,8 +349,11 @@ def _replaced(table: pa.Table, column: str, values: list) -> pa.Table:
         (lambda t: _replaced(t, "messages", [2, 2]), "1 user(s) with another count of messages than the anonymized day's"),
         (lambda t: pa.concat_tables([t, t.slice(0, 1)]), "1 user row(s) repeated"),
         (lambda t: _replaced(t, "activity_date", [datetime(2025, 1, 2).date()] * 2), "2 row(s) dated another day than 2025-01-01"),
+        (lambda t: _replaced(t, "activity_date", [None, datetime(2025, 1, 1).date()]), "1 row(s) dated another day than 2025-01-01"),
+        (lambda t: _replaced(t, "messages", [None, 1]), "1 user(s) with another count of messages than the anonymized day's"),
+        (lambda t: _replaced(t, "user_id", [None, "b" * 32]), "1 user(s) of the anonymized day missing\n- 1 user(s) the anonymized day does not hold"),
     ],
-    ids=["a-user-left-out", "a-user-replaced", "miscounted", "a-user-twice", "another-day"],
+    ids=["a-user-left-out", "a-user-replaced", "miscounted", "a-user-twice", "another-day", "no-date", "no-count", "no-user"],
 )
 def test_user_activity_that_disagrees_with_the_anonymized_day_fails_the_blocking_check(project, instance, change, problem):
     result = run_day(project, instance, [anonymized_conversations_writing(TWO_USERS), user_activity_writing(change), athena_tables],
@@ -360,12 +365,35 @@ def test_user_activity_that_disagrees_with_the_anonymized_day_fails_the_blocking
     assert not result.asset_materializations_for_node("athena_tables")
 
 
+def test_user_activity_may_still_list_a_user_forget_user_has_taken_out_of_the_anonymized_day_only(project, instance):
+    # forget-user sweeps the anonymized zone before user_activity: a check between the two sweeps.
+    project.lake.write_bytes(b"{}", layout.erasure_path("b" * 32))
+    without_b = TWO_USERS.filter(pc.not_equal(TWO_USERS.column("user_id"), "b" * 32))
+    unswept = lambda t: pa.concat_tables([t, pa.table({"activity_date": [datetime(2025, 1, 1).date()], "user_id": ["b" * 32], "messages": [1]},
+                                                      schema=t.schema)]).sort_by("user_id")  # noqa: E731
+    result = run_day(project, instance, [anonymized_conversations_writing(without_b), user_activity_writing(unswept)], [user_activity_matches_conversations])
+    passed, metadata = the_evaluation(result)
+    assert passed, metadata
+    assert (metadata["users"], metadata["anonymized_day_users"]) == (2, 1)
+
+
 def test_user_activity_may_leave_out_a_user_erased_since_the_anonymized_day_was_written(project, instance):
     project.lake.write_bytes(b"{}", layout.erasure_path("b" * 32))
     result = run_day(project, instance, [anonymized_conversations_writing(TWO_USERS), user_activity], [user_activity_matches_conversations])
     passed, metadata = the_evaluation(result)
     assert passed, metadata
     assert project.lake.read_parquet(layout.user_activity_path(DAY)).column("user_id").to_pylist() == ["a" * 32]
+
+
+def test_the_tables_of_a_day_without_its_user_activity_fail_the_check_saying_so(project, instance):
+    # A lake built before user_activity, or a selection without it: the tables are refreshed, and
+    # the check names what is missing instead of erroring on the absent file.
+    anonymized = anonymized_conversations_writing(anonymized_rows(RAW_MESSAGES))
+    result = run_day(project, instance, [anonymized, daily_metrics, athena_tables], [athena_tables_serve_partition])
+    passed, metadata = the_evaluation(result)
+    assert not passed
+    assert metadata["problems"] == "- user_activity has no file for 2025-01-01: materialize user_activity for the day"
+    assert result.asset_materializations_for_node("athena_tables")
 
 
 class MiscountingWarehouse(DuckDBWarehouseResource):

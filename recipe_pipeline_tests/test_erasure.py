@@ -108,6 +108,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     result = CliRunner().invoke(main, ["forget-user", user_id], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"{sum(rows_by_day.values()) * 2} row(s) removed from {len(rows_by_day)} day(s)" in result.output
+    assert f"and the user's activity from {len(rows_by_day)} day(s) of user_activity" in result.output
     assert user_id not in result.output
 
     for day, removed in rows_by_day.items():
@@ -129,6 +130,7 @@ def test_forget_user_removes_rows_recomputes_metrics_and_audits(project, simulat
     assert user_id not in audit_text
     assert audit["pseudonym"] == pseudonym and audit["days"] == sorted(rows_by_day)
     assert audit["rows_removed"]["raw"] == rows_by_day
+    assert audit["activity_rows_removed"] == {day: 1 for day in rows_by_day}
 
     # The full export's copy cut by day loses the user's items; its index counts them as erased.
     assert sum(audit["export_day_items_removed"].values()) > 0
@@ -188,12 +190,12 @@ def test_forget_user_removes_the_user_from_the_activity_kept_after_the_conversat
 
     report = forget_user(project.lake, Pseudonymizer(TEST_PSEUDONYM_KEY), user_id)
 
-    assert first in report.activity_days and first not in report.days  # no conversations there to recompute
+    assert report.activity_rows_removed[first] == 1 and first not in report.days  # no conversations there to recompute
     assert pseudonym not in activity(first) and len(activity(first)) == others
     for day in layout.days_present(project.lake, layout.USER_ACTIVITY):
         assert pseudonym not in activity(day)
     audit = json.loads(project.lake.read_bytes(report.audit_path))
-    assert audit["activity_days"] == sorted(rows_by_day) and user_id not in json.dumps(audit)
+    assert audit["activity_rows_removed"] == {day: 1 for day in rows_by_day} and user_id not in json.dumps(audit)
 
 
 def test_an_erased_item_the_snapshot_lost_but_an_older_export_holds_is_counted_as_erased(project, instance):

@@ -27,3 +27,25 @@ def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
         assert con.execute("SELECT COUNT(*) FROM recipe_conversations WHERE day = 1").fetchone() == (1,)
         assert con.execute("SELECT total_messages FROM daily_metrics WHERE day = 1").fetchone() == (1,)
         assert con.execute("SELECT messages FROM user_activity WHERE day = 1").fetchone() == (1,)
+
+
+def test_a_lake_built_before_user_activity_gets_an_empty_view_until_its_first_activity_file(tmp_path):
+    # read_parquet fails on a pattern matching no file: the catalog could not be refreshed at all.
+    lake = tmp_path / "lake"
+    day = lake / "conversations" / "year=2025" / "month=01" / "day=01"
+    day.mkdir(parents=True)
+    pq.write_table(anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi"}]), str(day / "conversations-2025-01-01.parquet"))
+    metrics = lake / "aggregated" / "daily" / "year=2025" / "month=01" / "day=01"
+    metrics.mkdir(parents=True)
+    (metrics / "daily-metrics-2025-01-01.json").write_text('{"date": "2025-01-01", "total_messages": 1}\n')
+    catalog = DuckDBCatalog(str(tmp_path / "warehouse.duckdb"), Location(str(lake)))
+    catalog.refresh()
+    with catalog.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT user_id) FROM user_activity WHERE day = 1").fetchone() == (0, 0)
+        assert [c[0] for c in con.execute("SELECT * FROM user_activity").description] == ["activity_date", "user_id", "messages", "year", "month", "day"]
+    activity = lake / "aggregated" / "user_activity" / "year=2025" / "month=01" / "day=01"
+    activity.mkdir(parents=True)
+    pq.write_table(user_activity(pq.ParquetFile(str(day / "conversations-2025-01-01.parquet")), "2025-01-01"), str(activity / "user-activity-2025-01-01.parquet"))
+    catalog.refresh()
+    with catalog.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM user_activity WHERE day = 1").fetchone() == (1,)

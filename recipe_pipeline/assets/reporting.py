@@ -174,7 +174,7 @@ def usage_heatmap(context: dg.AssetExecutionContext, lake: LakeResource, warehou
 @fail_fast
 def stakeholder_dashboard(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """One self-contained HTML page (no network needed to open it) over every day the lake still
-    holds conversations of (90 days; its figures all come from them): active users, top recipes
+    holds conversations of (90 days; its figures come from them, and first days from `user_activity`): active users, top recipes
     of the last 7 days, conversation length, category distribution, retention cohorts, the usage
     heat map, tool adoption and outcomes. `dashboard/index.html`."""
     # Not the daily metrics' days: they are kept two years, and the page's range then promised
