@@ -10,17 +10,28 @@ from recipe_pipeline.warehouse import DuckDBCatalog
 from recipe_pipeline_tests.conftest import anonymized_day
 
 
-def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
-    lake = tmp_path / "team;analytics" / "lake"  # legal in a POSIX path
+def write_day(lake, *, activity: bool) -> None:
+    """One anonymized day (2025-01-01) of one message, its metrics and, if ``activity``, its user activity."""
     day = lake / "conversations" / "year=2025" / "month=01" / "day=01"
     day.mkdir(parents=True)
-    pq.write_table(anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi"}]), str(day / "part-0.parquet"))
+    pq.write_table(anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi"}]), str(day / "conversations-2025-01-01.parquet"))
     metrics = lake / "aggregated" / "daily" / "year=2025" / "month=01" / "day=01"
-    metrics.mkdir(parents=True)
+    metrics.mkdir(parents=True, exist_ok=True)
     (metrics / "daily-metrics-2025-01-01.json").write_text('{"date": "2025-01-01", "total_messages": 1}\n')
-    activity = lake / "aggregated" / "user_activity" / "year=2025" / "month=01" / "day=01"
-    activity.mkdir(parents=True)
-    pq.write_table(user_activity(pq.ParquetFile(str(day / "part-0.parquet")), "2025-01-01"), str(activity / "user-activity-2025-01-01.parquet"))
+    if activity:
+        write_activity(lake)
+
+
+def write_activity(lake) -> None:
+    folder = lake / "aggregated" / "user_activity" / "year=2025" / "month=01" / "day=01"
+    folder.mkdir(parents=True)
+    conversations = pq.ParquetFile(str(lake / "conversations" / "year=2025" / "month=01" / "day=01" / "conversations-2025-01-01.parquet"))
+    pq.write_table(user_activity(conversations, "2025-01-01"), str(folder / "user-activity-2025-01-01.parquet"))
+
+
+def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
+    lake = tmp_path / "team;analytics" / "lake"  # legal in a POSIX path
+    write_day(lake, activity=True)
     catalog = DuckDBCatalog(str(tmp_path / "warehouse.duckdb"), Location(str(lake)))
     assert len(catalog.refresh()) == 3
     with catalog.connect(read_only=True) as con:
@@ -32,20 +43,13 @@ def test_catalog_views_over_a_lake_path_holding_a_semicolon(tmp_path):
 def test_a_lake_built_before_user_activity_gets_an_empty_view_until_its_first_activity_file(tmp_path):
     # read_parquet fails on a pattern matching no file: the catalog could not be refreshed at all.
     lake = tmp_path / "lake"
-    day = lake / "conversations" / "year=2025" / "month=01" / "day=01"
-    day.mkdir(parents=True)
-    pq.write_table(anonymized_day([{"conversation_id": "c1", "role": "user", "message": "hi"}]), str(day / "conversations-2025-01-01.parquet"))
-    metrics = lake / "aggregated" / "daily" / "year=2025" / "month=01" / "day=01"
-    metrics.mkdir(parents=True)
-    (metrics / "daily-metrics-2025-01-01.json").write_text('{"date": "2025-01-01", "total_messages": 1}\n')
+    write_day(lake, activity=False)
     catalog = DuckDBCatalog(str(tmp_path / "warehouse.duckdb"), Location(str(lake)))
     catalog.refresh()
     with catalog.connect(read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT user_id) FROM user_activity WHERE day = 1").fetchone() == (0, 0)
         assert [c[0] for c in con.execute("SELECT * FROM user_activity").description] == ["activity_date", "user_id", "messages", "year", "month", "day"]
-    activity = lake / "aggregated" / "user_activity" / "year=2025" / "month=01" / "day=01"
-    activity.mkdir(parents=True)
-    pq.write_table(user_activity(pq.ParquetFile(str(day / "conversations-2025-01-01.parquet")), "2025-01-01"), str(activity / "user-activity-2025-01-01.parquet"))
+    write_activity(lake)
     catalog.refresh()
     with catalog.connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_activity WHERE day = 1").fetchone() == (1,)
