@@ -272,7 +272,7 @@ def athena_tables_serve_partition(
         if served["user_activity"] != activity_rows:
             problems.append(f"user_activity serves {served['user_activity']} rows, the file holds {activity_rows}")
     else:  # a day of a lake built before user_activity, or a selection without it
-        problems.append(f"user_activity has no file for {day}: materialize user_activity for the day")
+        problems.append(f"user_activity has no file for {day}: materialize user_activity, then athena_tables, for the day")
     return _result(not problems, problems, **served)
 
 

@@ -392,7 +392,7 @@ def test_the_tables_of_a_day_without_its_user_activity_fail_the_check_saying_so(
     result = run_day(project, instance, [anonymized, daily_metrics, athena_tables], [athena_tables_serve_partition])
     passed, metadata = the_evaluation(result)
     assert not passed
-    assert metadata["problems"] == "- user_activity has no file for 2025-01-01: materialize user_activity for the day"
+    assert metadata["problems"] == "- user_activity has no file for 2025-01-01: materialize user_activity, then athena_tables, for the day"
     assert result.asset_materializations_for_node("athena_tables")
 
 

@@ -34,8 +34,10 @@ FROM read_json(
     }}
 );
 
+-- Columns named, in the order of the stand-in used before any activity file exists
+-- (duckdb/user_activity_empty.sql): DuckDB appends Hive columns in an order of its own.
 CREATE OR REPLACE VIEW user_activity AS
-SELECT *
+SELECT activity_date, user_id, messages, year, month, day
 FROM read_parquet(
     {activity_glob},
     hive_partitioning = true,
