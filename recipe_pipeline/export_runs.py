@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from recipe_pipeline import lake as layout
 from recipe_pipeline.export_index import ExportIndex, cached_export_index
 from recipe_pipeline.exports import ExportError, ExportStore
 from recipe_pipeline.partitions import last_complete_day
@@ -73,8 +72,6 @@ class ExportPlan:
     problems: dict[str, str]
     to_index: list[str] = field(default_factory=list)  # completed exports with no index yet, none whose index run failed
     not_days: dict[str, int] = field(default_factory=dict)  # index "days" that are no date -> items, never requested
-    expired_days: dict[str, int] = field(default_factory=dict)  # days retention has expired -> items changed late, not requested
-    conversations_kept_from: str | None = None
 
 
 def is_day(key: str) -> bool:
@@ -106,8 +103,6 @@ def plan_export_runs(
     ignored: dict[str, int] = {}
     not_days: dict[str, int] = {}
     last_day = last_complete_day(now)
-    kept_from = layout.conversations_kept_from(lake)
-    expired: dict[str, int] = {}
     new_exports: list[str] = []
     to_index: list[str] = []
     unindexable: list[str] = []
@@ -151,8 +146,6 @@ def plan_export_runs(
                 not_days[day] = not_days.get(day, 0) + items
             elif day < first_day:
                 ignored[day] = ignored.get(day, 0) + items
-            elif kept_from is not None and day < kept_from:
-                expired[day] = expired.get(day, 0) + items
             elif day > last_day:
                 deferred.setdefault(day, set()).add(export_id)
                 touched.setdefault(day, set()).add(export_id)
@@ -169,4 +162,4 @@ def plan_export_runs(
     requests = [PartitionRequest(day, tuple(sorted(ids)), tuple(sorted(touched.get(day, ids)))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed,
                               {d: sorted(ids) for d, ids in sorted(touched.items())})
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days, expired, kept_from)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days)

@@ -40,9 +40,6 @@ DAY_QUARANTINE = "quarantine/conversations"
 EXPORT_QUARANTINE = "quarantine/exports"  # lines no day could take, by export
 ERASURES = "raw/erasures"  # pseudonyms of users who asked to be forgotten (restricted)
 ERASURE_AUDIT = "audit/erasures"
-# The oldest day whose conversations retention keeps, as of its last run: an older day's exports
-# have expired too, so it can no longer be rebuilt (retention.py).
-RETENTION_STATE = "raw/retention.json"
 
 
 def hive_dir(day: str) -> str:
@@ -96,16 +93,6 @@ def erasure_path(pseudonym: str) -> str:
 def erased_pseudonyms(lake: Location) -> set[str]:
     """Pseudonyms of every user erased with ``forget-user``: rebuilt days leave them out."""
     return {path.rsplit("/", 1)[1].removesuffix(".json") for path in lake.list_files(ERASURES)}
-
-
-def conversations_kept_from(lake: Location) -> str | None:
-    """The oldest day whose conversations the lake's retention keeps (None before its first run).
-    An older day's conversations and exports have expired: built again, it would hold only the
-    late changes that reached it, and replace its daily metrics and user activity with them."""
-    try:
-        return json.loads(lake.read_bytes(RETENTION_STATE))["conversations_kept_from"]
-    except FileNotFoundError:
-        return None
 
 
 def write_as_of_erasures(lake: Location, write: Callable[[set[str]], T]) -> T:

@@ -69,10 +69,6 @@ def apply_retention(lake: Location, today: date, *, dry_run: bool = False, now: 
             for day in expired:
                 lake.delete_dir(zone, layout.hive_dir(day))
     oldest_kept = cutoff(today, CONVERSATION_RETENTION_DAYS)
-    if not dry_run:
-        # Days before it are not rebuilt from now on (the sensor skips them, a day run refuses).
-        kept_from = max(oldest_kept, layout.conversations_kept_from(lake) or oldest_kept)
-        lake.write_bytes(json.dumps({"conversations_kept_from": kept_from, "applied_on": today.isoformat()}).encode(), layout.RETENTION_STATE)
     report.expired_export_quarantine = _expired_exports(lake, layout.EXPORT_QUARANTINE, oldest_kept)
     report.expired_export_days = _expired_exports(lake, layout.EXPORT_DAYS, oldest_kept)
     if not dry_run:

@@ -66,9 +66,6 @@ def dynamodb_export_sensor(
         context.log.error(f"not processed, looked at again on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
-    for day, items in plan.expired_days.items():
-        context.log.warning(f"{items} item(s) dated {day} changed after retention expired the day's conversations (kept from "
-                            f"{plan.conversations_kept_from}): the day is not rebuilt, and its daily metrics and user activity stay as built")
     for day, items in plan.not_days.items():
         context.log.error(f"{items} item(s) are indexed under {day!r}, which is not a UTC day: no run is requested for it "
                           "(re-index the export: its items with impossible timestamps are then quarantined)")

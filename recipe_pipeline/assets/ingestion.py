@@ -85,14 +85,6 @@ def raw_conversations(
     metadata or logs. Unreadable items go to `quarantine/` with a reason."""
     day = context.partition_key
     location = lake.location()
-    kept_from = layout.conversations_kept_from(location)
-    if kept_from is not None and day < kept_from:
-        raise dg.Failure(
-            description=f"{day} is past the conversations' retention (kept from {kept_from}): its exports have expired too, so a "
-                        "rebuild would hold only the changes that reached it since, and replace its daily metrics and user activity "
-                        "with them. It is not rebuilt.",
-            allow_retries=False,
-        )
     result = write_raw_day_and_quarantine(exports.store(), location, day, pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
     if result.quarantine:
