@@ -350,6 +350,26 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
     return items, erased
 
 
+def gone_exports_holding(store: ExportStore, lake: Location, day: str) -> list[str]:
+    """Exports indexed as holding items of ``day`` that are no longer in ``store`` (S3's lifecycle
+    rules expire exports after 90 days, when the day's conversations expire): without them, a
+    build of the day would hold only what the others have. Reads the index of every such export
+    (of any version: only its days are needed)."""
+    present = set(store.export_ids())
+    gone = []
+    for path in lake.list_files(layout.EXPORT_INDEX):
+        export_id = path.rsplit("/", 1)[1].removesuffix(".json")
+        if export_id in present or not path.endswith(".json"):
+            continue
+        try:
+            days = json.loads(lake.read_bytes(path)).get("days", {})
+        except FileNotFoundError:
+            continue
+        if day in days:
+            gone.append(export_id)
+    return sorted(gone)
+
+
 def cached_export_index(lake: Location, export_id: str) -> ExportIndex | None:
     """The index built for ``export_id``, if there is one of this ``INDEX_VERSION``."""
     try:

@@ -16,8 +16,10 @@ from recipe_pipeline.catchup import catch_up
 from recipe_pipeline.cli import main
 from recipe_pipeline.definitions import build_definitions
 from recipe_pipeline.export_index import ExportIndex
+from recipe_pipeline.export_writer import Change, ExportWriter, micros
 from recipe_pipeline.retention import apply_retention, lifecycle_configuration
 from recipe_pipeline.storage import Location
+from recipe_pipeline_tests.test_analytics import msg
 
 
 def test_the_job_deletes_expired_days_and_wipes_their_materializations(project, simulated, instance):
@@ -191,3 +193,53 @@ def test_cli_dry_run_lists_without_deleting(project, simulated, instance):
     out = CliRunner().invoke(main, ["retention", "--today", "2025-04-03"], catch_exceptions=False).output
     assert "deleted; run" in out
     assert layout.days_present(project.lake, layout.RAW_CONVERSATIONS) == ["2025-01-03"]
+
+
+def expired_day_with_a_late_change(project, instance, *, exports_expire: bool):
+    """A day of 5 messages built from a full export, expired by retention (and its export by S3's
+    lifecycle rules, if ``exports_expire``), then edited by a later incremental export; returns
+    the definitions and the day's aggregates as built."""
+    items = [msg(f"c{i}", f"user-{i}", f"2025-01-10T12:0{i}:00Z", "user", "hello") for i in range(5)]
+    writer = ExportWriter(project.exports)
+    writer.write_full_export(items, datetime(2025, 1, 11, tzinfo=UTC))
+    defs = build_definitions(project.settings)
+    assert catch_up(defs, instance, log=lambda _: None).ok
+    built = {path: project.lake.read_bytes(path) for path in (layout.daily_metrics_path("2025-01-10"), layout.user_activity_path("2025-01-10"))}
+    apply_retention(project.lake, date(2025, 5, 2))
+    if exports_expire:
+        for export_id in project.exports.list_dirs("AWSDynamoDB"):
+            if export_id != "data":
+                project.exports.delete_dir("AWSDynamoDB", export_id)
+    at = datetime(2025, 5, 2, 9, tzinfo=UTC)
+    edited = {**items[0], "message": "hello (edited)"}
+    writer.write_incremental_export([Change((items[0]["conversation_id"], items[0]["timestamp"]), micros(at), edited, items[0])],
+                                    datetime(2025, 5, 2, tzinfo=UTC), datetime(2025, 5, 3, tzinfo=UTC))
+    return defs, built
+
+
+def test_a_late_change_to_a_day_whose_exports_have_expired_leaves_its_aggregates_as_built(project, instance):
+    # A build from what is left held only the late change, and replaced the day's 2-year daily
+    # metrics (5 messages) and user activity (5 users) with it (1 and 1).
+    defs, built = expired_day_with_a_late_change(project, instance, exports_expire=True)
+    report = catch_up(defs, instance, log=lambda _: None)
+    assert report.ok and not report.day_runs
+    assert report.skip_reason == "day(s) whose exports are gone, not rebuilt: 2025-01-10"
+    assert {path: project.lake.read_bytes(path) for path in built} == built
+    assert not project.lake.exists(layout.raw_conversations_path("2025-01-10"))  # not brought back either
+
+    # Run by hand (a backfill), the day is refused, saying why, and nothing changes.
+    result = defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key="2025-01-10", instance=instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "2025-01-10 cannot be built again: export(s) " in failure.step_failure_data.error.message
+    assert "that held its items are gone" in failure.step_failure_data.error.message
+    assert {path: project.lake.read_bytes(path) for path in built} == built
+
+
+def test_a_late_change_to_an_expired_day_whose_exports_are_all_there_rebuilds_it_whole(project, instance):
+    # A local lake's exports do not expire: the day is built again from all of them.
+    defs, built = expired_day_with_a_late_change(project, instance, exports_expire=False)
+    report = catch_up(defs, instance, log=lambda _: None)
+    assert report.ok and [r.partition_key for r in report.day_runs] == ["2025-01-10"]
+    metrics = json.loads(project.lake.read_bytes(layout.daily_metrics_path("2025-01-10")))
+    assert (metrics["total_messages"], metrics["unique_users"]) == (5, 5)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from recipe_pipeline import lake as layout
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, fail_fast, column_schema, markdown_table
-from recipe_pipeline.export_index import write_export_index
+from recipe_pipeline.export_index import gone_exports_holding, write_export_index
 from recipe_pipeline.partitions import daily_partitions, export_partitions
 from recipe_pipeline.raw import RAW_SCHEMA, write_raw_day_and_quarantine
 from recipe_pipeline.resources import DynamoDBExportsResource, LakeResource, PseudonymKeyResource
@@ -85,6 +85,17 @@ def raw_conversations(
     metadata or logs. Unreadable items go to `quarantine/` with a reason."""
     day = context.partition_key
     location = lake.location()
+    # What retention leaves of a day: its aggregates. Its exports may be gone too; then a build
+    # would replace its daily metrics and user activity with what the exports left hold.
+    if not location.exists(layout.raw_conversations_path(day)) and location.exists(layout.daily_metrics_path(day)):
+        gone = gone_exports_holding(exports.store(), location, day)
+        if gone:
+            raise dg.Failure(
+                description=f"{day} cannot be built again: export(s) {', '.join(gone)} that held its items are gone (S3's lifecycle "
+                            "rules expire exports after 90 days, with the day's conversations), so the day would hold only what the "
+                            "exports left have, and replace its daily metrics and user activity with that. It is left as built.",
+                allow_retries=False,
+            )
     result = write_raw_day_and_quarantine(exports.store(), location, day, pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
     if result.quarantine:
