@@ -72,9 +72,6 @@ class ExportPlan:
     problems: dict[str, str]
     to_index: list[str] = field(default_factory=list)  # completed exports with no index yet, none whose index run failed
     not_days: dict[str, int] = field(default_factory=dict)  # index "days" that are no date -> items, never requested
-    # days an export that held their items is gone from (S3's lifecycle rules expire exports after
-    # 90 days, with the day's conversations) -> those exports; not requested
-    unbuildable: dict[str, list[str]] = field(default_factory=dict)
 
 
 def is_day(key: str) -> bool:
@@ -111,8 +108,7 @@ def plan_export_runs(
     unindexable: list[str] = []
     indexed: list[tuple[str, ExportIndex]] = []
 
-    present = store.export_ids()
-    for export_id in present:
+    for export_id in store.export_ids():
         if export_id in handled or not store.is_complete(export_id):
             continue  # still running until manifest-summary.json appears
         try:
@@ -163,12 +159,7 @@ def plan_export_runs(
     for day in [d for d in deferred if d <= last_day and not waiting]:
         requested.setdefault(day, set()).update(deferred.pop(day))
 
-    # A day an export that held its items is gone from cannot be built again: what is left would
-    # replace its daily metrics and user activity (kept 2 years) with part of the day.
-    unbuildable = {day: gone for day in requested if (gone := sorted(set(touched.get(day, ())) - set(present)))}
-    for day in unbuildable:
-        del requested[day]
     requests = [PartitionRequest(day, tuple(sorted(ids)), tuple(sorted(touched.get(day, ids)))) for day, ids in sorted(requested.items())]
     new_cursor = ExportCursor(sorted(handled), {d: sorted(ids) for d, ids in sorted(deferred.items())}, failed,
                               {d: sorted(ids) for d, ids in sorted(touched.items())})
-    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days, unbuildable)
+    return ExportPlan(requests, new_cursor, new_exports, ignored, failed, to_index, not_days)

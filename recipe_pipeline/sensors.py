@@ -66,9 +66,6 @@ def dynamodb_export_sensor(
         context.log.error(f"not processed, looked at again on the next tick: {problem}")
     for day, items in plan.ignored_days.items():
         context.log.warning(f"{items} item(s) dated {day} precede RECIPE_PIPELINE_START_DATE and are not processed")
-    for day, gone in plan.unbuildable.items():
-        context.log.warning(f"{day} changed, but is not rebuilt: export(s) {', '.join(gone)} that held its items are gone (S3's lifecycle "
-                            "rules expire exports after 90 days, with the day's conversations); its daily metrics and user activity stay as built")
     for day, items in plan.not_days.items():
         context.log.error(f"{items} item(s) are indexed under {day!r}, which is not a UTC day: no run is requested for it "
                           "(re-index the export: its items with impossible timestamps are then quarantined)")
@@ -101,8 +98,6 @@ def dynamodb_export_sensor(
         reason = "unreadable export(s): " + "; ".join(plan.problems.values())
     elif plan.not_days:
         reason = "index day(s) that are not dates, not requested: " + ", ".join(plan.not_days)
-    elif plan.unbuildable:
-        reason = "day(s) whose exports are gone, not rebuilt: " + ", ".join(plan.unbuildable)
     elif plan.new_exports:
         reason = f"{len(plan.new_exports)} new export(s) touch no day that is a partition yet"
     return dg.SensorResult(skip_reason=reason, cursor=plan.cursor.to_json())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, date, datetime, timedelta
 
@@ -222,18 +223,25 @@ def test_a_late_change_to_a_day_whose_exports_have_expired_leaves_its_aggregates
     # metrics (5 messages) and user activity (5 users) with it (1 and 1).
     defs, built = expired_day_with_a_late_change(project, instance, exports_expire=True)
     report = catch_up(defs, instance, log=lambda _: None)
-    assert report.ok and not report.day_runs
-    assert report.skip_reason == "day(s) whose exports are gone, not rebuilt: 2025-01-10"
+    assert report.ok and [(r.partition_key, r.status) for r in report.day_runs] == [("2025-01-10", "succeeded")]
+    [run] = report.day_runs
+    assert not instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    warnings = [r.event_log_entry.user_message for r in instance.get_records_for_run(run.run_id).records
+                if r.event_log_entry.level == logging.WARNING]
+    assert any("2025-01-10 is not built again: its conversations have expired, and export(s) " in w for w in warnings), warnings
     assert {path: project.lake.read_bytes(path) for path in built} == built
     assert not project.lake.exists(layout.raw_conversations_path("2025-01-10"))  # not brought back either
 
-    # Run by hand (a backfill), the day is refused, saying why, and nothing changes.
-    result = defs.resolve_job_def("daily_pipeline").execute_in_process(partition_key="2025-01-10", instance=instance, raise_on_error=False)
-    assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "2025-01-10 cannot be built again: export(s) " in failure.step_failure_data.error.message
-    assert "that held its items are gone" in failure.step_failure_data.error.message
-    assert {path: project.lake.read_bytes(path) for path in built} == built
+
+def test_a_newer_full_export_that_holds_an_expired_days_items_stands_for_the_one_gone(project, instance):
+    # The day can be built whole from the snapshot taken since: the export gone is not needed.
+    defs, built = expired_day_with_a_late_change(project, instance, exports_expire=True)
+    full_again = [msg(f"c{i}", f"user-{i}", f"2025-01-10T12:0{i}:00Z", "user", "hello") for i in range(5)]
+    ExportWriter(project.exports).write_full_export(full_again, datetime(2025, 5, 3, tzinfo=UTC))
+    report = catch_up(defs, instance, log=lambda _: None)
+    assert report.ok and "2025-01-10" in [r.partition_key for r in report.day_runs]
+    metrics = json.loads(project.lake.read_bytes(layout.daily_metrics_path("2025-01-10")))
+    assert (metrics["total_messages"], metrics["unique_users"]) == (5, 5)
 
 
 def test_a_late_change_to_an_expired_day_whose_exports_are_all_there_rebuilds_it_whole(project, instance):

@@ -419,12 +419,3 @@ def test_the_daemon_indexes_new_exports_then_runs_their_days(tmp_path):
         assert all(tick["error"] is None for tick in ticks), ticks
         assert (tmp_path / "lake" / "aggregated" / "daily" / "year=2025" / "month=01" / "day=02" / "daily-metrics-2025-01-02.json").exists()
 
-
-def test_a_deferred_day_an_export_that_touched_it_is_gone_from_is_not_requested_when_it_comes_due(project):
-    # Deferred while it was not yet a partition; by the time it is, an export it was touched by
-    # has gone (S3's lifecycle rules), so a run would build the day from part of its items.
-    plan = plan_export_runs(ExportStore(project.exports), project.lake,
-                            ExportCursor(deferred={"2025-03-02": ["01740873900000-06ebd2e4"]}, touched={"2025-03-02": ["01740873900000-06ebd2e4"]}),
-                            first_day="2025-01-01", now=datetime(2025, 6, 5, tzinfo=UTC))
-    assert plan.requests == [] and plan.cursor.deferred == {}
-    assert plan.unbuildable == {"2025-03-02": ["01740873900000-06ebd2e4"]}

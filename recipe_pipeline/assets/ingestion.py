@@ -1,6 +1,7 @@
 """Ingestion layer: DynamoDB exports -> ``raw_conversations`` (restricted zone)."""
 
 from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -74,28 +75,30 @@ def dynamodb_export_index(
     kinds={"python", "parquet"},
     owners=OWNERS,
     tags={"zone": "restricted"},
+    output_required=False,  # a day that can no longer be built whole is left as it is (below)
 )
 @fail_fast
 def raw_conversations(
     context: dg.AssetExecutionContext, lake: LakeResource, exports: DynamoDBExportsResource, pseudonyms: PseudonymKeyResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Every message of one UTC day (by its own `timestamp`) from all completed exports that hold
     it: deduplicated on (conversation_id, timestamp) with the newest image winning, deletions
     applied, typed columns. Restricted zone: raw user ids and raw messages, never shown in
-    metadata or logs. Unreadable items go to `quarantine/` with a reason."""
+    metadata or logs. Unreadable items go to `quarantine/` with a reason. A day whose
+    conversations retention has deleted, and an export of which is gone too, is not built again:
+    nothing is materialized, and the day's downstream assets are skipped."""
     day = context.partition_key
     location = lake.location()
-    # What retention leaves of a day: its aggregates. Its exports may be gone too; then a build
-    # would replace its daily metrics and user activity with what the exports left hold.
+    # What retention leaves of a day is its aggregates. If an export that held its items is gone
+    # as well (S3's lifecycle rules), a build would hold only what the other exports have (a late
+    # change, say) and replace the day's daily metrics and user activity, kept 2 years, with it.
     if not location.exists(layout.raw_conversations_path(day)) and location.exists(layout.daily_metrics_path(day)):
         gone = gone_exports_holding(exports.store(), location, day)
         if gone:
-            raise dg.Failure(
-                description=f"{day} cannot be built again: export(s) {', '.join(gone)} that held its items are gone (S3's lifecycle "
-                            "rules expire exports after 90 days, with the day's conversations), so the day would hold only what the "
-                            "exports left have, and replace its daily metrics and user activity with that. It is left as built.",
-                allow_retries=False,
-            )
+            context.log.warning(f"{day} is not built again: its conversations have expired, and export(s) {', '.join(gone)} that held "
+                                "its items are gone, so a build would hold only part of the day; its daily metrics and user activity "
+                                "stay as built")
+            return
     result = write_raw_day_and_quarantine(exports.store(), location, day, pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
     if result.quarantine:
@@ -109,7 +112,7 @@ def raw_conversations(
     # Aggregates only: the restricted zone's messages and user ids never reach the UI.
     by_role = result.messages_by_role
     reasons = Counter(q["reason"] for q in result.quarantine)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.counts["rows"],
             "dagster/uri": location.uri(path),
