@@ -352,12 +352,12 @@ def _index_data_file(store: ExportStore, lake: Location, summary: ExportSummary,
 
 def gone_exports_holding(store: ExportStore, lake: Location, day: str) -> list[str]:
     """Exports indexed as holding items of ``day`` that are no longer in ``store`` (S3's lifecycle
-    rules expire exports after 90 days, when the day's conversations expire), unless a full
-    export still there was taken after all they reflect: without them, a build of the day would
-    hold only what the others have. Reads the index of every export no longer there (of any
-    version: only its days and how far it reaches are needed)."""
+    rules expire exports after 90 days, when the day's conversations expire): without them, a
+    build of the day would hold only what the others have. A full export taken since does not
+    stand in for them: by then DynamoDB's TTL has deleted the day's items, all but those the app
+    kept. Reads the index of every export no longer there (of any version: only its days are
+    needed)."""
     present = set(store.export_ids())
-    snapshot = max((s.export_time for s in store.completed() if s.is_full and s.export_time), default=None)
     gone = []
     for path in lake.list_files(layout.EXPORT_INDEX):
         export_id = path.rsplit("/", 1)[1].removesuffix(".json")
@@ -367,9 +367,7 @@ def gone_exports_holding(store: ExportStore, lake: Location, day: str) -> list[s
             doc = json.loads(lake.read_bytes(path))
         except FileNotFoundError:
             continue
-        covered_until = datetime.fromisoformat(doc["covered_until"]) if doc.get("covered_until") else None
-        superseded = snapshot is not None and covered_until is not None and covered_until <= snapshot
-        if day in doc.get("days", {}) and not superseded:
+        if day in doc.get("days", {}):
             gone.append(export_id)
     return sorted(gone)
 
