@@ -75,7 +75,3 @@ def write_user_activity(lake: Location, day: str) -> pa.Table:
 
     return layout.write_as_of_erasures(lake, write)
 
-
-def activity_summary(table: pa.Table) -> dict[str, int]:
-    """Users and messages in a day's activity table."""
-    return {"users": table.num_rows, "messages": pc.sum(table.column("messages")).as_py() or 0}

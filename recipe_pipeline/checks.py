@@ -260,15 +260,16 @@ def athena_tables_serve_partition(
     """The tables serve the day completely: `recipe_conversations` and `user_activity` return
     their files' rows and `daily_metrics` exactly one row for the day."""
     day = context.partition_key
+    location = lake.location()
     served = warehouse.partition_counts(day)
-    file_rows = lake.location().parquet_file(layout.conversations_path(day)).metadata.num_rows
+    file_rows = location.parquet_file(layout.conversations_path(day)).metadata.num_rows
     problems = []
     if served["recipe_conversations"] != file_rows:
         problems.append(f"recipe_conversations serves {served['recipe_conversations']} rows, the file holds {file_rows}")
     if served["daily_metrics"] != 1:
         problems.append(f"daily_metrics serves {served['daily_metrics']} rows for {day}, expected 1")
-    if lake.location().exists(layout.user_activity_path(day)):
-        activity_rows = lake.location().parquet_file(layout.user_activity_path(day)).metadata.num_rows
+    if location.exists(layout.user_activity_path(day)):
+        activity_rows = location.parquet_file(layout.user_activity_path(day)).metadata.num_rows
         if served["user_activity"] != activity_rows:
             problems.append(f"user_activity serves {served['user_activity']} rows, the file holds {activity_rows}")
     else:  # a day of a lake built before user_activity, or a selection without it

@@ -111,15 +111,16 @@ class DuckDBCatalog:
     def view_statements(self) -> list[str]:
         if self.lake.is_s3:
             raise ValueError("the DuckDB catalog reads a local lake only; on S3 use RECIPE_PIPELINE_ENGINE=athena")
+        activity_files = self.lake.path(USER_ACTIVITY, "*", "*", "*", "*.parquet")
         globs = {
             "conversations_glob": sql_literal(self.lake.path(CONVERSATIONS, "*", "*", "*", "*.parquet")),
             "metrics_glob": sql_literal(self.lake.path(DAILY_METRICS, "*", "*", "*", "*.json")),
-            "activity_glob": sql_literal(self.lake.path(USER_ACTIVITY, "*", "*", "*", "*.parquet")),
+            "activity_glob": sql_literal(activity_files),
         }
         # Split the template, not the filled-in text: a lake path may hold a ';'.
         templates = [t for t in read_sql("duckdb/views.sql").split(";") if t.strip()]
         statements = [t.format(**globs).strip() for t in templates]
-        if not glob.glob(self.lake.path(USER_ACTIVITY, "*", "*", "*", "*.parquet")):
+        if not glob.glob(activity_files):
             empty = read_sql("duckdb/user_activity_empty.sql").strip()
             statements = [empty if "CREATE OR REPLACE VIEW user_activity " in s else s for s in statements]
         return statements

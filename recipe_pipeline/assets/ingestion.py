@@ -88,18 +88,18 @@ def raw_conversations(
     conversations retention has deleted, and an export of which is gone too, is not built again:
     nothing is materialized, and the day's downstream assets are skipped."""
     day = context.partition_key
-    location = lake.location()
+    location, store = lake.location(), exports.store()
     # What retention leaves of a day is its aggregates. If an export that held its items is gone
     # as well (S3's lifecycle rules), a build would hold only what the other exports have (a late
     # change, say) and replace the day's daily metrics and user activity, kept 2 years, with it.
     if not location.exists(layout.raw_conversations_path(day)) and location.exists(layout.daily_metrics_path(day)):
-        gone = gone_exports_holding(exports.store(), location, day)
+        gone = gone_exports_holding(store, location, day)
         if gone:
             context.log.warning(f"{day} is not built again: its conversations have expired, and export(s) {', '.join(gone)} that held "
                                 "its items are gone, so a build would hold only part of the day; its daily metrics and user activity "
                                 "stay as built")
             return
-    result = write_raw_day_and_quarantine(exports.store(), location, day, pseudonyms.pseudonymizer())
+    result = write_raw_day_and_quarantine(store, location, day, pseudonyms.pseudonymizer())
     path = layout.raw_conversations_path(day)
     if result.quarantine:
         context.log.warning(f"{len(result.quarantine)} item(s) of {day} quarantined in {location.uri(layout.day_quarantine_path(day))}")

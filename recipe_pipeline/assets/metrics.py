@@ -5,9 +5,10 @@ and ``user_activity`` (Athena table ``user_activity``)."""
 import json
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from recipe_pipeline import lake as layout
-from recipe_pipeline.activity import COLUMN_DESCRIPTIONS, USER_ACTIVITY_SCHEMA, activity_summary, write_user_activity
+from recipe_pipeline.activity import COLUMN_DESCRIPTIONS, USER_ACTIVITY_SCHEMA, write_user_activity
 from recipe_pipeline.assets.common import NETWORK_RETRY, OWNERS, column_schema, fail_fast, markdown_table
 from recipe_pipeline.assets.privacy import anonymized_conversations, require
 from recipe_pipeline.partitions import daily_partitions
@@ -77,12 +78,11 @@ def user_activity(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     location = lake.location()
     require(location, layout.conversations_path(day), "anonymized_conversations", day)
     table = write_user_activity(location, day)
-    summary = activity_summary(table)
     return dg.MaterializeResult(
         metadata={
             "dagster/uri": location.uri(layout.user_activity_path(day)),
             "dagster/row_count": table.num_rows,
             "dagster/column_schema": column_schema(USER_ACTIVITY_SCHEMA, COLUMN_DESCRIPTIONS),
-            "messages": summary["messages"],
+            "messages": pc.sum(table.column("messages")).as_py() or 0,
         }
     )
