@@ -14,9 +14,10 @@ from bench.scale import main, summary
 def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
     runs = main(["--messages", "400", "--cache", str(tmp_path / "bench"), "--repeat", "2"])
     assert {run["rows"] for run in runs.values()} == {400}
-    # The floor and ours run two interleaved rounds each, the peer once.
+    # The floor, the I/O bound and ours run two interleaved rounds each, the peer once.
     assert {name: run["runs"] for name, run in runs.items()} == {
         "floor: parse exports into Arrow": 2,
+        "I/O bound: floor + write raw, read it, write anonymized": 2,
         "ours: raw + anonymized + metrics (functions)": 2,
         "ours: raw + anonymized + metrics (dagster)": 2,
         "ours: raw + anonymized + metrics (dagster + blocking checks)": 2,
@@ -24,6 +25,7 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
     }
     assert set(runs) == {
         "floor: parse exports into Arrow",
+        "I/O bound: floor + write raw, read it, write anonymized",
         "ours: raw + anonymized + metrics (functions)",
         "ours: raw + anonymized + metrics (dagster)",
         "ours: raw + anonymized + metrics (dagster + blocking checks)",
@@ -31,7 +33,7 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
     }
     assert all(run["max_rss_mb"] > 0 and run["seconds"] > 0 for run in runs.values())
     printed = capsys.readouterr().out
-    assert "ours / floor =" in printed and "peer / ours =" in printed
+    assert "ours / floor =" in printed and "peer / ours =" in printed and "peer / I/O bound =" in printed
     assert "median of 2 interleaved rounds" in printed and "| one run |" in printed
 
 
