@@ -104,27 +104,37 @@ FUNCTIONS, DAGSTER, DAGSTER_WITH_CHECKS = "functions", "dagster", "dagster + blo
 
 
 # -- the contenders, each run in a child process ------------------------------------------------
-def run_floor(exports: Path) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
+def export_data_paths(store) -> list[str]:
+    """Every data file of the exports that holds items."""
+    return [data_file.path for summary in store.completed() for data_file in store.data_files(summary) if data_file.item_count]
 
+
+def export_file_parser(store):
+    """A function reading one data file of ``store``: its gzip stream decompressed into the
+    multi-threaded parser, the fastest plain read we found (the floor's, and the I/O bound's
+    first step). Made before a contender's clock starts, with the parser imported."""
     import pyarrow as pa
     import pyarrow.json as pj
+
+    def parse(path: str) -> pa.Table:
+        with pa.CompressedInputStream(pa.BufferReader(store.location.read_bytes(path)), "gzip") as stream:
+            return pj.read_json(stream)
+
+    return parse
+
+
+def run_floor(exports: Path) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
 
     from recipe_pipeline.exports import ExportStore
     from recipe_pipeline.storage import Location
 
-    started = time.perf_counter()  # as ours, after the imports
     store = ExportStore(Location(str(exports)))
-
-    def parse(path: str) -> int:
-        # Decompression streamed into the multi-threaded parser: the fastest plain read we found.
-        with pa.CompressedInputStream(pa.BufferReader(store.location.read_bytes(path)), "gzip") as stream:
-            return pj.read_json(stream).num_rows
-
-    paths = [data_file.path for summary in store.completed() for data_file in store.data_files(summary) if data_file.item_count]
+    parse = export_file_parser(store)
+    started = time.perf_counter()  # as ours, after the imports
     # Two files at a time, as our path reads them (zlib and the parser release the GIL).
     with ThreadPoolExecutor(2) as pool:
-        rows = sum(pool.map(parse, paths))
+        rows = sum(pool.map(lambda path: parse(path).num_rows, export_data_paths(store)))
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
@@ -147,26 +157,24 @@ def run_io_bound(exports: Path, work: Path) -> dict:
     no path that keeps them can take less; ours adds resolving, sorting, PII, pseudonyms, recipes."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.json as pj
 
     from recipe_pipeline.anonymize import BATCH_ROWS
     from recipe_pipeline.export_columns import in_order_ahead
     from recipe_pipeline.exports import ExportStore
     from recipe_pipeline.storage import Location, parquet_batches
 
-    started = time.perf_counter()  # as ours, after the imports
     store, lake = ExportStore(Location(str(exports))), Location(str(work))
+    parse_file = export_file_parser(store)
+    started = time.perf_counter()  # as ours, after the imports
     schema = pa.schema([(name, pa.int64() if name in IO_BOUND_INTEGERS else pa.string()) for name in IO_BOUND_COLUMNS])
 
     def parse(path: str) -> pa.Table:
-        with pa.CompressedInputStream(pa.BufferReader(store.location.read_bytes(path)), "gzip") as stream:
-            parsed = pj.read_json(stream)
+        parsed = parse_file(path)
         columns = [pc.struct_field(parsed.column(top), list(inner)) for top, *inner in IO_BOUND_COLUMNS.values()]
         return pa.table([pc.cast(column, field.type) for column, field in zip(columns, schema)], schema=schema)
 
-    paths = [data_file.path for summary in store.completed() for data_file in store.data_files(summary) if data_file.item_count]
     with lake.open_parquet_writer(schema, "raw.parquet") as writer:
-        for table in in_order_ahead(parse, paths):
+        for table in in_order_ahead(parse, export_data_paths(store)):
             writer.write(table)
     with lake.open_parquet_writer(pa.schema([schema.field(name) for name in IO_BOUND_SHARED]), "anonymized.parquet") as writer:
         for batch in parquet_batches(lake.parquet_file("raw.parquet"), BATCH_ROWS, columns=IO_BOUND_SHARED):

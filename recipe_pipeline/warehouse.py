@@ -22,12 +22,12 @@ import pyarrow as pa
 from filelock import FileLock
 
 from recipe_pipeline.lake import CONVERSATIONS, DAILY_METRICS, USER_ACTIVITY
-from recipe_pipeline.sql import load_query, read_sql, sql_literal
+from recipe_pipeline.sql import ATHENA_TABLES, load_query, read_sql, sql_literal
 from recipe_pipeline.storage import Location
 
 # Nothing may be downloaded at run time: parquet and json are built into the duckdb wheel.
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-TABLES = ("recipe_conversations", "daily_metrics", "user_activity")
+TABLES = tuple(ATHENA_TABLES)
 METRICS_MEMORY_LIMIT = "384MB"
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench.scale import main, summary, table
+from bench.scale import FLOOR, FUNCTIONS, IO_BOUND, OURS, PEER, main, summary, table
 
 
 def test_the_scale_benchmark_runs_end_to_end(tmp_path, capsys):
@@ -98,8 +98,7 @@ def test_the_s3_lake_benchmark_runs_on_a_small_day(tmp_path, capsys):
 def test_the_table_gives_the_ratios_it_has_the_runs_for():
     run = {"rows": 10, "max_rss_mb": 1.0}
     floor, bound, ours, peer = ({**run, "seconds": s} for s in (1.0, 2.0, 4.0, 30.0))
-    names = {"floor": "floor: parse exports into Arrow", "bound": "I/O bound: floor + write raw, read it, write anonymized",
-             "ours": "ours: raw + anonymized + metrics (functions)", "peer": "peer: seed-style Python"}
+    names = {"floor": FLOOR, "bound": IO_BOUND, "ours": OURS.format(mode=FUNCTIONS), "peer": PEER}
     every = table({names["floor"]: floor, names["bound"]: bound, names["ours"]: ours, names["peer"]: peer}, 10)
     assert "ours / floor = 4.00 (target <= 2.0); peer / ours = 7.50 (target >= 10)" in every
     assert "I/O bound / floor = 2.00; peer / I/O bound = 15.00" in every

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlglot
 
+from recipe_pipeline import lake as layout
+
 _PARAMS = re.compile(r"^--\s*params:\s*(.*)$", re.MULTILINE)
 
 
@@ -72,7 +74,8 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-ATHENA_TABLES = {"recipe_conversations": "conversations", "daily_metrics": "aggregated/daily", "user_activity": "aggregated/user_activity"}
+# Each table and the lake zone it reads.
+ATHENA_TABLES = {"recipe_conversations": layout.CONVERSATIONS, "daily_metrics": layout.DAILY_METRICS, "user_activity": layout.USER_ACTIVITY}
 
 
 def athena_ddl(database: str, lake_url: str, first_year: int) -> dict[str, str]:
